@@ -1,0 +1,3 @@
+"""Chaos harness for NATS JetStream systems."""
+
+__version__ = "0.1.0"
