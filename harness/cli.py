@@ -2,6 +2,178 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import anyio
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.config import PROFILES, load_target
+from harness.logs import configure_logging
+from harness.paths import run_dir as resolve_run_dir
+from harness.stack.stack import ComponentStatus, LocalStack, StackError
+from harness.target_check import check_target
+from harness.yamlfile import FileProblems
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console()
+err = Console(stderr=True)
+
+RunDir = Annotated[
+    Path | None,
+    typer.Option("--run-dir", help="local stack directory [env HARNESS_RUN_DIR; ./.harness/local]"),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _show(statuses: list[ComponentStatus], title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in ("component", "state", "pid", "url", "detail"):
+        table.add_column(column, overflow="fold")
+    for s in statuses:
+        colour = "green" if s.state == "up" else "red"
+        table.add_row(s.name, f"[{colour}]{s.state}[/]", str(s.pid or ""), s.url, s.detail)
+    console.print(table)
+
+
+def _as_json(title: str, kind: str, statuses: list[ComponentStatus]) -> str:
+    return json.dumps(
+        {
+            "target": title,
+            "kind": kind,
+            "all_up": all(s.state == "up" for s in statuses),
+            "components": [s.__dict__ for s in statuses],
+        },
+        indent=2,
+    )
+
+
+@app.command()
+def up(
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="return once ready")] = False,
+    profile: Annotated[str, typer.Option(help=f"one of {', '.join(PROFILES)}")] = "local",
+    run_dir: RunDir = None,
+) -> None:
+    """Start the local stack; stay in the foreground until Ctrl-C unless --detach."""
+    configure_logging()
+    if profile not in PROFILES:
+        raise _fail(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    stack = LocalStack(resolve_run_dir(run_dir), profile=PROFILES[profile])
+    try:
+        target = anyio.run(stack.up)
+    except StackError as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; everything started was stopped", 130) from None
+    _show(anyio.run(stack.status), f"local stack in {stack.run_dir}")
+    console.print(f"target file: {stack.target_path}")
+    console.print(f"Prometheus:   {target.prometheus_url}")
+    console.print(f"Alertmanager: {target.alertmanager_url}")
+    if detach:
+        console.print("detached; stop it with `harness down`")
+        return
+    _foreground(stack)
+
+
+def _foreground(stack: LocalStack) -> None:
+    """Watch the processes until Ctrl-C/SIGTERM or a crash, then tear everything down."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print("running; Ctrl-C stops the stack")
+    crashed = None
+    state = stack.read_state()
+    records = stack._records(state) if state else []
+    while not stop.wait(0.5):
+        dead = [r for r in records if not r.alive()]
+        if dead:
+            crashed = dead[0]
+            break
+    stack.down()
+    if crashed is not None:
+        from harness.stack.process import tail
+
+        raise _fail(
+            f"component {crashed.name} exited; the stack was stopped\n"
+            f"--- last lines of {crashed.log} ---\n{tail(crashed.log)}"
+        )
+    console.print("stack stopped")
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    target: Annotated[
+        Path | None, typer.Option("--target", help="check an external stack's target file")
+    ] = None,
+    run_dir: RunDir = None,
+) -> None:
+    """Report each component (or each endpoint of --target) as up or down, and why."""
+    if target is not None:
+        try:
+            spec = load_target(target)
+        except FileProblems as exc:
+            raise _fail(str(exc), 2) from None
+        results = anyio.run(check_target, spec)
+        statuses = [
+            ComponentStatus(r.name, "up" if r.ok else "down", None, r.url, r.detail, "")
+            for r in results
+        ]
+        title, kind = spec.name, spec.kind
+    else:
+        try:
+            stack = LocalStack.attach(resolve_run_dir(run_dir))
+            statuses = anyio.run(stack.status)
+        except StackError as exc:
+            raise _fail(str(exc)) from None
+        title, kind = f"local stack in {stack.run_dir}", "local"
+    if as_json:
+        print(_as_json(title, kind, statuses))
+    else:
+        _show(statuses, title)
+    if not all(s.state == "up" for s in statuses):
+        raise typer.Exit(1)
+
+
+@app.command()
+def down(run_dir: RunDir = None) -> None:
+    """Stop everything `harness up` started in the run directory."""
+    configure_logging()
+    directory = resolve_run_dir(run_dir)
+    try:
+        stack = LocalStack.attach(directory)
+    except StackError:
+        console.print(f"no local stack in {directory.resolve()}; nothing to stop")
+        return
+    try:
+        stopped = stack.down()
+    except StackError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command("toxiproxy-server")
+def toxiproxy_server(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port")] = 8474,
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file of proxies to create at start (as /populate)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="seed for toxicity rolls")] = None,
+    proxy_metrics: Annotated[
+        bool, typer.Option("--proxy-metrics", help="serve /metrics with Toxiproxy's names")
+    ] = False,
+) -> None:
+    """Run the embedded Toxiproxy-compatible server (a drop-in for `toxiproxy-server`)."""
+    from harness.toxiproxy_server.server import serve
+
+    serve(host=host, port=port, config=config, seed=seed, proxy_metrics=proxy_metrics)

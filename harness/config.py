@@ -1,0 +1,103 @@
+"""Target and profile settings: where the stack under test lives and how time is compressed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from harness.durations import Duration
+from harness.yamlfile import load_model
+
+
+class Strict(BaseModel):
+    """Base for file-backed models: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Profile(Strict):
+    """How fast the observability stack runs; evidence records it with every verdict."""
+
+    name: str = "local"
+    time_compression: float = Field(
+        30.0, ge=1.0, description="every rule `for:` and range window is divided by this"
+    )
+    scrape_interval: Duration = 1.0
+    evaluation_interval: Duration = 1.0
+    min_range: Duration = Field(
+        4.0, description="floor for compressed range windows, so rate() always sees samples"
+    )
+
+
+PROFILES: dict[str, Profile] = {
+    "local": Profile(),
+    "staging": Profile(
+        name="staging", time_compression=1.0, scrape_interval="15s", evaluation_interval="15s"
+    ),
+}
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"must be a URL like {schemes[0]}://host:port, got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ValueError(f"bad port in {value!r}") from exc
+    return value.rstrip("/")
+
+
+class ProxySpec(Strict):
+    """A Toxiproxy proxy the scenarios may fault; addresses are informative for external stacks."""
+
+    listen: str | None = None
+    upstream: str | None = None
+
+
+class Target(Strict):
+    """The stack under test, as the harness addresses it."""
+
+    name: str
+    kind: Literal["local", "external"] = "external"
+    nats_url: str
+    toxiproxy_url: str
+    prometheus_url: str
+    alertmanager_url: str
+    router_metrics_urls: list[str] = Field(default_factory=list)
+    webhook_url: str | None = Field(
+        None, description="the notification receiver Alertmanager posts to, if the harness hosts it"
+    )
+    proxies: dict[str, ProxySpec] = Field(default_factory=dict)
+    profile: Profile = Field(default_factory=lambda: PROFILES["staging"])
+    run_dir: str | None = Field(None, description="local stacks only: where logs and data live")
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats(cls, v: str) -> str:
+        return _check_url(v, ("nats", "tls"))
+
+    @field_validator("toxiproxy_url", "prometheus_url", "alertmanager_url", "webhook_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        return None if v is None else _check_url(v, ("http", "https"))
+
+    @field_validator("router_metrics_urls")
+    @classmethod
+    def _routers(cls, v: list[str]) -> list[str]:
+        return [_check_url(u, ("http", "https")) for u in v]
+
+
+def load_target(path: Path | str) -> Target:
+    """Read a target file; every problem is reported with its line and field."""
+    return load_model(Target, path)
+
+
+def write_target(target: Target, path: Path) -> None:
+    """Write a target file that `load_target` reads back unchanged."""
+    data = target.model_dump(mode="json", exclude_none=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -1,0 +1,45 @@
+"""Structured logging: key=value lines on stderr, optionally JSON lines into a run directory."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import structlog
+
+_json_file: TextIO | None = None
+
+
+def configure_logging(level: str = "info", json_path: Path | None = None) -> None:
+    """Set up structlog once per process; call again to add or move the JSON-lines file."""
+    global _json_file
+    if _json_file is not None:
+        _json_file.close()
+        _json_file = None
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        _json_file = json_path.open("a", buffering=1)
+
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    console = structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0, pad_level=False)
+    to_json = structlog.processors.JSONRenderer()
+
+    def tee(logger: object, method: str, event: dict) -> str:
+        if _json_file is not None:
+            _json_file.write(to_json(logger, method, dict(event)) + "\n")
+        return console(logger, method, event)
+
+    structlog.configure(
+        processors=[*shared, tee],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,27 @@
+"""Where the project's deploy/ files and the local stack's run directory are."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_RUN_DIR = Path(".harness") / "local"
+
+
+def project_root() -> Path:
+    """The checkout the harness runs from: `HARNESS_PROJECT_DIR`, else the package's parent."""
+    env = os.environ.get("HARNESS_PROJECT_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent
+
+
+def deploy_dir() -> Path:
+    """`deploy/` with the rules, Alertmanager config and dashboards the stack loads."""
+    return project_root() / "deploy"
+
+
+def run_dir(explicit: Path | None = None) -> Path:
+    """The local stack's run directory: the option, `HARNESS_RUN_DIR`, or `./.harness/local`."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("HARNESS_RUN_DIR")
+    return Path(env) if env else DEFAULT_RUN_DIR

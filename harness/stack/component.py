@@ -1,0 +1,84 @@
+"""The component interface: what the local stack needs to know to run one process.
+
+Adding a component (Toxiproxy, the router, ...) means writing one subclass: the ports it
+needs, the command that starts it, the probe that proves it ready, what it adds to the
+target, and what Prometheus should scrape from it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from harness.config import Profile
+
+
+@dataclass(frozen=True)
+class ScrapeJob:
+    """A Prometheus scrape job a component contributes to the stack's Prometheus."""
+
+    job: str
+    address: str
+    metrics_path: str = "/metrics"
+
+
+@dataclass
+class StackContext:
+    """Everything components share: the run directory, the profile and every allocated port."""
+
+    run_dir: Path
+    profile: Profile
+    deploy_dir: Path
+    host: str = "127.0.0.1"
+    ports: dict[str, dict[str, int]] = field(default_factory=dict)
+    components: list[Component] = field(default_factory=list)
+
+    def port(self, component: str, name: str = "main") -> int:
+        return self.ports[component][name]
+
+    def address(self, component: str, name: str = "main") -> str:
+        return f"{self.host}:{self.port(component, name)}"
+
+    def url(self, component: str, name: str = "main", scheme: str = "http") -> str:
+        return f"{scheme}://{self.address(component, name)}"
+
+    def directory(self, component: str) -> Path:
+        """The component's own data directory inside the run directory."""
+        path = self.run_dir / component
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def has(self, component: str) -> bool:
+        return any(c.name == component for c in self.components)
+
+
+class Component(ABC):
+    """One supervised process of the local stack."""
+
+    name: ClassVar[str]
+    port_names: ClassVar[tuple[str, ...]] = ("main",)
+    ready_timeout: ClassVar[float] = 20.0
+
+    @abstractmethod
+    def command(self, ctx: StackContext) -> list[str]:
+        """The argv that starts it; writes any config file it needs first."""
+
+    def env(self, ctx: StackContext) -> dict[str, str]:
+        """Extra environment variables for the process."""
+        return {}
+
+    @abstractmethod
+    async def ready(self, ctx: StackContext, client: httpx.AsyncClient) -> str:
+        """Prove it serves; raise `ProbeFailed` with the reason while it does not."""
+
+    def target_fields(self, ctx: StackContext) -> dict[str, Any]:
+        """Fields of the `Target` this component provides (URLs, proxies, ...)."""
+        return {}
+
+    def scrape_jobs(self, ctx: StackContext) -> list[ScrapeJob]:
+        """What the stack's Prometheus scrapes from this component."""
+        return []

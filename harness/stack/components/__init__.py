@@ -1,0 +1,1 @@
+"""The components of the local stack, one module each."""

@@ -1,0 +1,358 @@
+"""The local embedded stack: start its components, wait until each is ready, stop them for sure.
+
+State lives in the run directory (`stack.json`: pids, ports, logs; `target.yaml`: how the
+harness addresses the stack), so `status` and `down` work from any later process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import anyio
+import httpx
+import structlog
+
+from harness.config import PROFILES, Profile, Target, write_target
+from harness.paths import deploy_dir as default_deploy_dir
+from harness.probes import ProbeFailed
+from harness.stack.component import Component, StackContext
+from harness.stack.components.alertmanager import Alertmanager
+from harness.stack.components.nats import Nats
+from harness.stack.components.prometheus import Prometheus
+from harness.stack.components.webhook import Webhook
+from harness.stack.ports import free_port
+from harness.stack.process import ProcessRecord, start_process, stop_process, tail
+
+log = structlog.get_logger("stack")
+
+COMPONENTS: dict[str, type[Component]] = {
+    c.name: c for c in (Nats, Webhook, Alertmanager, Prometheus)
+}
+"""Every component kind, by name, in start order (Prometheus last: it scrapes the others)."""
+
+
+def default_components() -> list[Component]:
+    return [cls() for cls in COMPONENTS.values()]
+
+
+class StackError(RuntimeError):
+    """The stack could not be brought up, or is in a state the command cannot work with."""
+
+
+class ComponentFailed(StackError):
+    """One component did not become ready; names it and shows the tail of its log."""
+
+    def __init__(self, component: str, reason: str, log_path: str):
+        self.component = component
+        self.reason = reason
+        self.log_path = log_path
+        super().__init__(
+            f"component {component} failed to start: {reason}\n"
+            f"--- last lines of {log_path} ---\n{tail(log_path)}"
+        )
+
+
+@dataclass
+class ComponentStatus:
+    """One component as `harness status` reports it."""
+
+    name: str
+    state: str  # "up" | "down"
+    pid: int | None
+    url: str
+    detail: str
+    log: str
+
+
+@dataclass
+class StackState:
+    """What `stack.json` holds: enough to find, probe and stop every process we started."""
+
+    run_dir: str
+    profile: dict
+    host: str
+    ports: dict[str, dict[str, int]]
+    processes: dict[str, dict] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+
+
+class LocalStack:
+    """The embedded stack in one run directory."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        components: Sequence[Component] | None = None,
+        *,
+        profile: Profile | None = None,
+        deploy_dir: Path | None = None,
+        host: str = "127.0.0.1",
+    ):
+        self.run_dir = Path(run_dir).resolve()
+        self.components = list(components) if components is not None else default_components()
+        self.ctx = StackContext(
+            run_dir=self.run_dir,
+            profile=profile or PROFILES["local"],
+            deploy_dir=deploy_dir or default_deploy_dir(),
+            host=host,
+            components=self.components,
+        )
+        self._popens: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / "stack.json"
+
+    @property
+    def target_path(self) -> Path:
+        return self.run_dir / "target.yaml"
+
+    # --- state -----------------------------------------------------------------------------
+
+    def read_state(self) -> StackState | None:
+        try:
+            return StackState(**json.loads(self.state_path.read_text()))
+        except FileNotFoundError:
+            return None
+
+    def _write_state(self, state: StackState) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(state), indent=2))
+        tmp.replace(self.state_path)
+
+    def _records(self, state: StackState) -> list[ProcessRecord]:
+        return [ProcessRecord(**p) for p in state.processes.values()]
+
+    @classmethod
+    def attach(cls, run_dir: Path) -> LocalStack:
+        """The stack recorded in `run_dir`, with the same components, ports and profile."""
+        run_dir = Path(run_dir).resolve()
+        try:
+            raw = json.loads((run_dir / "stack.json").read_text())
+        except FileNotFoundError:
+            raise StackError(
+                f"no local stack in {run_dir} (no stack.json): run `harness up`"
+            ) from None
+        state = StackState(**raw)
+        unknown = [n for n in state.ports if n not in COMPONENTS]
+        if unknown:
+            raise StackError(f"{run_dir}/stack.json names unknown components: {unknown}")
+        stack = cls(
+            run_dir,
+            [COMPONENTS[n]() for n in state.ports],
+            profile=Profile.model_validate(state.profile),
+            host=state.host,
+        )
+        stack.ctx.ports = state.ports
+        return stack
+
+    # --- up --------------------------------------------------------------------------------
+
+    async def up(self) -> Target:
+        """Start every component and wait until all are ready; on failure stop them all."""
+        previous = self.read_state()
+        if previous is not None:
+            alive = [r.name for r in self._records(previous) if r.alive()]
+            if alive:
+                raise StackError(
+                    f"a stack is already running in {self.run_dir} ({', '.join(alive)}): "
+                    "run `harness down` first"
+                )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.ctx.ports = {
+            c.name: {p: free_port(self.ctx.host) for p in c.port_names} for c in self.components
+        }
+        state = StackState(
+            run_dir=str(self.run_dir),
+            profile=self.ctx.profile.model_dump(mode="json"),
+            host=self.ctx.host,
+            ports=self.ctx.ports,
+        )
+        self._write_state(state)
+        started = time.monotonic()
+        try:
+            for component in self.components:
+                self._start(component, state)
+            await self._wait_all_ready(self.components)
+        except BaseException:
+            self.down()
+            raise
+        target = self.target()
+        write_target(target, self.target_path)
+        log.info(
+            "stack_ready", run_dir=str(self.run_dir), seconds=round(time.monotonic() - started, 2)
+        )
+        return target
+
+    def _start(self, component: Component, state: StackState) -> None:
+        argv = component.command(self.ctx)
+        log_path = self.run_dir / "logs" / f"{component.name}.log"
+        popen, record = start_process(
+            component.name, argv, log_path, cwd=self.run_dir, env=component.env(self.ctx)
+        )
+        self._popens[component.name] = popen
+        state.processes[component.name] = asdict(record)
+        self._write_state(state)  # before readiness: a crash of ours must not orphan it
+        log.info("component_started", component=component.name, pid=record.pid, log=str(log_path))
+
+    async def _wait_all_ready(self, components: Sequence[Component]) -> None:
+        failures: list[ComponentFailed] = []
+        async with httpx.AsyncClient(timeout=2.0) as client, anyio.create_task_group() as tg:
+
+            async def one(component: Component) -> None:
+                try:
+                    await self._wait_ready(component, client)
+                except ComponentFailed as exc:
+                    failures.append(exc)
+                    tg.cancel_scope.cancel()
+
+            for component in components:
+                tg.start_soon(one, component)
+        if failures:
+            raise failures[0]
+
+    async def _wait_ready(self, component: Component, client: httpx.AsyncClient) -> str:
+        popen = self._popens[component.name]
+        log_path = str(self.run_dir / "logs" / f"{component.name}.log")
+        deadline = time.monotonic() + component.ready_timeout
+        last = "not probed yet"
+        while True:
+            code = popen.poll()
+            if code is not None:
+                raise ComponentFailed(component.name, f"process exited with code {code}", log_path)
+            try:
+                with anyio.fail_after(3.0):
+                    detail = await component.ready(self.ctx, client)
+                log.info("component_ready", component=component.name, detail=detail)
+                return detail
+            except ProbeFailed as exc:
+                last = str(exc)
+            except TimeoutError:
+                last = "readiness probe timed out after 3s"
+            if time.monotonic() > deadline:
+                raise ComponentFailed(
+                    component.name,
+                    f"not ready after {component.ready_timeout:g}s: {last}",
+                    log_path,
+                )
+            await anyio.sleep(0.1)
+
+    def target(self) -> Target:
+        """How the harness addresses this stack."""
+        fields: dict = {}
+        for component in self.components:
+            fields.update(component.target_fields(self.ctx))
+        defaults = {
+            "nats_url": "nats://127.0.0.1:0",
+            "toxiproxy_url": "http://127.0.0.1:0",
+            "prometheus_url": "http://127.0.0.1:0",
+            "alertmanager_url": "http://127.0.0.1:0",
+        }
+        return Target(
+            name="local",
+            kind="local",
+            profile=self.ctx.profile,
+            run_dir=str(self.run_dir),
+            **{**defaults, **fields},
+        )
+
+    # --- down ------------------------------------------------------------------------------
+
+    def down(self) -> list[str]:
+        """Stop every process this stack started (reverse order), and prove each is gone."""
+        state = self.read_state()
+        if state is None:
+            return []
+        stopped, stuck = [], []
+        for record in reversed(self._records(state)):
+            was_alive = record.alive()
+            if stop_process(record, popen=self._popens.get(record.name)):
+                if was_alive:
+                    stopped.append(record.name)
+                    log.info("component_stopped", component=record.name, pid=record.pid)
+            else:
+                stuck.append(f"{record.name} (pid {record.pid})")
+        if stuck:
+            raise StackError(f"could not stop: {', '.join(stuck)}")
+        self.state_path.unlink(missing_ok=True)
+        self.target_path.unlink(missing_ok=True)
+        return stopped
+
+    # --- one component (process faults, tests) ---------------------------------------------
+
+    def component(self, name: str) -> Component:
+        for component in self.components:
+            if component.name == name:
+                return component
+        raise StackError(f"no component {name!r} in this stack")
+
+    def record(self, name: str) -> ProcessRecord:
+        state = self.read_state()
+        if state is None or name not in state.processes:
+            raise StackError(f"component {name!r} was not started in {self.run_dir}")
+        return ProcessRecord(**state.processes[name])
+
+    def stop_component(self, name: str) -> None:
+        """Stop one component; its ports stay reserved for `start_component`."""
+        if not stop_process(self.record(name), popen=self._popens.get(name)):
+            raise StackError(f"could not stop {name}")
+        log.info("component_stopped", component=name)
+
+    async def start_component(self, name: str) -> None:
+        """Start one stopped component again on the same ports, and wait until it is ready."""
+        component = self.component(name)
+        state = self.read_state()
+        if state is None:
+            raise StackError(f"no local stack in {self.run_dir}")
+        if self.record(name).alive():
+            raise StackError(f"{name} is already running")
+        self._start(component, state)
+        await self._wait_all_ready([component])
+
+    # --- status ----------------------------------------------------------------------------
+
+    async def status(self) -> list[ComponentStatus]:
+        """Each component up (process alive and probe answering) or down, with why."""
+        state = self.read_state()
+        if state is None:
+            raise StackError(f"no local stack in {self.run_dir} (no stack.json): run `harness up`")
+        results: list[ComponentStatus] = []
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            for component in self.components:
+                raw = state.processes.get(component.name)
+                url = self._display_url(component)
+                if raw is None:
+                    results.append(
+                        ComponentStatus(component.name, "down", None, url, "not started", "")
+                    )
+                    continue
+                record = ProcessRecord(**raw)
+                if not record.alive():
+                    detail = f"process {record.pid} is not running"
+                    results.append(
+                        ComponentStatus(component.name, "down", record.pid, url, detail, record.log)
+                    )
+                    continue
+                try:
+                    with anyio.fail_after(3.0):
+                        detail = await component.ready(self.ctx, client)
+                    state_name = "up"
+                except ProbeFailed as exc:
+                    state_name, detail = "down", str(exc)
+                except TimeoutError:
+                    state_name, detail = "down", "probe timed out after 3s"
+                results.append(
+                    ComponentStatus(component.name, state_name, record.pid, url, detail, record.log)
+                )
+        return results
+
+    def _display_url(self, component: Component) -> str:
+        fields = component.target_fields(self.ctx)
+        urls = [v for v in fields.values() if isinstance(v, str) and "://" in v]
+        return urls[0] if urls else self.ctx.url(component.name)

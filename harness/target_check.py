@@ -1,0 +1,57 @@
+"""Check every endpoint of a target, so `harness status --target` says which fail and why."""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+
+from harness.config import Target
+from harness.probes import (
+    ProbeResult,
+    probe_alertmanager,
+    probe_metrics,
+    probe_nats,
+    probe_prometheus,
+    probe_toxiproxy,
+    probe_webhook,
+    run_probe,
+)
+
+
+async def check_target(target: Target, timeout: float = 5.0) -> list[ProbeResult]:
+    """Probe each endpoint concurrently; results in a fixed order, never raises."""
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        probes = [
+            ("nats", target.nats_url, lambda: probe_nats(target.nats_url, timeout)),
+            (
+                "toxiproxy",
+                target.toxiproxy_url,
+                lambda: probe_toxiproxy(client, target.toxiproxy_url, list(target.proxies)),
+            ),
+            (
+                "prometheus",
+                target.prometheus_url,
+                lambda: probe_prometheus(client, target.prometheus_url, require_targets_up=False),
+            ),
+            (
+                "alertmanager",
+                target.alertmanager_url,
+                lambda: probe_alertmanager(client, target.alertmanager_url),
+            ),
+        ]
+        for index, url in enumerate(target.router_metrics_urls):
+            probes.append((f"router[{index}]", url, lambda url=url: probe_metrics(client, url)))
+        if target.webhook_url:
+            webhook = target.webhook_url
+            probes.append(("webhook", webhook, lambda: probe_webhook(client, webhook)))
+
+        results: list[ProbeResult | None] = [None] * len(probes)
+
+        async def one(i: int) -> None:
+            name, url, probe = probes[i]
+            results[i] = await run_probe(name, url, probe, timeout)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(probes)):
+                tg.start_soon(one, i)
+    return [r for r in results if r is not None]
