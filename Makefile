@@ -1,0 +1,25 @@
+# The two commands a newcomer needs (see README): `make run` and `make test`.
+# Each sets up what it needs first (scripts/setup.sh is idempotent).
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup run test lint bench
+
+setup:
+	@scripts/setup.sh
+
+## The main job on the local embedded stack.
+run: setup
+	@scripts/run-local.sh
+
+## The whole test suite (unit + live against real components).
+test: setup
+	$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

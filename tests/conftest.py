@@ -1,0 +1,53 @@
+"""Shared fixtures: real components started through the local stack's own component code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from harness.stack.components.nats import Nats
+from harness.stack.stack import LocalStack
+
+
+class NatsServer:
+    """A real nats-server with JetStream that a test can stop and start on the same port."""
+
+    def __init__(self, run_dir: Path):
+        self.stack = LocalStack(run_dir, [Nats()])
+
+    @property
+    def url(self) -> str:
+        return self.stack.ctx.url("nats", scheme="nats")
+
+    @property
+    def port(self) -> int:
+        return self.stack.ctx.port("nats")
+
+    def stop(self) -> None:
+        self.stack.stop_component("nats")
+
+    def start(self) -> None:
+        """Start again (same port, same JetStream store) and wait until JetStream answers."""
+        anyio.run(self.stack.start_component, "nats")
+
+    async def astart(self) -> None:
+        await self.stack.start_component("nats")
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A fresh nats-server for one test, stopped (and proven gone) afterwards."""
+    server = NatsServer(tmp_path / "nats-stack")
+    anyio.run(server.stack.up)
+    try:
+        yield server
+    finally:
+        server.stack.down()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
