@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from harness.durations import Duration
 from harness.yamlfile import load_model
@@ -59,37 +59,26 @@ class ProxySpec(Strict):
     upstream: str | None = None
 
 
+HttpUrl = Annotated[str, AfterValidator(lambda v: _check_url(v, ("http", "https")))]
+NatsUrl = Annotated[str, AfterValidator(lambda v: _check_url(v, ("nats", "tls")))]
+
+
 class Target(Strict):
     """The stack under test, as the harness addresses it."""
 
     name: str
     kind: Literal["local", "external"] = "external"
-    nats_url: str
-    toxiproxy_url: str
-    prometheus_url: str
-    alertmanager_url: str
-    router_metrics_urls: list[str] = Field(default_factory=list)
-    webhook_url: str | None = Field(
+    nats_url: NatsUrl
+    toxiproxy_url: HttpUrl
+    prometheus_url: HttpUrl
+    alertmanager_url: HttpUrl
+    router_metrics_urls: list[HttpUrl] = Field(default_factory=list)
+    webhook_url: HttpUrl | None = Field(
         None, description="the notification receiver Alertmanager posts to, if the harness hosts it"
     )
     proxies: dict[str, ProxySpec] = Field(default_factory=dict)
     profile: Profile = Field(default_factory=lambda: PROFILES["staging"])
     run_dir: str | None = Field(None, description="local stacks only: where logs and data live")
-
-    @field_validator("nats_url")
-    @classmethod
-    def _nats(cls, v: str) -> str:
-        return _check_url(v, ("nats", "tls"))
-
-    @field_validator("toxiproxy_url", "prometheus_url", "alertmanager_url", "webhook_url")
-    @classmethod
-    def _http(cls, v: str | None) -> str | None:
-        return None if v is None else _check_url(v, ("http", "https"))
-
-    @field_validator("router_metrics_urls")
-    @classmethod
-    def _routers(cls, v: list[str]) -> list[str]:
-        return [_check_url(u, ("http", "https")) for u in v]
 
 
 def load_target(path: Path | str) -> Target:
