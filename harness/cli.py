@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +13,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.config import PROFILES, load_target
+from harness.config import PROFILES, Target, load_target
 from harness.logs import configure_logging
 from harness.paths import run_dir as resolve_run_dir
+from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError
 from harness.target_check import check_target
 from harness.yamlfile import FileProblems
@@ -68,45 +69,51 @@ def up(
     if profile not in PROFILES:
         raise _fail(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     stack = LocalStack(resolve_run_dir(run_dir), profile=PROFILES[profile])
+    # SIGTERM tears down like Ctrl-C does, also half-way through start-up.
+    signal.signal(signal.SIGTERM, lambda *_: _raise_interrupt())
     try:
         target = anyio.run(stack.up)
     except StackError as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; everything started was stopped", 130) from None
+    if detach:
+        _show_started(stack, target)
+        console.print("detached; stop it with `harness down`")
+        return
+    try:
+        _show_started(stack, target)
+        _foreground(stack)
+    except KeyboardInterrupt:
+        stack.down()
+        console.print("stack stopped")
+
+
+def _show_started(stack: LocalStack, target: Target) -> None:
     _show(anyio.run(stack.status), f"local stack in {stack.run_dir}")
     console.print(f"target file: {stack.target_path}")
     console.print(f"Prometheus:   {target.prometheus_url}")
     console.print(f"Alertmanager: {target.alertmanager_url}")
-    if detach:
-        console.print("detached; stop it with `harness down`")
-        return
-    _foreground(stack)
 
 
 def _foreground(stack: LocalStack) -> None:
     """Watch the processes until Ctrl-C/SIGTERM or a crash, then tear everything down."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     console.print("running; Ctrl-C stops the stack")
-    crashed = None
     state = stack.read_state()
-    records = stack._records(state) if state else []
-    while not stop.wait(0.5):
+    records = stack.records(state) if state else []
+    while True:
+        time.sleep(0.5)
         dead = [r for r in records if not r.alive()]
         if dead:
-            crashed = dead[0]
-            break
-    stack.down()
-    if crashed is not None:
-        from harness.stack.process import tail
+            stack.down()
+            raise _fail(
+                f"component {dead[0].name} exited; the stack was stopped\n"
+                f"--- last lines of {dead[0].log} ---\n{tail(dead[0].log)}"
+            )
 
-        raise _fail(
-            f"component {crashed.name} exited; the stack was stopped\n"
-            f"--- last lines of {crashed.log} ---\n{tail(crashed.log)}"
-        )
-    console.print("stack stopped")
+
+def _raise_interrupt() -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()

@@ -126,7 +126,7 @@ class LocalStack:
         tmp.write_text(json.dumps(asdict(state), indent=2))
         tmp.replace(self.state_path)
 
-    def _records(self, state: StackState) -> list[ProcessRecord]:
+    def records(self, state: StackState) -> list[ProcessRecord]:
         return [ProcessRecord(**p) for p in state.processes.values()]
 
     @classmethod
@@ -158,7 +158,7 @@ class LocalStack:
         """Start every component and wait until all are ready; on failure stop them all."""
         previous = self.read_state()
         if previous is not None:
-            alive = [r.name for r in self._records(previous) if r.alive()]
+            alive = [r.name for r in self.records(previous) if r.alive()]
             if alive:
                 raise StackError(
                     f"a stack is already running in {self.run_dir} ({', '.join(alive)}): "
@@ -270,7 +270,7 @@ class LocalStack:
         if state is None:
             return []
         stopped, stuck = [], []
-        for record in reversed(self._records(state)):
+        for record in reversed(self.records(state)):
             was_alive = record.alive()
             if stop_process(record, popen=self._popens.get(record.name)):
                 if was_alive:
