@@ -1,0 +1,179 @@
+"""docker-compose.yml: no Docker engine here, so check it parses and agrees with deploy/."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from harness.config import load_target
+from harness.paths import project_root
+
+ROOT = project_root()
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def container_ports(service: str) -> set[int]:
+    return {int(str(p).split(":")[-1]) for p in SERVICES[service].get("ports", [])}
+
+
+def host_ports(service: str) -> set[int]:
+    return {int(str(p).split(":")[0]) for p in SERVICES[service].get("ports", [])}
+
+
+def mounts(service: str) -> dict[str, Path]:
+    """Container path → host path of each bind mount."""
+    out = {}
+    for volume in SERVICES[service].get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            out[target] = ROOT / source
+    return out
+
+
+def flag(service: str, name: str) -> str:
+    """The value of `--name=value` (or `-name=value`) in a service's command."""
+    for arg in SERVICES[service]["command"]:
+        match = re.fullmatch(rf"--?{re.escape(name)}=(.*)", str(arg))
+        if match:
+            return match.group(1)
+    raise AssertionError(f"{service} has no {name} flag")
+
+
+def test_services_and_images() -> None:
+    assert set(SERVICES) == {
+        "nats",
+        "toxiproxy",
+        "router",
+        "harness",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    }
+    assert SERVICES["toxiproxy"]["image"].startswith("ghcr.io/shopify/toxiproxy:")
+    for built in ("router", "harness"):
+        assert SERVICES[built]["build"] == "."
+    assert (ROOT / "Dockerfile").is_file()
+
+
+def test_every_mounted_file_exists() -> None:
+    for service in SERVICES:
+        for target, source in mounts(service).items():
+            assert source.exists(), f"{service} mounts {source} at {target}, which does not exist"
+
+
+def test_dockerfile_copies_what_exists() -> None:
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+
+
+def test_depends_on_names_services() -> None:
+    for name, service in SERVICES.items():
+        for dep in service.get("depends_on", []):
+            assert dep in SERVICES, f"{name} depends on unknown service {dep}"
+
+
+def test_toxiproxy_proxies_agree_with_services() -> None:
+    proxies = json.loads((ROOT / "deploy/toxiproxy/toxiproxy.json").read_text())
+    assert flag("toxiproxy", "config") in mounts("toxiproxy")
+    router_nats = next(p for p in proxies if p["name"] == "router_nats")
+    host, port = router_nats["upstream"].split(":")
+    assert host in SERVICES and int(port) in container_ports(host)
+    listen_port = int(router_nats["listen"].rsplit(":", 1)[1])
+    assert listen_port in container_ports("toxiproxy")
+    # The router reaches NATS only through the proxy.
+    nats_url = urlsplit(flag("router", "nats-url"))
+    assert (nats_url.hostname, nats_url.port) == ("toxiproxy", listen_port)
+
+
+def test_prometheus_scrapes_services_on_their_ports() -> None:
+    config_mount = flag("prometheus", "config.file")
+    config = yaml.safe_load(mounts("prometheus")[config_mount].read_text())
+    for job in config["scrape_configs"]:
+        for static in job["static_configs"]:
+            for address in static["targets"]:
+                host, port = address.split(":")
+                assert host in SERVICES, f"job {job['job_name']} scrapes unknown host {host}"
+                assert int(port) in container_ports(host), f"{address}: port not exposed"
+    assert int(flag("router", "metrics-port")) in container_ports("router")
+    am = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
+    assert am.split(":")[0] == "alertmanager" and int(am.split(":")[1]) in container_ports(
+        "alertmanager"
+    )
+    rules_glob = config["rule_files"][0]
+    rules_dir = str(Path(rules_glob).parent)
+    assert mounts("prometheus")[rules_dir] == ROOT / "deploy/prometheus/rules"
+
+
+def test_alertmanager_notifies_the_harness_webhook() -> None:
+    config = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
+    assert flag("alertmanager", "config.file") in mounts("alertmanager")
+    urls = [h["url"] for r in config["receivers"] for h in r.get("webhook_configs", [])]
+    assert urls, "no webhook receiver in deploy/alertmanager/alertmanager.yml"
+    for url in urls:
+        parts = urlsplit(url)
+        assert parts.hostname == "harness" and parts.port == int(flag("harness", "port"))
+        assert parts.path.startswith("/alertmanager/")
+    assert int(flag("harness", "port")) in container_ports("harness")
+
+
+def test_grafana_provisioning_agrees() -> None:
+    grafana = mounts("grafana")
+    datasources = yaml.safe_load(
+        (grafana["/etc/grafana/provisioning/datasources"] / "prometheus.yml").read_text()
+    )
+    url = urlsplit(datasources["datasources"][0]["url"])
+    assert url.hostname == "prometheus" and url.port in container_ports("prometheus")
+    providers = yaml.safe_load(
+        (grafana["/etc/grafana/provisioning/dashboards"] / "dashboards.yml").read_text()
+    )
+    path = providers["providers"][0]["options"]["path"]
+    assert grafana[path] == ROOT / "deploy/grafana/dashboards"
+    dashboards = list((ROOT / "deploy/grafana/dashboards").glob("*.json"))
+    assert dashboards, "no dashboard JSON to provision"
+    uid = datasources["datasources"][0]["uid"]
+    for dashboard in dashboards:
+        text = dashboard.read_text()
+        for used in set(re.findall(r'"uid":\s*"([^"$]+)"', text)) - {json.loads(text)["uid"]}:
+            assert used == uid, f"{dashboard.name} uses datasource uid {used}, provisioned {uid}"
+
+
+def test_compose_target_file_matches_published_ports() -> None:
+    target = load_target(ROOT / "deploy/targets/compose.yaml")
+    for url, service in [
+        (target.nats_url, "nats"),
+        (target.toxiproxy_url, "toxiproxy"),
+        (target.prometheus_url, "prometheus"),
+        (target.alertmanager_url, "alertmanager"),
+        (target.webhook_url, "harness"),
+        *[(u, "router") for u in target.router_metrics_urls],
+    ]:
+        assert urlsplit(url).port in host_ports(service), f"{url} is not published by {service}"
+    proxies = {
+        p["name"]: p for p in json.loads((ROOT / "deploy/toxiproxy/toxiproxy.json").read_text())
+    }
+    for name, spec in target.proxies.items():
+        assert name in proxies
+        assert spec.upstream == proxies[name]["upstream"]
+
+
+@pytest.mark.parametrize("service", ["router", "harness"])
+def test_built_commands_accept_their_flags(service: str) -> None:
+    command = SERVICES[service]["command"]
+    assert command[:2] == ["python", "-m"]
+    result = subprocess.run(
+        [sys.executable, "-m", command[2], "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    for arg in command[3:]:
+        name = str(arg).split("=")[0]
+        assert name in result.stdout, f"{service}: `python -m {command[2]}` has no {name} option"
