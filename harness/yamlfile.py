@@ -61,9 +61,11 @@ def _node_for(root: yaml.Node, loc: Sequence[str | int]) -> tuple[yaml.Node, lis
         if isinstance(node, yaml.MappingNode):
             child = next((v for k, v in node.value if k.value == str(part)), None)
             if child is None:
-                # A pydantic union tag (not a key in the file): skip it when the next part is a key.
-                nxt = parts[i + 1] if i + 1 < len(parts) else None
-                if nxt is not None and any(k.value == str(nxt) for k, _ in node.value):
+                # A pydantic union tag (`faults.0.toxic.…`) names the value of the
+                # discriminator key, not a key of its own: skip it.
+                if any(
+                    isinstance(v, yaml.ScalarNode) and v.value == str(part) for _, v in node.value
+                ):
                     i += 1
                     continue
                 kept.append(part)
@@ -135,6 +137,9 @@ def _message(error: dict[str, Any]) -> str:
         return "unknown key"
     if error["type"] == "missing":
         return "required field is missing"
+    if error["type"] == "union_tag_invalid":
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        return f"unknown value {error['ctx']['tag']!r}; expected one of {expected}"
     return msg.removeprefix("Value error, ")
 
 
@@ -142,7 +147,10 @@ def problems_from_validation(exc: ValidationError, root: yaml.Node, file: str) -
     """Turn pydantic's errors into positioned problems, in file order."""
     problems = []
     for error in exc.errors():
-        node, loc = _node_for(root, error["loc"])
+        loc = tuple(error["loc"])
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc += (str(error.get("ctx", {}).get("discriminator", "")).strip("'"),)
+        node, loc = _node_for(root, loc)
         problems.append(Problem(file, node.start_mark.line + 1, field_path(loc), _message(error)))
     return sorted(problems, key=lambda p: (p.line or 0, p.field))
 
