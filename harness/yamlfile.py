@@ -135,7 +135,7 @@ def _message(error: dict[str, Any]) -> str:
     msg = str(error["msg"])
     if error["type"] == "extra_forbidden":
         return "unknown key"
-    if error["type"] == "missing":
+    if error["type"] in ("missing", "union_tag_not_found"):
         return "required field is missing"
     if error["type"] == "union_tag_invalid":
         expected = error.get("ctx", {}).get("expected_tags", "")
