@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -15,15 +16,18 @@ from rich.table import Table
 
 from harness.config import PROFILES, Target, load_target
 from harness.logs import configure_logging
+from harness.paths import deploy_dir, project_root
 from harness.paths import run_dir as resolve_run_dir
+from harness.scenario import Scenario, load_scenarios
 from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError
 from harness.target_check import check_target
+from harness.validate import cross_check
 from harness.yamlfile import FileProblems
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 RunDir = Annotated[
     Path | None,
@@ -184,3 +188,93 @@ def toxiproxy_server(
     from harness.toxiproxy_server.server import serve
 
     serve(host=host, port=port, config=config, seed=seed, proxy_metrics=proxy_metrics)
+
+
+ScenariosDir = Annotated[
+    Path | None, typer.Option("--scenarios", help="scenario directory [./scenarios of the project]")
+]
+TargetFile = Annotated[
+    Path | None, typer.Option("--target", help="target file [the local stack's target.yaml]")
+]
+
+
+def _catalogue(directory: Path | None) -> dict[str, tuple[Scenario, Path]]:
+    try:
+        return load_scenarios(directory or project_root() / "scenarios")
+    except FileProblems as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _resolve_target(target: Path | None, run_dir: Path | None) -> Target | None:
+    """The given target file, else the local stack's if one is up, else None."""
+    path = target or resolve_run_dir(run_dir) / "target.yaml"
+    if target is None and not path.exists():
+        return None
+    try:
+        return load_target(path)
+    except FileProblems as exc:
+        raise _fail(str(exc), 2) from None
+
+
+@app.command("list")
+def list_scenarios(
+    scenarios: ScenariosDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Print the scenario catalogue: id, aliases, title, fault kinds, alerts expected."""
+    catalogue = _catalogue(scenarios)
+    rows = [
+        {
+            "id": s.id,
+            "aliases": s.aliases,
+            "title": s.title,
+            "faults": sorted(
+                {f.kind if f.kind != "toxic" else f"toxic:{f.type}" for f in s.faults}
+            ),
+            "alerts": s.expect.alerts.fire,
+            "file": str(path),
+        }
+        for s, path in sorted(catalogue.values(), key=lambda item: _id_order(item[0].id))
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} scenarios", title_justify="left")
+    for column in ("id", "aliases", "title", "faults", "alerts expected"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            ", ".join(row["aliases"]),
+            row["title"],
+            ", ".join(row["faults"]),
+            ", ".join(row["alerts"]),
+        )
+    console.print(table)
+
+
+_ID = re.compile(r"^([A-Z]+)-?(\d+)$")
+_ID_GROUPS = {"S": 0, "JS": 1, "NATS": 2, "PERF": 3}
+
+
+def _id_order(scenario_id: str) -> tuple[int, str, int]:
+    """S1–S3, then JS-, NATS-, PERF- (the coverage matrix order), numerically within each."""
+    match = _ID.match(scenario_id)
+    prefix, number = match.groups() if match else (scenario_id, "0")
+    return _ID_GROUPS.get(prefix, 9), prefix, int(number)
+
+
+@app.command()
+def validate(
+    scenarios: ScenariosDir = None, target: TargetFile = None, run_dir: RunDir = None
+) -> None:
+    """Check every scenario file, and what it names: alerts, metrics, proxies."""
+    catalogue = _catalogue(scenarios)
+    spec = _resolve_target(target, run_dir)
+    problems = cross_check(catalogue, deploy_dir(), spec)
+    for problem in problems:
+        err.print(str(problem), highlight=False)
+    note = f"target {spec.name}" if spec else "no target (proxies not checked)"
+    if problems:
+        raise _fail(f"{len(problems)} problem(s) in {len(catalogue)} scenario(s); {note}", 1)
+    console.print(f"{len(catalogue)} scenario(s) valid against rules, metric contract and {note}")

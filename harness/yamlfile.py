@@ -86,6 +86,12 @@ def _node_for(root: yaml.Node, loc: Sequence[str | int]) -> tuple[yaml.Node, lis
     return node, kept
 
 
+def locate(root: yaml.Node, loc: Sequence[str | int]) -> int:
+    """1-based line of the node at `loc` (or of the deepest node on the way there)."""
+    node, _ = _node_for(root, loc)
+    return node.start_mark.line + 1
+
+
 def _duplicate_keys(node: yaml.Node, file: str, loc: list[str | int]) -> list[Problem]:
     problems: list[Problem] = []
     if isinstance(node, yaml.MappingNode):

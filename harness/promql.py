@@ -1,0 +1,85 @@
+"""Metric names a PromQL expression reads, so scenarios, rules and dashboards can be cross-checked
+against the router's metric contract without a Prometheus server."""
+
+from __future__ import annotations
+
+import re
+
+_AGGREGATORS = {
+    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
+    "bottomk", "topk", "quantile", "limitk", "limit_ratio",
+}  # fmt: skip
+_KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan", "atan2"}
+_LABEL_LISTS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+_IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+_NAME_MATCHER = re.compile(r'__name__\s*=\s*"([^"]+)"')
+
+
+def _skip_string(expr: str, i: int) -> int:
+    quote = expr[i]
+    i += 1
+    while i < len(expr) and expr[i] != quote:
+        i += 2 if expr[i] == "\\" and quote != "`" else 1
+    return i + 1
+
+
+def _skip_group(expr: str, i: int, open_: str, close: str) -> tuple[int, str]:
+    """Index after the bracket group starting at `i`, and its text (strings kept intact)."""
+    depth, start = 0, i
+    while i < len(expr):
+        ch = expr[i]
+        if ch in "\"'`":
+            i = _skip_string(expr, i)
+            continue
+        if ch == open_:
+            depth += 1
+        elif ch == close:
+            depth -= 1
+            if depth == 0:
+                return i + 1, expr[start : i + 1]
+        i += 1
+    return i, expr[start:]
+
+
+def metric_names(expr: str) -> set[str]:
+    """Every metric name selected in `expr` (histogram suffixes kept as written)."""
+    names: set[str] = set()
+    i = 0
+    while i < len(expr):
+        ch = expr[i]
+        if ch in "\"'`":
+            i = _skip_string(expr, i)
+        elif ch == "{":
+            i, block = _skip_group(expr, i, "{", "}")
+            names.update(_NAME_MATCHER.findall(block))
+        elif ch == "[":
+            i, _ = _skip_group(expr, i, "[", "]")
+        elif ch == "$":  # Grafana variable
+            match = _IDENT.match(expr, i + 1)
+            i = match.end() if match else i + 1
+        elif ch.isdigit() or (ch == "." and i + 1 < len(expr) and expr[i + 1].isdigit()):
+            match = re.compile(r"[0-9.eE+\-xXa-fA-F]+[a-z]*").match(expr, i)
+            i = match.end() if match else i + 1
+        elif _IDENT.match(expr, i):
+            match = _IDENT.match(expr, i)
+            assert match is not None
+            word, i = match.group(0), match.end()
+            rest = expr[i:].lstrip()
+            if word in _LABEL_LISTS:
+                if rest.startswith("("):
+                    i, _ = _skip_group(expr, expr.index("(", i), "(", ")")
+            elif word.lower() in _KEYWORDS or word in _AGGREGATORS or rest.startswith("("):
+                continue
+            else:
+                names.add(word)
+        else:
+            i += 1
+    return names
+
+
+def base_metric(name: str, histograms: set[str]) -> str:
+    """`x_bucket`/`x_sum`/`x_count` → `x` when `x` is a histogram of the contract."""
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name.removesuffix(suffix) in histograms:
+            return name.removesuffix(suffix)
+    return name
