@@ -27,6 +27,12 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[20]) if fields else None
 
 
+def process_state(pid: int) -> str | None:
+    """The kernel's one-letter state of `pid` (R, S, T for stopped, Z, ...), None if gone."""
+    fields = _proc_stat(pid)
+    return fields[1] if fields else None
+
+
 def pid_alive(pid: int, start_time: int | None = None) -> bool:
     """True when `pid` runs (not a zombie) and, if given, started at `start_time`."""
     fields = _proc_stat(pid)

@@ -1,0 +1,30 @@
+"""Fault drivers, one module per kind, and the registry that builds one from a scenario fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from harness.faults.base import FaultContext, FaultDriver
+from harness.faults.flap import FlapDriver
+from harness.faults.process import ProcessDriver
+from harness.faults.proxy_down import ProxyDownDriver
+from harness.faults.toxic import ToxicDriver
+from harness.scenario import Fault
+
+DRIVERS: dict[str, type[FaultDriver]] = {
+    d.kind: d for d in (ToxicDriver, ProxyDownDriver, FlapDriver, ProcessDriver)
+}
+_FAULT = TypeAdapter(Fault)
+
+
+def driver_for(spec: Any, ctx: FaultContext, key: str, state: dict | None = None) -> FaultDriver:
+    """The driver for a scenario fault (a model, or its JSON form from the journal)."""
+    if isinstance(spec, dict):
+        spec = _FAULT.validate_python(spec)
+    try:
+        cls = DRIVERS[spec.kind]
+    except KeyError:
+        raise ValueError(f"no driver for fault kind {spec.kind!r}") from None
+    return cls(spec, ctx, key, state)

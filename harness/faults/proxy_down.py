@@ -1,0 +1,56 @@
+"""A Toxiproxy proxy disabled: its listener closed, live connections dropped."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import anyio
+
+from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.scenario import ProxyDownFault
+
+
+async def connect_refused(listen: str) -> bool | None:
+    """True when a TCP connect to `listen` is refused, None when we cannot tell from here."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    try:
+        with anyio.fail_after(2):
+            stream = await anyio.connect_tcp(host, int(port))
+    except ConnectionRefusedError:
+        return True
+    except (OSError, TimeoutError, ValueError, socket.gaierror):
+        return None
+    await stream.aclose()
+    return False
+
+
+class ProxyDownDriver(FaultDriver):
+    kind = "proxy_down"
+    spec: ProxyDownFault
+
+    async def apply(self) -> None:
+        await self.ctx.toxiproxy.set_enabled(self.spec.proxy, False)
+
+    async def read_back(self) -> dict[str, Any]:
+        proxy = await self.ctx.toxiproxy.proxy(self.spec.proxy)
+        if proxy.get("enabled", True):
+            raise FaultNotInEffect(f"proxy {self.spec.proxy} is still enabled")
+        refused = await connect_refused(proxy["listen"])
+        if refused is False:
+            raise FaultNotInEffect(
+                f"proxy {self.spec.proxy} disabled but {proxy['listen']} accepts"
+            )
+        return {"proxy": proxy, "connect_refused": refused}
+
+    async def remove(self) -> None:
+        await self.ctx.toxiproxy.set_enabled(self.spec.proxy, True)
+
+    async def prove_gone(self) -> dict[str, Any]:
+        proxy = await self.ctx.toxiproxy.proxy(self.spec.proxy)
+        if not proxy.get("enabled", False):
+            raise FaultStillPresent(f"proxy {self.spec.proxy} is still disabled")
+        return {"proxy": proxy}

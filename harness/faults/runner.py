@@ -1,0 +1,147 @@
+"""Inject and heal with guarantees: journal first, heal shielded with a timeout and a fallback.
+
+Whatever happens to the run (an exception, Ctrl-C, SIGTERM), `heal` still runs to the end:
+it is shielded from cancellation, bounded by a timeout, falls back to resetting Toxiproxy when
+the normal removal fails or hangs, and clears the journal entry only once read-back shows the
+fault gone. Entries a dead run left behind are healed by `heal_leftovers`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+
+from harness.faults import driver_for
+from harness.faults.base import FaultContext, FaultDriver, FaultNotInEffect
+from harness.faults.journal import Journal
+
+log = structlog.get_logger("faults")
+
+
+class FaultApplyError(RuntimeError):
+    """A fault could not be applied or shown in effect."""
+
+
+@dataclass
+class HealOutcome:
+    """How one fault was removed, with the read-back that proves it."""
+
+    key: str
+    kind: str
+    healed: bool
+    method: str  # "remove" | "fallback" | "failed"
+    seconds: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def _attempt(step: str, timeout: float, call: Any) -> tuple[Any, str | None]:
+    try:
+        with anyio.fail_after(timeout):
+            return await call(), None
+    except TimeoutError:
+        return None, f"{step}: no answer within {timeout:g}s"
+    except Exception as exc:  # noqa: BLE001 - any failure means: try the next way
+        return None, f"{step}: {type(exc).__name__}: {exc}"
+
+
+class FaultRunner:
+    """Applies and heals faults on one target, keeping its journal true."""
+
+    def __init__(self, ctx: FaultContext, journal: Journal, *, timeout: float = 10.0):
+        self.ctx = ctx
+        self.journal = journal
+        self.timeout = timeout
+
+    async def inject(self, driver: FaultDriver, read_back_within: float = 5.0) -> dict[str, Any]:
+        """Journal, apply, and poll read-back until it shows the fault; evidence returned."""
+        await driver.prepare()
+        self.journal.add(
+            driver.key,
+            {
+                "kind": driver.kind,
+                "spec": driver.spec.model_dump(mode="json"),
+                "state": driver.state,
+                "target": self.ctx.target.name,
+            },
+        )
+        log.info("fault_apply", key=driver.key, kind=driver.kind)
+        try:
+            with anyio.fail_after(self.timeout):
+                await driver.apply()
+        except Exception as exc:
+            raise FaultApplyError(f"{driver.describe()}: apply failed: {exc}") from exc
+        deadline = time.monotonic() + read_back_within
+        while True:
+            try:
+                evidence = await driver.read_back()
+                break
+            except FaultNotInEffect as exc:
+                if time.monotonic() > deadline:
+                    raise FaultApplyError(f"{driver.describe()}: not in effect: {exc}") from exc
+                await anyio.sleep(0.1)
+        self.journal.update(driver.key, state=driver.state, applied_at=time.time())
+        log.info("fault_in_effect", key=driver.key, kind=driver.kind)
+        return evidence
+
+    async def heal(self, driver: FaultDriver) -> HealOutcome:
+        """Remove the fault and prove it gone; never raises, never cancelled half-way."""
+        started = time.monotonic()
+        errors: list[str] = []
+        with anyio.CancelScope(shield=True):
+            for method, undo in (("remove", driver.remove), ("fallback", driver.fallback)):
+                _, error = await _attempt(method, self.timeout, undo)
+                if error:
+                    errors.append(error)
+                evidence, error = await _attempt(
+                    f"read-back after {method}", self.timeout, driver.prove_gone
+                )
+                if error is None:
+                    self.journal.remove(driver.key)
+                    outcome = HealOutcome(
+                        driver.key,
+                        driver.kind,
+                        True,
+                        method,
+                        round(time.monotonic() - started, 3),
+                        evidence,
+                        errors,
+                    )
+                    log.info("fault_healed", key=driver.key, kind=driver.kind, method=method)
+                    return outcome
+                errors.append(error)
+                log.warning("fault_heal_attempt_failed", key=driver.key, method=method, error=error)
+        log.error("fault_not_healed", key=driver.key, errors=errors)
+        return HealOutcome(
+            driver.key,
+            driver.kind,
+            False,
+            "failed",
+            round(time.monotonic() - started, 3),
+            {},
+            errors,
+        )
+
+    async def heal_leftovers(self) -> list[HealOutcome]:
+        """Heal every fault the journal still lists (a killed run's), oldest first."""
+        outcomes = []
+        for entry in self.journal.entries():
+            try:
+                driver = driver_for(entry["spec"], self.ctx, entry["key"], entry.get("state"))
+            except ValueError as exc:
+                outcomes.append(
+                    HealOutcome(
+                        entry["key"], entry.get("kind", "?"), False, "failed", 0.0, {}, [str(exc)]
+                    )
+                )
+                continue
+            log.info("fault_leftover", key=entry["key"], kind=entry.get("kind"))
+            outcomes.append(await self.heal(driver))
+        return outcomes
