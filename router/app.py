@@ -1,0 +1,112 @@
+"""Wires the router together: connection supervisor, decide consumer, monitor loop, HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+from aiohttp import web
+
+from router.backpressure import Backpressure, Inputs
+from router.config import Config
+from router.connection import Connection, reason_of
+from router.consumer import DecideConsumer
+from router.faults import FaultHook
+from router.http import make_app
+from router.metrics import Metrics
+
+log = structlog.get_logger(component="router.app")
+
+
+class Router:
+    """One router process; `run()` returns after SIGTERM/SIGINT (or `stop()`)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.metrics = Metrics(config)
+        self.faults = FaultHook(enabled=config.fault_hook)
+        self.conn = Connection(config, self.metrics, self.faults)
+        self.backpressure = Backpressure(config, self.metrics)
+        self.consumer = DecideConsumer(config, self.metrics, self.conn, self.backpressure)
+        self._stop = asyncio.Event()
+        self._pending = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        c = self.config
+        runner = web.AppRunner(make_app(self.metrics, self.conn, self.faults), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, c.metrics_host, c.metrics_port)
+        await site.start()
+        log.info(
+            "router_started",
+            metrics=f"http://{c.metrics_host}:{c.metrics_port}/metrics",
+            nats_url=c.nats_url,
+            subject=c.subject,
+            stream=c.stream,
+            consumer=c.consumer,
+            fault_hook=c.fault_hook,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self.stop)
+        tasks = [
+            asyncio.create_task(self.conn.run(), name="connection"),
+            asyncio.create_task(self.consumer.run(), name="consumer"),
+            asyncio.create_task(self._monitor(), name="monitor"),
+        ]
+        stop_wait = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait([*tasks, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stop_wait and task.exception() is not None:
+                log.error("task_crashed", task=task.get_name(), error=repr(task.exception()))
+        log.info("router_stopping")
+        await self.consumer.stop()
+        await self.conn.stop()
+        for task in [*tasks, stop_wait]:
+            task.cancel()
+        await asyncio.gather(*tasks, stop_wait, return_exceptions=True)
+        await runner.cleanup()
+        log.info("router_stopped")
+
+    async def _monitor(self) -> None:
+        """Each interval: pending from consumer info, latency gauges, backpressure, health."""
+        c = self.config
+        subject, consumer = c.subject, c.consumer
+        while not self._stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), c.monitor_interval)
+            if self._stop.is_set():
+                return
+            try:
+                await self._monitor_once(subject, consumer)
+            except Exception:
+                log.exception("monitor_failed")
+            await self.conn.health_check()
+
+    async def _monitor_once(self, subject: str, consumer: str) -> None:
+        m = self.metrics
+        error = "none"
+        if self.conn.connected:
+            try:
+                info = await self.conn.consumer_info()
+                self._pending = int(info.num_pending or 0)
+                m.pending_messages.labels(subject, consumer).set(self._pending)
+                m.ack_pending_messages.labels(subject, consumer).set(int(info.num_ack_pending or 0))
+            except Exception as exc:
+                error = reason_of(exc)
+                if error in ("consumer_not_found", "stream_not_found"):
+                    self.consumer.request_resubscribe()
+        else:
+            error = "not_connected"
+        m.jetstream_queries.labels("real_time", subject, error).inc()
+        p50, p95, p99 = self.backpressure.window.percentiles((0.50, 0.95, 0.99))
+        m.latency_p50.labels(subject).set(p50)
+        m.latency_p95.labels(subject).set(p95)
+        m.latency_p99.labels(subject).set(p99)
+        self.backpressure.evaluate(Inputs(self._pending, p95, self.consumer.inflight))

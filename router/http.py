@@ -1,0 +1,74 @@
+"""HTTP side of the router on the metrics port: /metrics, /healthz, /readyz and the /faults hook."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from router.connection import Connection
+from router.faults import FaultHook, FaultSpecError
+from router.metrics import Metrics
+
+CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def make_app(metrics: Metrics, conn: Connection, faults: FaultHook) -> web.Application:
+    """The aiohttp application; the fault routes refuse with 403 unless the hook is enabled."""
+
+    async def get_metrics(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        # Liveness: the process serves; NATS reachability is reported, not required.
+        return web.json_response({"status": "ok", "nats": conn.describe()})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ready = conn.connected
+        return web.json_response(
+            {"ready": ready, "nats": conn.describe()}, status=200 if ready else 503
+        )
+
+    def disabled() -> web.Response:
+        return web.json_response(
+            {"error": "fault hook disabled; start the router with --enable-fault-hook"}, status=403
+        )
+
+    async def get_faults(_: web.Request) -> web.Response:
+        return web.json_response(faults.snapshot())
+
+    async def post_faults(request: web.Request) -> web.Response:
+        if not faults.enabled:
+            return disabled()
+        try:
+            body: Any = await request.json()
+        except json.JSONDecodeError:
+            return web.json_response({"error": "body must be JSON"}, status=400)
+        specs = body.get("faults") if isinstance(body, dict) and "faults" in body else [body]
+        if not isinstance(specs, list):
+            return web.json_response({"error": "faults must be a list"}, status=400)
+        try:
+            for spec in specs:
+                if not isinstance(spec, dict):
+                    raise FaultSpecError("each fault must be a JSON object")
+                faults.arm(str(spec.get("op")), spec)
+        except FaultSpecError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(faults.snapshot(), status=201)
+
+    async def delete_faults(request: web.Request) -> web.Response:
+        if not faults.enabled:
+            return disabled()
+        faults.clear(request.match_info.get("op"))
+        return web.json_response(faults.snapshot())
+
+    app = web.Application()
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/faults", get_faults)
+    app.router.add_post("/faults", post_faults)
+    app.router.add_delete("/faults", delete_faults)
+    app.router.add_delete("/faults/{op}", delete_faults)
+    return app
