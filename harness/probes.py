@@ -146,6 +146,14 @@ async def probe_metrics(client: httpx.AsyncClient, url: str) -> str:
     return f"{len(samples)} samples"
 
 
+async def probe_router(client: httpx.AsyncClient, url: str) -> str:
+    """The reference router: `/readyz` (connected to NATS, consumer bound) and its `/metrics`."""
+    response = await _get(client, f"{url}/readyz")
+    if response.status_code != 200:
+        raise ProbeFailed(f"GET {url}/readyz: HTTP {response.status_code} {response.text[:200]}")
+    return "connected; " + await probe_metrics(client, f"{url}/metrics")
+
+
 async def probe_webhook(client: httpx.AsyncClient, url: str) -> str:
     """The harness's notification receiver answering its health endpoint."""
     body = _json(await _get_ok(client, f"{url}/healthz"))

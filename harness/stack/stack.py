@@ -24,6 +24,8 @@ from harness.stack.component import Component, StackContext
 from harness.stack.components.alertmanager import Alertmanager
 from harness.stack.components.nats import Nats
 from harness.stack.components.prometheus import Prometheus
+from harness.stack.components.router import Router
+from harness.stack.components.toxiproxy import Toxiproxy
 from harness.stack.components.webhook import Webhook
 from harness.stack.ports import free_port
 from harness.stack.process import ProcessRecord, start_process, stop_process, tail
@@ -31,7 +33,7 @@ from harness.stack.process import ProcessRecord, start_process, stop_process, ta
 log = structlog.get_logger("stack")
 
 COMPONENTS: dict[str, type[Component]] = {
-    c.name: c for c in (Nats, Webhook, Alertmanager, Prometheus)
+    c.name: c for c in (Nats, Toxiproxy, Router, Webhook, Alertmanager, Prometheus)
 }
 """Every component kind, by name, in start order (Prometheus last: it scrapes the others)."""
 

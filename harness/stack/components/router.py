@@ -1,0 +1,55 @@
+"""The reference router, reaching NATS only through the Toxiproxy proxy `router_nats`.
+
+Its timings are the production defaults divided by the profile's time compression (with
+floors that keep it stable), like the rules it is judged by.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import httpx
+
+from harness.probes import probe_router
+from harness.stack.component import Component, ScrapeJob, StackContext
+
+
+def _scaled(seconds: float, factor: float, floor: float) -> str:
+    return f"{max(floor, seconds / factor):g}"
+
+
+class Router(Component):
+    name = "router"
+    ready_timeout = 30.0
+
+    def command(self, ctx: StackContext) -> list[str]:
+        factor = ctx.profile.time_compression
+        backoff = ",".join(_scaled(s, factor, 0.2) for s in (1, 5, 15))
+        return [
+            sys.executable,
+            "-m",
+            "router",
+            f"--nats-url=nats://{ctx.address('toxiproxy', 'router_nats')}",
+            f"--metrics-host={ctx.host}",
+            f"--metrics-port={ctx.port(self.name)}",
+            "--enable-fault-hook=true",
+            f"--ack-wait={_scaled(30, factor, 2)}",
+            f"--backoff={backoff}",
+            f"--monitor-interval={_scaled(5, factor, 0.5)}",
+            f"--reconnect-delay-ms={max(100, round(1000 / factor))}",
+            f"--max-reconnect-delay-ms={max(1000, round(30000 / factor))}",
+            "--ping-interval=1",
+            "--max-outstanding-pings=2",
+            "--connect-timeout=2",
+            "--log-format=kv",
+        ]
+
+    async def ready(self, ctx: StackContext, client: httpx.AsyncClient) -> str:
+        return await probe_router(client, ctx.url(self.name))
+
+    def target_fields(self, ctx: StackContext) -> dict[str, Any]:
+        return {"router_metrics_urls": [f"{ctx.url(self.name)}/metrics"]}
+
+    def scrape_jobs(self, ctx: StackContext) -> list[ScrapeJob]:
+        return [ScrapeJob("router", ctx.address(self.name))]
