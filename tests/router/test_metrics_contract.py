@@ -1,0 +1,152 @@
+"""deploy/metrics-contract.yaml against the /metrics of a running router, and `--help` coverage."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from router.config import _OPTIONS, ENV_PREFIX
+from tests.router.conftest import REPO_ROOT, NatsServer, RouterProcess, samples, scrape
+
+CONTRACT_PATH = REPO_ROOT / "deploy" / "metrics-contract.yaml"
+TYPES = {"counter", "gauge", "histogram"}
+OWN_PREFIXES = ("router_", "ctx_missing_headers")
+ALLOWLIST = ["tenant-a", "tenant-b"]
+LABEL_TENANTS = ["tenant-x"]
+
+
+def load_contract() -> dict[str, Any]:
+    return yaml.safe_load(Path(CONTRACT_PATH).read_text())
+
+
+def test_contract_is_well_formed() -> None:
+    contract = load_contract()
+    names = [m["name"] for m in contract["metrics"]]
+    assert len(names) == len(set(names)), "duplicate metric names"
+    for metric in contract["metrics"]:
+        assert metric["type"] in TYPES, metric["name"]
+        assert metric["name"].startswith(OWN_PREFIXES), metric["name"]
+        assert metric["help"].strip(), metric["name"]
+        assert isinstance(metric["labels"], list), metric["name"]
+        # Exposed names: counters carry the _total suffix the exposition adds.
+        assert metric["name"].endswith("_total") == (metric["type"] == "counter"), metric["name"]
+        assert not {"msg_id", "request_id"} & set(metric.get("values", {})) or all(
+            metric["values"][k] == "redacted"
+            for k in ("msg_id", "request_id")
+            if k in metric.get("values", {})
+        ), f"{metric['name']}: msg_id/request_id must be redacted"
+        assert set(metric.get("values", {})) <= set(metric["labels"]), metric["name"]
+
+
+def _allowed(
+    spec: Any, vocabularies: dict[str, list[str]], subst: dict[str, str]
+) -> set[str] | None:
+    """Exact allowed values for a label, or None when the contract gives a note, not a list."""
+    if isinstance(spec, list):
+        resolved = set()
+        for item in spec:
+            text = str(item)
+            for key, value in subst.items():
+                text = text.replace("${" + key + "}", value)
+            resolved.add(text)
+        return resolved
+    if spec in vocabularies:
+        return set(vocabularies[spec])
+    return None
+
+
+@pytest.mark.live
+def test_metrics_endpoint_matches_the_contract(
+    nats_server: NatsServer, start_router: Callable[..., RouterProcess]
+) -> None:
+    contract = load_contract()
+    router = start_router(
+        nats_server.url,
+        "--tenant-allowlist",
+        ",".join(ALLOWLIST),
+        "--label-tenants",
+        ",".join(LABEL_TENANTS),
+    )
+    text = scrape(router.metrics_port)
+
+    declared_types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, flags=re.M))
+    exported_own = {name for name in declared_types if name.startswith(OWN_PREFIXES)}
+    by_name = {m["name"]: m for m in contract["metrics"]}
+
+    unexpected = exported_own - set(by_name)
+    assert not unexpected, f"exported but not in the contract: {sorted(unexpected)}"
+    missing = set(by_name) - exported_own
+    assert not missing, f"in the contract but not exported: {sorted(missing)}"
+    for name, metric in by_name.items():
+        assert declared_types[name] == metric["type"], f"{name}: TYPE {declared_types[name]}"
+
+    subst = {k: str(v) for k, v in contract["defaults"].items()}
+    vocabularies: dict[str, list[str]] = {
+        "nats_reason": contract["vocabularies"]["nats_reason"],
+        "redacted": contract["vocabularies"]["redacted"],
+        "tenant_id": sorted(ALLOWLIST + LABEL_TENANTS) + ["other", "unknown"],
+    }
+    seen: dict[str, int] = {}
+    for sample_name, labels, _ in samples(text):
+        family = _family_of(sample_name, by_name)
+        if family is None:
+            assert not sample_name.startswith(OWN_PREFIXES), f"stray sample {sample_name}"
+            continue
+        metric = by_name[family]
+        seen[family] = seen.get(family, 0) + 1
+        keys = set(labels) - ({"le"} if sample_name.endswith("_bucket") else set())
+        assert keys == set(metric["labels"]), f"{sample_name}: label keys {sorted(keys)}"
+        for key, spec in metric.get("values", {}).items():
+            allowed = _allowed(spec, vocabularies, subst)
+            if allowed is not None:
+                assert labels[key] in allowed, f"{sample_name}: {key}={labels[key]!r}"
+
+    # Counters alerts use exist at 0 before anything happened (first increment visible to rate()).
+    for name, metric in by_name.items():
+        if metric.get("preinitialised"):
+            assert seen.get(name), f"{name} is not pre-initialised"
+    status = [lbl["state"] for n, lbl, _ in samples(text) if n == "router_nats_connection_status"]
+    assert status == ["connected"]
+
+
+def _family_of(sample_name: str, by_name: dict[str, dict[str, Any]]) -> str | None:
+    if sample_name in by_name:
+        return sample_name
+    for suffix in ("_bucket", "_sum", "_count"):
+        base = sample_name.removesuffix(suffix)
+        if base != sample_name and by_name.get(base, {}).get("type") == "histogram":
+            return base
+    return None
+
+
+@pytest.mark.live
+def test_fault_hook_is_refused_unless_enabled(
+    nats_server: NatsServer, start_router: Callable[..., RouterProcess]
+) -> None:
+    router = start_router(nats_server.url)
+    assert router.http("POST", "/faults", {"op": "ack", "mode": "error"})[0] == 403
+    assert router.http("DELETE", "/faults")[0] == 403
+    status, body = router.http("GET", "/faults")
+    assert status == 200 and body == {"enabled": False, "faults": {}}
+
+
+def test_help_documents_every_flag_and_env_var() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "router", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    flat = " ".join(out.split())
+    for flag, field, _, _ in _OPTIONS:
+        assert flag in out, flag
+        assert f"env {ENV_PREFIX}{field.upper()}" in flat, field
