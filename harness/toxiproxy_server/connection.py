@@ -34,11 +34,20 @@ class Endpoint(asyncio.Protocol):
         self.out_link: Link | None = None
         self.in_link: Link | None = None
         self.lost = False
+        self._early: list[bytes] = []
+        self._early_eof = False
 
     def attach(self, out_link: Link, in_link: Link) -> None:
         """Wire the links; reads then go straight to the outgoing link (no extra frame)."""
         self.out_link, self.in_link = out_link, in_link
         self.data_received = out_link.feed  # type: ignore[method-assign]
+        if self.transport is not None:
+            self.transport.set_protocol(self)  # uvloop caches the bound method: refresh it
+        early, self._early = self._early, []
+        for data in early:
+            out_link.feed(data)
+        if self._early_eof:
+            out_link.feed_eof()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -46,12 +55,20 @@ class Endpoint(asyncio.Protocol):
         if self is self.conn.client:
             self.conn.accepted()
 
-    def data_received(self, data: bytes) -> None:  # replaced by attach()
-        raise RuntimeError("data before the links were attached")
+    def data_received(self, data: bytes) -> None:  # shadowed per instance by attach()
+        if self.out_link is not None:
+            self.out_link.feed(data)
+            return
+        # uvloop may start reading despite pause_reading() in connection_made: hold it back.
+        self._early.append(data)
+        if self.transport is not None:
+            self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         if self.out_link is not None:
             self.out_link.feed_eof()
+        else:
+            self._early_eof = True
         return True  # keep our write side open until the other link has flushed
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -123,11 +140,11 @@ class Connection:
         up = Link(self, "upstream", self._rng("upstream"))
         down = Link(self, "downstream", self._rng("downstream"))
         self.links = {"upstream": up, "downstream": down}
-        self.client.attach(up, down)
-        server.attach(down, up)
         chains = self.proxy.toxics.chains
         up.start(client_t, server_t, list(chains["upstream"]))
         down.start(server_t, client_t, list(chains["downstream"]))
+        self.client.attach(up, down)
+        server.attach(down, up)
         log.debug("connection_open", proxy=self.proxy.name, client=self._peer(), conn=self.cid)
         if self.client.lost:
             self.endpoint_lost(self.client)
