@@ -42,8 +42,9 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _show(statuses: list[ComponentStatus], title: str) -> None:
     table = Table(title=title, title_justify="left")
-    for column in ("component", "state", "pid", "url", "detail"):
-        table.add_column(column, overflow="fold")
+    for column in ("component", "state", "pid", "url"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("detail", overflow="fold")
     for s in statuses:
         colour = "green" if s.state == "up" else "red"
         table.add_row(s.name, f"[{colour}]{s.state}[/]", str(s.pid or ""), s.url, s.detail)

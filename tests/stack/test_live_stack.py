@@ -77,13 +77,14 @@ def test_up_status_down_through_the_cli(tmp_path: Path) -> None:
         report = json.loads(status.stdout)
         assert report["all_up"] is True
         names = {c["name"] for c in report["components"]}
-        assert {"nats", "prometheus", "alertmanager", "webhook"} <= names
+        assert names == {"nats", "toxiproxy", "router", "webhook", "alertmanager", "prometheus"}
         pids = [c["pid"] for c in report["components"]]
 
         answers = anyio.run(real_answers, run_dir / "target.yaml")
         assert answers["account"].limits is not None  # JetStream answered for the account
         active = answers["targets"]["data"]["activeTargets"]
-        assert {t["labels"]["job"] for t in active} >= {"prometheus", "alertmanager"}
+        jobs = {t["labels"]["job"] for t in active}
+        assert jobs == {"prometheus", "alertmanager", "router", "toxiproxy", "harness-webhook"}
         assert all(t["health"] == "up" for t in active), active
         assert answers["am"]["cluster"]["status"] == "disabled"
         assert answers["hook"]["status"] == "ok"

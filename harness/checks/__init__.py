@@ -1,0 +1,1 @@
+"""Checks: verifiable expectations observed during a run (metrics, alerts, delivery, dashboards)."""
