@@ -126,15 +126,20 @@ Fault = Annotated[
 
 
 class WorkloadMix(Strict):
-    """Fractions of each kind of decide request; they must add up to 1."""
+    """Fractions of each kind of decide request; they must add up to 1.
+
+    `poison`: a request the router can never process (its tenant is not allowed); it is
+    NAKed until max_deliver and then dead-lettered. `malformed`: schema-invalid; the router
+    answers with an error and ACKs it.
+    """
 
     valid: Fraction = 1.0
-    disallowed_tenant: Fraction = 0.0
     poison: Fraction = 0.0
+    malformed: Fraction = 0.0
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> WorkloadMix:
-        total = self.valid + self.disallowed_tenant + self.poison
+        total = self.valid + self.poison + self.malformed
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"mix fractions must add up to 1, got {total:g}")
         return self
@@ -146,6 +151,13 @@ class Workload(Strict):
     rate: Annotated[float, Field(gt=0, le=5000)] = 20.0
     mix: WorkloadMix = Field(default_factory=WorkloadMix)
     subject: str = "beamline.router.v1.decide"
+    allowed_tenants: list[str] = Field(
+        default_factory=lambda: ["tenant-a", "tenant-b"], min_length=1
+    )
+    poison_tenant: str = "tenant-blocked"
+    drain: Duration = Field(
+        20.0, gt=0, description="how long to wait for outcomes after publishing"
+    )
 
 
 class MetricExpectation(Strict):

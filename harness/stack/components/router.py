@@ -34,6 +34,9 @@ class Router(Component):
             f"--metrics-host={ctx.host}",
             f"--metrics-port={ctx.port(self.name)}",
             "--enable-fault-hook=true",
+            # The workload's defaults: tenant-a/b allowed, tenant-blocked's requests are poison.
+            "--tenant-allowlist=tenant-a,tenant-b",
+            "--label-tenants=tenant-blocked",
             f"--ack-wait={_scaled(30, factor, 2)}",
             f"--backoff={backoff}",
             f"--monitor-interval={_scaled(5, factor, 0.5)}",

@@ -1,0 +1,289 @@
+"""The workload: decide requests published to JetStream at a rate, a tap on the router's
+replies and dead-letter subject, and a ledger that accounts for every acked request.
+
+Kinds of request (ids are unique per run):
+- valid: must get exactly one `ok` reply;
+- poison: its tenant is not allowed, so the router can never process it; it must end in the
+  DLQ (its error replies on each delivery are expected, not duplicates);
+- malformed: schema-invalid (no task type); must get an error reply, and is ACKed.
+The ledger counts exactly, never samples: answered, dead-lettered, lost, duplicates and
+unexpected messages (answers for ids never published), plus end-to-end latency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import nats
+import structlog
+from nats.aio.msg import Msg
+
+from harness.scenario import Workload as WorkloadSpec
+
+log = structlog.get_logger("workload")
+
+Kind = Literal["valid", "poison", "malformed"]
+
+
+@dataclass
+class Entry:
+    """One published request and everything observed about it."""
+
+    request_id: str
+    kind: Kind
+    published_at: float
+    acked_at: float | None = None
+    stream_seq: int | None = None
+    publish_error: str | None = None
+    ok_replies: list[float] = field(default_factory=list)
+    error_replies: list[float] = field(default_factory=list)
+    dead_letters: list[float] = field(default_factory=list)
+
+    def outcome(self) -> str:
+        """answered | dead_lettered | lost (acked, nothing terminal) | not_acked."""
+        if self.acked_at is None:
+            return "not_acked"
+        if self.kind == "poison":
+            return "dead_lettered" if self.dead_letters else "lost"
+        replies = self.ok_replies if self.kind == "valid" else self.error_replies
+        return "answered" if replies else "lost"
+
+    def duplicates(self) -> int:
+        """Terminal outcomes beyond the first: extra ok replies, extra DLQ records, ..."""
+        if self.kind == "poison":
+            return max(0, len(self.dead_letters) - 1)
+        replies = self.ok_replies if self.kind == "valid" else self.error_replies
+        return max(0, len(replies) - 1)
+
+    def latency(self) -> float | None:
+        terminal = {
+            "valid": self.ok_replies,
+            "malformed": self.error_replies,
+            "poison": self.dead_letters,
+        }[self.kind]
+        return terminal[0] - self.published_at if terminal else None
+
+
+class Ledger:
+    """Every request of a run by id; pure bookkeeping, no I/O (so it is unit-testable)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.unexpected: list[dict[str, Any]] = []
+        self.unparsable = 0
+
+    def published(self, request_id: str, kind: Kind, at: float) -> Entry:
+        entry = Entry(request_id, kind, at)
+        self.entries[request_id] = entry
+        return entry
+
+    def reply(self, payload: bytes, at: float) -> None:
+        try:
+            body = json.loads(payload)
+            request_id = body.get("context", {}).get("request_id")
+            ok = bool(body.get("ok"))
+        except (ValueError, AttributeError):
+            self.unparsable += 1
+            return
+        entry = self.entries.get(request_id) if isinstance(request_id, str) else None
+        if entry is None:
+            self.unexpected.append({"subject": "reply", "request_id": request_id, "at": at})
+            return
+        (entry.ok_replies if ok else entry.error_replies).append(at)
+
+    def dead_letter(self, payload: bytes, at: float) -> None:
+        try:
+            request_id = json.loads(payload).get("request_id")
+        except (ValueError, AttributeError):
+            self.unparsable += 1
+            return
+        entry = self.entries.get(request_id) if isinstance(request_id, str) else None
+        if entry is None:
+            self.unexpected.append({"subject": "dlq", "request_id": request_id, "at": at})
+            return
+        entry.dead_letters.append(at)
+
+    def settled(self) -> bool:
+        """Every acked request has its terminal outcome."""
+        return all(e.outcome() != "lost" for e in self.entries.values() if e.acked_at)
+
+    def summary(self) -> dict[str, Any]:
+        entries = list(self.entries.values())
+        outcomes: dict[str, int] = {}
+        by_kind: dict[str, dict[str, int]] = {}
+        for e in entries:
+            outcome = e.outcome()
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            kind = by_kind.setdefault(e.kind, {"published": 0})
+            kind["published"] += 1
+            kind[outcome] = kind.get(outcome, 0) + 1
+        duplicates = [e.duplicates() for e in entries]
+        latencies = sorted(lat for e in entries if e.kind == "valid" and (lat := e.latency()))
+        return {
+            "published": len(entries),
+            "acked": sum(1 for e in entries if e.acked_at is not None),
+            "not_acked": outcomes.get("not_acked", 0),
+            "answered": outcomes.get("answered", 0),
+            "dead_lettered": outcomes.get("dead_lettered", 0),
+            "lost": outcomes.get("lost", 0),
+            "lost_ids": sorted(e.request_id for e in entries if e.outcome() == "lost")[:50],
+            "messages_with_duplicates": sum(1 for d in duplicates if d),
+            "duplicate_outcomes": sum(duplicates),
+            "max_duplicates_per_message": max(duplicates, default=0),
+            "unexpected": len(self.unexpected),
+            "unparsable": self.unparsable,
+            "poison_published": sum(1 for e in entries if e.kind == "poison" and e.acked_at),
+            "poison_dead_lettered": sum(
+                1 for e in entries if e.kind == "poison" and e.dead_letters
+            ),
+            "by_kind": by_kind,
+            "latency_s": _percentiles(latencies),
+        }
+
+
+def _percentiles(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"count": 0}
+    qs = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+    return {
+        "count": len(values),
+        "p50": round(qs[49], 4),
+        "p95": round(qs[94], 4),
+        "p99": round(qs[98], 4),
+        "max": round(values[-1], 4),
+    }
+
+
+def request_body(kind: Kind, request_id: str, tenant: str) -> bytes:
+    body: dict[str, Any] = {"version": "1", "request_id": request_id, "tenant_id": tenant}
+    if kind != "malformed":
+        body["task"] = {"type": "text.generate", "payload": {"prompt": "chaos"}}
+    return json.dumps(body).encode()
+
+
+class Workload:
+    """Publishes at `spec.rate` until stopped; taps replies and the DLQ into the ledger."""
+
+    def __init__(self, nats_url: str, spec: WorkloadSpec, *, seed: int | None = None):
+        self.nats_url = nats_url
+        self.spec = spec
+        self.ledger = Ledger()
+        self.run_tag = uuid.uuid4().hex[:8]
+        self._rng = random.Random(seed)
+        self._stop = anyio.Event()
+        self._stopped = anyio.Event()
+        self._nc: Any = None
+        self._counter = 0
+        self.publish_errors: dict[str, int] = {}
+
+    def _next_kind(self) -> Kind:
+        mix = self.spec.mix
+        r = self._rng.random()
+        if r < mix.poison:
+            return "poison"
+        if r < mix.poison + mix.malformed:
+            return "malformed"
+        return "valid"
+
+    async def run(self) -> None:
+        """Connect, tap, and publish on a fixed schedule until `stop_and_drain`."""
+
+        async def quiet(_: Exception) -> None:
+            return None
+
+        self._nc = await nats.connect(
+            self.nats_url,
+            name=f"harness-workload-{self.run_tag}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            error_cb=quiet,
+        )
+        subject = self.spec.subject
+        await self._nc.subscribe(f"{subject}.reply", cb=self._on_reply)
+        await self._nc.subscribe(f"{subject}.dlq", cb=self._on_dlq)
+        js = self._nc.jetstream(timeout=5)
+        interval = 1.0 / self.spec.rate
+        next_at = time.monotonic()
+        log.info("workload_start", rate=self.spec.rate, subject=subject)
+        try:
+            async with anyio.create_task_group() as tg:
+                limiter = anyio.CapacityLimiter(256)
+                while not self._stop.is_set():
+                    tg.start_soon(self._publish, js, limiter)
+                    next_at += interval
+                    delay = next_at - time.monotonic()
+                    if delay > 0:
+                        with anyio.move_on_after(delay):
+                            await self._stop.wait()
+                    elif delay < -1.0:
+                        next_at = time.monotonic()  # fell behind by a second: do not burst
+        finally:
+            self._stopped.set()
+
+    async def _publish(self, js: Any, limiter: anyio.CapacityLimiter) -> None:
+        async with limiter:
+            self._counter += 1
+            kind = self._next_kind()
+            request_id = f"{self.run_tag}-{self._counter:07d}"
+            tenant = (
+                self.spec.poison_tenant
+                if kind == "poison"
+                else self._rng.choice(self.spec.allowed_tenants)
+            )
+            entry = self.ledger.published(request_id, kind, time.time())
+            try:
+                ack = await js.publish(
+                    self.spec.subject,
+                    request_body(kind, request_id, tenant),
+                    headers={
+                        "Nats-Msg-Id": request_id,
+                        "tenant_id": tenant,
+                        "trace_id": request_id,
+                    },
+                )
+            except Exception as exc:  # noqa: BLE001 - a failed publish is recorded, not fatal
+                entry.publish_error = f"{type(exc).__name__}: {exc}"
+                key = type(exc).__name__
+                self.publish_errors[key] = self.publish_errors.get(key, 0) + 1
+                return
+            entry.acked_at = time.time()
+            entry.stream_seq = ack.seq
+
+    async def _on_reply(self, msg: Msg) -> None:
+        self.ledger.reply(msg.data, time.time())
+
+    async def _on_dlq(self, msg: Msg) -> None:
+        self.ledger.dead_letter(msg.data, time.time())
+
+    async def stop_and_drain(self, timeout: float) -> None:
+        """Stop publishing; wait until every acked request settled (or `timeout`), then a
+        short grace period so late duplicates are counted too."""
+        self._stop.set()
+        with anyio.move_on_after(5):
+            await self._stopped.wait()
+        deadline = time.monotonic() + min(timeout, self.spec.drain)
+        while not self.ledger.settled() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await anyio.sleep(0.2)  # the ledger is plain state: poll it
+        await anyio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        await self.close()
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+            self._nc = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self.ledger.summary(),
+            "rate": self.spec.rate,
+            "publish_errors": self.publish_errors,
+        }
