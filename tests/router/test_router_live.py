@@ -328,3 +328,47 @@ def test_start_without_nats_counts_failures_exhausts_and_recovers(
     assert router.connection_state() == "connected"
     assert router.http("GET", "/healthz")[1]["nats"]["fail_open"] is False
     assert router.value("router_nats_reconnection_exhausted_total") == 1
+
+
+def test_backpressure_active_naks_with_reason_backpressure(
+    nats_server: NatsServer, start_router: Callable[..., RouterProcess]
+) -> None:
+    # Thresholds below any reading: queue and latency are "overloaded" -> 2 of 3 -> active.
+    router = start_router(
+        nats_server.url,
+        "--bp-queue-threshold=-1",
+        "--bp-latency-threshold-ms=-1",
+        "--bp-retry-after",
+        "30",
+    )
+    router.wait_value("router_intake_backpressure_active", lambda v: v == 1)
+    assert router.value("router_backpressure_events_total", event_type="backpressure_active") == 1
+    assert router.value("router_intake_backpressure_triggered_total", trigger="queue_overload") == 1
+    assert (
+        router.value("router_intake_backpressure_triggered_total", trigger="latency_overload") == 1
+    )
+    assert (
+        router.value("router_intake_backpressure_triggered_total", trigger="inflight_overload") == 0
+    )
+
+    async def publish_one() -> None:
+        nc = await connect(nats_server.url)
+        await nc.jetstream().publish(SUBJECT, request("bp-1"))
+        await nc.close()
+
+    asyncio.run(publish_one())
+    router.wait_value("router_nats_nak_total", lambda v: v == 1)
+    assert (
+        router.value("router_intake_backpressure_rejections_total", reason="backpressure_active")
+        == 1
+    )
+    assert (
+        router.value(
+            "router_jetstream_redelivery_total",
+            reason="backpressure",
+            source="backpressure",
+            delivery_count="1",
+        )
+        == 1
+    )
+    assert router.value("router_jetstream_processed_success_total") == 0
