@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.config import PROFILES, Target, load_target
+from harness.faults.lock import TargetLocked
 from harness.logs import configure_logging
 from harness.paths import deploy_dir, project_root
 from harness.paths import run_dir as resolve_run_dir
@@ -279,3 +280,115 @@ def validate(
     if problems:
         raise _fail(f"{len(problems)} problem(s) in {len(catalogue)} scenario(s); {note}", 1)
     console.print(f"{len(catalogue)} scenario(s) valid against rules, metric contract and {note}")
+
+
+def _require_target(target: Path | None, run_dir: Path | None) -> Target:
+    spec = _resolve_target(target, run_dir)
+    if spec is None:
+        raise _fail(
+            "no target: start the local stack (`harness up --detach`) or pass --target FILE", 2
+        )
+    return spec
+
+
+def _select(
+    catalogue: dict[str, tuple[Scenario, Path]], ids: list[str], run_all: bool
+) -> list[Scenario]:
+    if run_all:
+        return [s for s, _ in sorted(catalogue.values(), key=lambda i: _id_order(i[0].id))]
+    if not ids:
+        raise _fail("name scenario IDs to run, or --all", 2)
+    by_alias = {a: s for s, _ in catalogue.values() for a in [s.id, *s.aliases]}
+    unknown = [i for i in ids if i not in by_alias]
+    if unknown:
+        raise _fail(
+            f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(catalogue))}", 2
+        )
+    return [by_alias[i] for i in ids]
+
+
+def _print_plan(scenarios: list[Scenario], target: Target) -> None:
+    console.print(
+        f"target {target.name} ({target.kind}), "
+        f"time compression ×{target.profile.time_compression:g}"
+    )
+    for s in scenarios:
+        t = s.timeouts
+        console.print(f"\n[bold]{s.id}[/] {s.title}" + (" [exclusive]" if s.exclusive else ""))
+        console.print(f"  workload: {s.workload.rate:g} msg/s, mix {s.workload.mix.model_dump()}")
+        console.print(f"  preflight ≤{t.preflight:g}s → baseline {t.baseline:g}s → inject")
+        for i, f in enumerate(s.faults):
+            what = {
+                k: v
+                for k, v in f.model_dump(mode="json").items()
+                if k not in ("kind", "start", "duration")
+            }
+            console.print(f"  fault {i}: {f.kind} at +{f.start:g}s for {f.duration:g}s  {what}")
+        console.print(f"  heal ≤{t.heal:g}s → recover ≤{t.recover:g}s → verdict")
+        for m in s.expect.metrics:
+            cond = {k: v for k, v in m.model_dump(exclude_none=True).items() if k not in ("query",)}
+            console.print(f"  check metric: {m.query}  {cond}")
+        if s.expect.alerts.fire:
+            console.print(f"  check alerts fire: {', '.join(s.expect.alerts.fire)}")
+        if s.expect.alerts.forbid:
+            console.print(f"  check alerts forbidden: {', '.join(s.expect.alerts.forbid)}")
+        if s.expect.delivery:
+            console.print(f"  check delivery: {s.expect.delivery.model_dump()}")
+        for p in s.expect.dashboards:
+            console.print(f"  check panel: {p.dashboard} / {p.panel}")
+
+
+@app.command()
+def run(
+    ids: Annotated[list[str] | None, typer.Argument(help="scenario IDs or aliases")] = None,
+    run_all: Annotated[bool, typer.Option("--all", help="every scenario in the catalogue")] = False,
+    target: TargetFile = None,
+    run_dir: RunDir = None,
+    scenarios: ScenariosDir = None,
+    out: Annotated[Path | None, typer.Option("--out", help="output directory for the run")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan, touch nothing")
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option(help="scenarios at once (exclusive ones run alone)")
+    ] = 1,
+) -> None:
+    """Run scenarios against the target: heal leftovers, lock, inject, observe, heal, judge."""
+    catalogue = _catalogue(scenarios)
+    chosen = _select(catalogue, ids or [], run_all)
+    spec = _require_target(target, run_dir)
+    problems = cross_check({s.id: catalogue[s.id] for s in chosen}, deploy_dir(), spec)
+    if problems:
+        for problem in problems:
+            err.print(str(problem), highlight=False)
+        raise _fail(f"{len(problems)} problem(s) in the chosen scenarios", 2)
+    if dry_run:
+        _print_plan(chosen, spec)
+        return
+    from harness.runner import run_scenarios
+
+    code = anyio.run(run_scenarios, chosen, spec, out, concurrency)
+    raise typer.Exit(code)
+
+
+@app.command()
+def heal(target: TargetFile = None, run_dir: RunDir = None) -> None:
+    """Heal every fault a killed run left on the target (from its fault journal)."""
+    configure_logging()
+    spec = _require_target(target, run_dir)
+    from harness.runner import heal_target
+
+    try:
+        outcomes = anyio.run(heal_target, spec)
+    except TargetLocked as exc:
+        raise _fail(str(exc)) from None
+    if not outcomes:
+        console.print(f"nothing to heal on target {spec.name}")
+        return
+    for o in outcomes:
+        state = "[green]healed[/]" if o.healed else "[red]NOT healed[/]"
+        console.print(
+            f"{o.key} ({o.kind}): {state} by {o.method} in {o.seconds:g}s {'; '.join(o.errors)}"
+        )
+    if not all(o.healed for o in outcomes):
+        raise typer.Exit(1)

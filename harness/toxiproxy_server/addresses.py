@@ -64,7 +64,9 @@ def parse_port(port: str, address: str) -> int:
 
 
 async def resolve(address: str) -> Endpoint:
-    """Resolve a listen address, preferring IPv4 like Go's ResolveTCPAddr."""
+    """Resolve a listen address, preferring IPv4 like Go's ResolveTCPAddr ("" means ":0")."""
+    if address == "":
+        return Endpoint("", 0, socket.AF_UNSPEC)
     host, port_text = split_host_port(address)
     port = parse_port(port_text, address)
     if host == "":
