@@ -82,24 +82,43 @@ class FlapFault(FaultBase):
     down_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
 
 
+class HookFault(Strict):
+    """The router fault hook's own shape: error (with a reason), timeout, or delay (ms)."""
+
+    mode: Literal["error", "timeout", "delay"]
+    reason: str | None = None
+    ms: Annotated[int, Field(ge=0)] | None = None
+
+
 class RouterHookFault(FaultBase):
-    """A fault set in the router's fault hook, for what a network fault cannot target."""
+    """A fault set in the router's fault hook, for what a network fault cannot target.
+
+    Same shape as the hook's API: `mode` error/timeout/delay, or intermittent with a
+    `probability` and the inner `fault` it injects that often.
+    """
 
     kind: Literal["router_hook"]
     operation: Literal["connect", "publish", "publish_with_ack", "ack", "nak", "subscribe"]
     mode: Literal["error", "timeout", "delay", "intermittent"]
     reason: str | None = None
-    delay_ms: Annotated[int, Field(ge=0)] | None = None
+    ms: Annotated[int, Field(ge=0)] | None = None
     probability: Fraction | None = None
-    inner: Literal["error", "timeout", "delay"] | None = None
+    fault: HookFault | None = None
 
     @model_validator(mode="after")
     def _mode_fields(self) -> RouterHookFault:
-        if self.mode == "delay" and self.delay_ms is None:
-            raise ValueError("mode delay needs delay_ms")
-        if self.mode == "intermittent" and self.probability is None:
-            raise ValueError("mode intermittent needs probability")
+        if self.mode == "delay" and self.ms is None:
+            raise ValueError("mode delay needs ms")
+        if self.mode == "intermittent" and (self.probability is None or self.fault is None):
+            raise ValueError("mode intermittent needs probability and fault")
         return self
+
+    def hook_body(self) -> dict:
+        """The JSON the router's `POST /faults` takes."""
+        body = self.model_dump(
+            include={"mode", "reason", "ms", "probability", "fault"}, exclude_none=True
+        )
+        return {"op": self.operation, **body}
 
 
 class JetStreamFault(FaultBase):

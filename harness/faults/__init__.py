@@ -8,13 +8,23 @@ from pydantic import TypeAdapter
 
 from harness.faults.base import FaultContext, FaultDriver
 from harness.faults.flap import FlapDriver
+from harness.faults.jetstream import JetStreamDriver
 from harness.faults.process import ProcessDriver
 from harness.faults.proxy_down import ProxyDownDriver
+from harness.faults.router_hook import RouterHookDriver
 from harness.faults.toxic import ToxicDriver
 from harness.scenario import Fault
 
 DRIVERS: dict[str, type[FaultDriver]] = {
-    d.kind: d for d in (ToxicDriver, ProxyDownDriver, FlapDriver, ProcessDriver)
+    d.kind: d
+    for d in (
+        ToxicDriver,
+        ProxyDownDriver,
+        FlapDriver,
+        RouterHookDriver,
+        JetStreamDriver,
+        ProcessDriver,
+    )
 }
 _FAULT = TypeAdapter(Fault)
 

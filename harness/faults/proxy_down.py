@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import anyio
@@ -20,9 +19,9 @@ async def connect_refused(listen: str) -> bool | None:
     try:
         with anyio.fail_after(2):
             stream = await anyio.connect_tcp(host, int(port))
-    except ConnectionRefusedError:
-        return True
-    except (OSError, TimeoutError, ValueError, socket.gaierror):
+    except OSError as exc:  # anyio wraps the refusal; the cause says what happened
+        return True if isinstance(exc.__cause__ or exc, ConnectionRefusedError) else None
+    except (TimeoutError, ValueError):
         return None
     await stream.aclose()
     return False
