@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from harness.config import Target, load_target
 from harness.stack.components.nats import Nats
 from harness.stack.stack import LocalStack
 
@@ -51,3 +52,21 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The whole local stack (NATS, Toxiproxy, router, webhook, Alertmanager, Prometheus),
+    shared by the session's live tests; each test must heal what it injects."""
+    stack = LocalStack(tmp_path_factory.mktemp("local-stack") / "run")
+    anyio.run(stack.up)
+    try:
+        yield stack
+    finally:
+        stack.down()
+
+
+@pytest.fixture
+def target(local_stack: LocalStack) -> Target:
+    """The local stack's target, as written to its target.yaml."""
+    return load_target(local_stack.target_path)
