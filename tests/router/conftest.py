@@ -1,9 +1,11 @@
-"""Fixtures for live router tests: a restartable nats-server and `python -m router` subprocesses."""
+"""Fixtures for live router tests: `python -m router` subprocesses and /metrics helpers.
+
+The restartable `nats_server` fixture is the shared one in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -38,59 +40,6 @@ def wait_for(
     raise AssertionError(
         f"timed out after {timeout}s waiting for {what or condition} (last={last!r})"
     )
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-@dataclass
-class NatsServer:
-    """nats-server with JetStream; stop()/start() keep the port and the store directory."""
-
-    port: int
-    store_dir: Path
-    log: Path
-    _popen: subprocess.Popen[bytes] | None = None
-    _record: ProcessRecord | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        argv = [
-            "nats-server",
-            "-js",
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-sd",
-            str(self.store_dir),
-        ]
-        self._popen, self._record = start_process("nats-server", argv, self.log)
-        wait_for(lambda: _port_open(self.port) or self._dead(), what="nats-server to listen")
-        if self._dead():
-            raise RuntimeError(f"nats-server exited:\n{tail(self.log)}")
-
-    def _dead(self) -> bool:
-        return self._popen is not None and self._popen.poll() is not None
-
-    def stop(self) -> None:
-        if self._record is not None:
-            stop_process(self._record, popen=self._popen)
-            self._record = self._popen = None
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(free_port(), tmp_path / "jetstream", tmp_path / "nats-server.log")
-    server.start()
-    yield server
-    server.stop()
 
 
 def scrape(port: int) -> str:

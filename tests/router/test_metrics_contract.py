@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from router.config import _OPTIONS, ENV_PREFIX
-from tests.router.conftest import REPO_ROOT, NatsServer, RouterProcess, samples, scrape
+from tests.conftest import NatsServer
+from tests.router.conftest import REPO_ROOT, RouterProcess, samples, scrape
 
 CONTRACT_PATH = REPO_ROOT / "deploy" / "metrics-contract.yaml"
 TYPES = {"counter", "gauge", "histogram"}

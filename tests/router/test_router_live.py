@@ -12,7 +12,8 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
-from tests.router.conftest import DEADLINE, NatsServer, RouterProcess, wait_for
+from tests.conftest import NatsServer
+from tests.router.conftest import DEADLINE, RouterProcess, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -264,7 +265,7 @@ def test_nats_restart_moves_connection_metrics_and_flushes_the_queue(
     )
 
     async def restart_and_collect() -> list[dict[str, Any]]:
-        nats_server.start()
+        await nats_server.astart()
         nc = await connect(nats_server.url)
         replies = await nc.subscribe(REPLY)
         await nc.flush()
