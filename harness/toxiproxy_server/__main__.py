@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import sys
+
+import structlog
 
 from harness.toxiproxy_server.server import serve
 
@@ -19,7 +22,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, help="seed for toxicity, jitter and slicer randomness")
     parser.add_argument("--proxy-metrics", action="store_true", help="serve /metrics")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.config, args.seed, args.proxy_metrics)
+    try:
+        serve(args.host, args.port, args.config, args.seed, args.proxy_metrics)
+    except OSError as exc:  # e.g. the API port is taken: say so in one line, exit non-zero
+        structlog.get_logger("toxiproxy.server").error(
+            "api_bind_failed", host=args.host, port=args.port, error=str(exc)
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ class Connection:
             port = parse_port(port_text, upstream)
             async with asyncio.timeout(DIAL_TIMEOUT):
                 await loop.create_connection(lambda: server, host or None, port)
-        except (OSError, TimeoutError, ApiError) as exc:
+        except Exception as exc:  # any dial failure: log it and close the client, never hang
             reason = exc.message if isinstance(exc, ApiError) else (str(exc) or type(exc).__name__)
             log.warning(
                 "upstream_dial_failed",

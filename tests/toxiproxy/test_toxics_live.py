@@ -8,6 +8,7 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
+from harness.toxiproxy_server import connection
 from tests.toxiproxy.helpers import (
     Api,
     Upstream,
@@ -358,3 +359,29 @@ def test_unreachable_upstream_closes_client_promptly(api: Api) -> None:
     failures = [e for e in logs if e["event"] == "upstream_dial_failed"]
     assert failures and failures[0]["upstream"] == f"127.0.0.1:{dead}"
     assert failures[0]["log_level"] == "warning"
+
+
+def test_black_holed_upstream_times_out_without_blocking_accepts(
+    api: Api, echo: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "DIAL_TIMEOUT", 0.3)
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(0)  # never accepts: once its queue is full, further SYNs are dropped
+        fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(hole.getsockname())
+            fillers.append(filler)
+        port = api.create("hole", f"127.0.0.1:{hole.getsockname()[1]}")
+        good = api.create("good", echo.address)
+        with connect(port) as stuck:
+            with connect(good) as other:  # the pending dial blocks no other accept
+                assert round_trip(other) < 0.05
+            stuck.settimeout(3)
+            data, took = timed(lambda: recv_all(stuck))
+        for filler in fillers:
+            filler.close()
+    assert data == b""
+    assert 250 <= took < 1500, took  # closed by the dial timeout, not by a refusal
