@@ -184,6 +184,7 @@ class Orchestrator:
             FaultRecord(d.key, d.kind, d.spec.model_dump(mode="json"), f.start, f.duration)
             for d, f in zip(drivers, scenario.faults, strict=True)
         ]
+        view.faults = result.faults
         checks = self.checks_factory(scenario, self.target)
         workload = self.workload_factory(scenario, self.target)
         healed: dict[str, HealOutcome] = {}
@@ -267,7 +268,9 @@ class Orchestrator:
                     check.error(f"could not evaluate: {type(exc).__name__}: {exc}")
                 )
         unhealed = [f.key for f in result.faults if f.heal is not None and not f.heal["healed"]]
-        if unhealed:
+        if not checks and result.verdict == "passed":
+            result.verdict, result.reason = "error", "the scenario declares nothing to check"
+        elif unhealed:
             result.verdict = "error"
             result.reason = f"fault(s) not proven healed: {', '.join(unhealed)}"
         elif result.verdict == "passed":
@@ -307,15 +310,15 @@ class Orchestrator:
                 value = await body()
         except TimeoutError:
             record.end, record.status = time.time(), "timeout"
-            view.phases[name].end = record.end
+            view.mark_ended(name, record.end)
             log.warning("phase_timeout", phase=name, timeout_s=timeout)
             raise PhaseFailed(f"phase {name} did not finish within {timeout:g}s") from None
         except PhaseFailed as exc:
             record.end, record.status, record.detail = time.time(), "error", str(exc)
-            view.phases[name].end = record.end
+            view.mark_ended(name, record.end)
             raise
         record.end, record.status = time.time(), "ok"
-        view.phases[name].end = record.end
+        view.mark_ended(name, record.end)
         log.info("phase_end", phase=name, seconds=round(record.end - record.start, 2))
         return value
 

@@ -11,6 +11,8 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
+from harness.checks.base import Check
+from harness.checks.catalogue import checks_for
 from harness.config import Target
 from harness.faults.base import FaultContext
 from harness.faults.journal import Journal, state_dir
@@ -39,10 +41,24 @@ async def run_scenarios(
     scenarios: list[Scenario], target: Target, out: Path | None, concurrency: int
 ) -> int:
     """Run, write run.json as each scenario finishes, print the summary; the exit code."""
+    workloads: dict[str, Workload] = {}
+
+    def make_workload(scenario: Scenario, target: Target) -> Workload:
+        workloads[scenario.id] = Workload(target.nats_url, scenario.workload)
+        return workloads[scenario.id]
+
+    def make_checks(scenario: Scenario, target: Target) -> list[Check]:
+        def ledger() -> dict[str, Any] | None:
+            workload = workloads.get(scenario.id)
+            return workload.summary() if workload else None
+
+        return checks_for(scenario, target, ledger)
+
     orchestrator = Orchestrator(
         target,
         stack=_stack_for(target),
-        workload=lambda s, t: Workload(t.nats_url, s.workload),
+        workload=make_workload,
+        checks=make_checks,
         concurrency=concurrency,
     )
     out_dir = out or Path(".harness") / "runs" / orchestrator.run_id

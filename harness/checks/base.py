@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import anyio
+
 Status = Literal["pass", "fail", "error"]
 
 
@@ -43,9 +45,23 @@ class RunView:
         self.target = target
         self.scenario = scenario
         self.phases: dict[str, PhaseWindow] = {}
+        self.faults: list[Any] = []  # FaultRecords, filled as faults are applied and healed
+        self._ended: dict[str, anyio.Event] = {}
 
     def window(self, name: str) -> PhaseWindow | None:
         return self.phases.get(name)
+
+    def _event(self, name: str) -> anyio.Event:
+        return self._ended.setdefault(name, anyio.Event())
+
+    async def wait_ended(self, name: str) -> PhaseWindow:
+        """Wait until phase `name` has ended (successfully or not)."""
+        await self._event(name).wait()
+        return self.phases[name]
+
+    def mark_ended(self, name: str, at: float) -> None:
+        self.phases[name].end = at
+        self._event(name).set()
 
 
 class Check(ABC):

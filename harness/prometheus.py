@@ -1,0 +1,126 @@
+"""Typed access to Prometheus: samples as floats with label sets and timestamps, never raw JSON.
+
+Queries go through prometheus-api-client in a worker thread (it is blocking); the alerts and
+rules APIs, which that client does not cover, go through httpx.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import anyio
+import httpx
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+
+from harness.durations import format_duration
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus could not answer; the message names the URL, the query and the cause."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: dict[str, str]
+    value: float
+    timestamp: float
+
+
+@dataclass
+class Series:
+    labels: dict[str, str]
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _value(raw: str) -> float:
+    return float(raw) if raw not in ("NaN", "+Inf", "-Inf") else float(raw.replace("+", ""))
+
+
+class PrometheusAPI:
+    """One Prometheus server."""
+
+    def __init__(self, url: str, timeout: float = 10.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._client = PrometheusConnect(url=self.url, disable_ssl=True, timeout=int(timeout))
+
+    async def _run(self, what: str, call: Any) -> Any:
+        try:
+            with anyio.fail_after(self.timeout + 2):
+                return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        except TimeoutError as exc:
+            raise PrometheusError(f"{self.url}: {what}: no answer in {self.timeout:g}s") from exc
+        except (PrometheusApiClientException, OSError, ValueError) as exc:
+            raise PrometheusError(f"{self.url}: {what}: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # requests' errors and anything else the client raises
+            raise PrometheusError(f"{self.url}: {what}: {type(exc).__name__}: {exc}") from exc
+
+    async def instant(self, query: str, at: float | None = None) -> list[Sample]:
+        """The query's vector at `at` (Unix seconds; now when None)."""
+        params = {"time": f"{at:.3f}"} if at is not None else None
+        result = await self._run(
+            f"query {query!r}", partial(self._client.custom_query, query, params=params)
+        )
+        samples = []
+        for item in result or []:
+            if "value" in item:
+                ts, raw = item["value"]
+                samples.append(Sample(dict(item.get("metric", {})), _value(raw), float(ts)))
+        return samples
+
+    async def range(self, query: str, start: float, end: float, step: float) -> list[Series]:
+        """The query's matrix between `start` and `end`."""
+        call = partial(
+            self._client.custom_query_range,
+            query,
+            start_time=datetime.fromtimestamp(start, UTC),
+            end_time=datetime.fromtimestamp(max(end, start + step), UTC),
+            step=format_duration(step),
+        )
+        result = await self._run(f"query_range {query!r}", call)
+        return [
+            Series(
+                dict(item.get("metric", {})),
+                [(float(t), _value(v)) for t, v in item.get("values", [])],
+            )
+            for item in result or []
+        ]
+
+    async def _get(self, path: str) -> Any:
+        url = f"{self.url}{path}"
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.get(url)
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise PrometheusError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+        if body.get("status") != "success":
+            raise PrometheusError(f"GET {url}: {body.get('error', body)}")
+        return body["data"]
+
+    async def alerts(self) -> list[dict[str, Any]]:
+        """Active alerts (pending and firing), as `/api/v1/alerts` lists them."""
+        return (await self._get("/api/v1/alerts")).get("alerts", [])
+
+    async def rule_groups(self) -> list[dict[str, Any]]:
+        """Loaded rule groups with their interval, rules, `duration` (for:) and query."""
+        return (await self._get("/api/v1/rules")).get("groups", [])
+
+    async def alerting_rule(self, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(rule, its group) for alert `name`, as Prometheus loaded it."""
+        for group in await self.rule_groups():
+            for rule in group.get("rules", []):
+                if rule.get("type") == "alerting" and rule.get("name") == name:
+                    return rule, group
+        return None
+
+
+def total(samples: list[Sample]) -> float | None:
+    """Sum of a vector's values; None for an empty vector (no data is not zero)."""
+    values = [s.value for s in samples if not math.isnan(s.value)]
+    return sum(values) if values else None
