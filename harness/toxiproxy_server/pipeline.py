@@ -114,6 +114,16 @@ def _resolve(waiter: asyncio.Future[None]) -> None:
 Runner = Callable[["Stage", dict[str, int]], Awaitable[None]]
 
 
+async def run_noop(stage: Stage, attrs: dict[str, int]) -> None:
+    """Pass everything through (also what a toxic that lost its toxicity roll runs)."""
+    get, send = stage.input.get, stage.send
+    while True:
+        item = await get()
+        send(item)
+        if item is EOF:
+            return
+
+
 class Stage:
     """One toxic on one link: its task, its channels, and per-link state that survives restarts."""
 
@@ -142,8 +152,6 @@ class Stage:
         """(Re)start the stage, rolling its toxicity again as the real server does."""
         if self.finished:
             return
-        from harness.toxiproxy_server.toxics import run_noop
-
         toxic = self.toxic
         self.active = self.link.rng.random() < toxic.toxicity
         runner = toxic.kind.run if self.active else run_noop

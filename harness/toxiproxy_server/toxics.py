@@ -10,17 +10,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.toxiproxy_server.pipeline import EOF, Chunk, Runner, Stage
-
-
-async def run_noop(stage: Stage, attrs: dict[str, int]) -> None:
-    """Pass everything through (also what a toxic that lost its toxicity roll runs)."""
-    get, send = stage.input.get, stage.send
-    while True:
-        item = await get()
-        send(item)
-        if item is EOF:
-            return
+from harness.toxiproxy_server.pipeline import EOF, Chunk, Runner, Stage, run_noop
 
 
 async def run_latency(stage: Stage, attrs: dict[str, int]) -> None:
