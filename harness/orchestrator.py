@@ -228,7 +228,7 @@ class Orchestrator:
                     checks,
                     "recover",
                     scenario.timeouts.recover,
-                    lambda: self._recover(scenario, workload),
+                    lambda: self._recover(scenario, workload, checks, view),
                 )
                 background.cancel_scope.cancel()
             result.verdict, result.reason = "passed", ""
@@ -448,6 +448,14 @@ class Orchestrator:
         if left:
             raise PhaseFailed(f"faults still in the journal after heal: {', '.join(left)}")
 
-    async def _recover(self, scenario: Scenario, workload: Workload | None) -> None:
+    async def _recover(
+        self, scenario: Scenario, workload: Workload | None, checks: list[Check], view: RunView
+    ) -> None:
+        """Traffic keeps flowing until every check's recovery condition holds; then drain."""
+        drain = min(scenario.workload.drain, scenario.timeouts.recover / 2)
+        with anyio.move_on_after(max(1.0, scenario.timeouts.recover - drain - 1)):
+            async with anyio.create_task_group() as tg:
+                for check in checks:
+                    tg.start_soon(check.settle, view)
         if workload is not None:
-            await workload.stop_and_drain(scenario.timeouts.recover - 1)
+            await workload.stop_and_drain(drain)

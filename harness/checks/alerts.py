@@ -134,6 +134,23 @@ class AlertFiredCheck(Check):
                     "starts_at": [a.get("startsAt") for a in seen],
                 }
 
+    async def settle(self, run: RunView) -> None:
+        """Wait until the alert is no longer active after heal, at most its resolve budget."""
+        if not self.resolve_after_heal:
+            return
+        heal = run.window("heal")
+        try:
+            budget = await self.budget(run)
+        except (LookupError, PrometheusError, httpx.HTTPError, ValueError):
+            return
+        deadline = (heal.end if heal and heal.end else time.time()) + budget["resolve_s"] + 2
+        interval = max(0.5, run.target.profile.evaluation_interval)
+        while time.time() < deadline:
+            await self._poll(run)
+            if self._state == "inactive":
+                return
+            await anyio.sleep(interval)
+
     async def budget(self, run: RunView) -> dict[str, float]:
         found = await self.prometheus.alerting_rule(self.alert)
         if found is None:

@@ -80,6 +80,11 @@ class Check(ABC):
         """Background polling while the scenario runs; cancelled when the run ends."""
         return
 
+    async def settle(self, run: RunView) -> None:
+        """During recovery: return once this check's recovery condition holds (or cannot
+        any more); the recover phase waits for every check, bounded by its deadline."""
+        return
+
     @abstractmethod
     async def verdict(self, run: RunView) -> CheckResult:
         """The result, computed after recovery from what was observed."""

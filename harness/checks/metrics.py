@@ -36,6 +36,7 @@ class MetricCheck(Check):
         self.step = step
         self.queries: list[dict[str, Any]] = []
         self.recovery: dict[str, Any] | None = None
+        self._recovery_done = anyio.Event()
 
     def _uses_low(self) -> bool:
         return self.spec.moved == "down" or (
@@ -73,6 +74,12 @@ class MetricCheck(Check):
         """Recovery polling: once heal ends, watch for the value to return near baseline."""
         if self.spec.recover_within is None:
             return
+        try:
+            await self._watch_recovery(run)
+        finally:
+            self._recovery_done.set()
+
+    async def _watch_recovery(self, run: RunView) -> None:
         heal = await run.wait_ended("heal")
         baseline = run.window("baseline")
         if baseline is None or baseline.end is None or heal.end is None:
@@ -96,6 +103,11 @@ class MetricCheck(Check):
                 return
             await anyio.sleep(max(1.0, self.step))
         self.recovery = {"recovered_at": None, "baseline": base_value, "points": points}
+
+    async def settle(self, run: RunView) -> None:
+        if self.spec.recover_within is None:
+            return
+        await self._recovery_done.wait()
 
     async def _safe_value(self, start: float, end: float) -> tuple[float | None, dict[str, Any]]:
         try:

@@ -113,6 +113,7 @@ def _wait_gone(
     while time.monotonic() < deadline:
         _reap(popen)
         if not record.alive():
+            _reap(popen)  # it may have died just after the reap above: no zombie left behind
             return True
         time.sleep(0.02)
     _reap(popen)

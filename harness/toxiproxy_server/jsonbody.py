@@ -42,6 +42,8 @@ def decode(raw: bytes) -> Any:
         raise bad_body(f"invalid JSON: {exc.msg} (offset {exc.pos})") from None
     except ValueError as exc:
         raise bad_body(str(exc)) from None
+    except RecursionError:
+        raise bad_body("exceeded max depth") from None
     return value
 
 

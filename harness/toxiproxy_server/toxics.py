@@ -12,11 +12,18 @@ from dataclasses import dataclass, field
 
 from harness.toxiproxy_server.pipeline import EOF, Chunk, Runner, Stage, run_noop
 
+# Longest single wait (~115 days): huge int64 attributes must not overflow the loop's timers.
+_MAX_MS = 10**10
+
+
+def _seconds(ms: int) -> float:
+    return min(ms, _MAX_MS) / 1000.0
+
 
 async def run_latency(stage: Stage, attrs: dict[str, int]) -> None:
     """Delay each chunk to `latency ± jitter` ms after it arrived; time spent queued counts."""
     loop = asyncio.get_running_loop()
-    latency = attrs["latency"] / 1000.0
+    latency = _seconds(attrs["latency"])
     jitter = attrs["jitter"]
     rng = stage.link.rng
     while True:
@@ -26,7 +33,7 @@ async def run_latency(stage: Stage, attrs: dict[str, int]) -> None:
             return
         delay = latency
         if jitter > 0:
-            delay += (rng.randrange(2 * jitter) - jitter) / 1000.0
+            delay += _seconds(rng.randrange(2 * jitter) - jitter)
         wait = delay - (loop.time() - item.ts)
         if wait > 0:
             stage.held = item
@@ -71,7 +78,7 @@ async def run_slow_close(stage: Stage, attrs: dict[str, int]) -> None:
         item = await get()
         if item is EOF:
             stage.held = EOF
-            await asyncio.sleep(max(attrs["delay"], 0) / 1000.0)
+            await asyncio.sleep(_seconds(max(attrs["delay"], 0)))
             stage.held = None
             send(EOF)
             return
@@ -80,7 +87,7 @@ async def run_slow_close(stage: Stage, attrs: dict[str, int]) -> None:
 
 async def run_timeout(stage: Stage, attrs: dict[str, int]) -> None:
     """Swallow all data; close the link after `timeout` ms without data (0 = never)."""
-    timeout = attrs["timeout"] / 1000.0
+    timeout = _seconds(attrs["timeout"])
     channel = stage.input
     while True:
         if timeout > 0 and not await channel.wait(timeout):
@@ -96,7 +103,7 @@ async def run_reset_peer(stage: Stage, attrs: dict[str, int]) -> None:
     """On the first chunk (dropped) or EOF, wait `timeout` ms, then reset both sockets (RST)."""
     await stage.input.get()
     if attrs["timeout"] > 0:
-        await asyncio.sleep(attrs["timeout"] / 1000.0)
+        await asyncio.sleep(_seconds(attrs["timeout"]))
     stage.finished = True
     stage.link.reset_connection()
 
@@ -123,7 +130,7 @@ def slice_bounds(
 async def run_slicer(stage: Stage, attrs: dict[str, int]) -> None:
     """Split each chunk into smaller pieces, waiting `delay` µs after each one."""
     average, variation = attrs["average_size"], attrs["size_variation"]
-    delay = max(attrs["delay"], 0) / 1_000_000.0
+    delay = min(max(attrs["delay"], 0), _MAX_MS) / 1_000_000.0
     randrange = stage.link.rng.randrange
     while True:
         item = await stage.input.get()
