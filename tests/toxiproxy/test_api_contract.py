@@ -483,3 +483,14 @@ def test_reset_enables_and_removes_toxics(api: Api, echo: Upstream) -> None:
     assert proxies["p"]["enabled"] is True and port_of(proxies["p"]["listen"]) == port
     assert proxies["p"]["toxics"] == [] and proxies["q"]["toxics"] == []
     connect(port).close()
+
+
+def test_hostile_bodies_are_400_not_crashes(api: Api, echo: Upstream) -> None:
+    api.create("p", echo.address)
+    for raw in (b"[" * 100_000, b"\xff\xfe", b'{"type": "latency", "toxicity": NaN}'):
+        response = api.post("/proxies/p/toxics", data=raw)
+        assert response.status_code == 400, raw[:20]
+        assert err(response)["error"].startswith("bad request body: ")
+    huge = {"type": "latency", "attributes": {"latency": 2**64}}
+    assert api.post("/proxies/p/toxics", json=huge).status_code == 400  # beyond int64
+    assert api.get("/version").status_code == 200

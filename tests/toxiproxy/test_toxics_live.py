@@ -102,6 +102,16 @@ def test_latency_removal_releases_held_data_at_once(api: Api, echo: Upstream) ->
         assert time.perf_counter() - start < 1.0
 
 
+def test_int64_max_latency_holds_until_removed(api: Api, echo: Upstream) -> None:
+    port = api.create("p", echo.address)
+    api.toxic("p", "latency", attributes={"latency": 2**63 - 1, "jitter": 2**62})
+    with connect(port) as sock:
+        sock.sendall(b"later")
+        assert is_open(sock, 0.2)
+        api.delete("/proxies/p/toxics/latency_downstream")
+        assert recv_exactly(sock, 5) == b"later"
+
+
 # -- toxicity ------------------------------------------------------------------------------------
 
 
