@@ -238,7 +238,7 @@ def test_nats_restart_moves_connection_metrics_and_flushes_the_queue(
     router = start_router(nats_server.url, "--enable-fault-hook", "--max-reconnect-attempts", "50")
     assert router.connection_state() == "connected"
     # Hold the reply publish long enough for NATS to be gone when it is attempted.
-    router.http("POST", "/faults", {"op": "publish", "mode": "delay", "ms": 3000})
+    router.http("POST", "/faults", {"op": "publish", "mode": "delay", "ms": 5000})
 
     async def publish_one() -> None:
         nc = await nats.connect(nats_server.url)
