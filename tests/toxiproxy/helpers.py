@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import statistics
 import threading
@@ -20,10 +21,17 @@ HOST = "127.0.0.1"
 
 
 class ServerThread:
-    """A ToxiproxyServer on a uvloop event loop in a daemon thread (the loop `serve()` uses)."""
+    """A ToxiproxyServer on its own event loop in a daemon thread.
+
+    uvloop by default (what `serve()` runs); TOXIPROXY_TEST_LOOP=asyncio runs the same tests on
+    the standard loop, which embedding callers may use.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
-        self.loop = uvloop.new_event_loop()
+        if os.environ.get("TOXIPROXY_TEST_LOOP") == "asyncio":
+            self.loop = asyncio.new_event_loop()
+        else:
+            self.loop = uvloop.new_event_loop()
         self.server = ToxiproxyServer(HOST, 0, **kwargs)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
