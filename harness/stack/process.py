@@ -91,8 +91,7 @@ def stop_process(
 ) -> bool:
     """SIGTERM the process group, wait `grace` seconds, then SIGKILL. True when it is gone."""
     if not record.alive():
-        _reap(popen)
-        return True
+        return _wait_gone(record, grace, popen)  # dead or dying: reap it, leave no zombie
     _signal_group(record.pid, signal.SIGTERM)
     if _wait_gone(record, grace, popen):
         return True
@@ -109,14 +108,16 @@ def _reap(popen: subprocess.Popen[bytes] | None) -> None:
 def _wait_gone(
     record: ProcessRecord, timeout: float, popen: subprocess.Popen[bytes] | None
 ) -> bool:
+    # A killed multi-threaded process shows as a zombie while its other threads still exit,
+    # before it can be reaped; a child of ours counts as gone only once reaped (no zombie left).
+    ours = popen if popen is not None and popen.pid == record.pid else None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap(popen)
-        if not record.alive():
-            _reap(popen)  # it may have died just after the reap above: no zombie left behind
+        _reap(ours)
+        if not record.alive() and (ours is None or ours.returncode is not None):
             return True
         time.sleep(0.02)
-    _reap(popen)
+    _reap(ours)
     return not record.alive()
 
 
