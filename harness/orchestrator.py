@@ -8,6 +8,7 @@ concurrency limit; those needing a shared component to themselves run alone.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -175,6 +176,9 @@ class Orchestrator:
         """All phases of one scenario; never raises for the scenario's own failures."""
         result = ScenarioResult(scenario.id, scenario.title, self.run_id)
         view = RunView(self.target, scenario)
+        checks = self.checks_factory(scenario, self.target)
+        workload = self.workload_factory(scenario, self.target)
+        ctx = dataclasses.replace(ctx, workload=workload)
         runner = FaultRunner(ctx, self.journal, timeout=self.heal_timeout)
         drivers = [
             driver_for(fault, ctx, f"{self.run_id}-{scenario.id}-f{i}")
@@ -185,8 +189,6 @@ class Orchestrator:
             for d, f in zip(drivers, scenario.faults, strict=True)
         ]
         view.faults = result.faults
-        checks = self.checks_factory(scenario, self.target)
-        workload = self.workload_factory(scenario, self.target)
         healed: dict[str, HealOutcome] = {}
         bound = structlog.contextvars.bound_contextvars(run_id=self.run_id, scenario=scenario.id)
         bound.__enter__()

@@ -138,8 +138,22 @@ class ProcessFault(FaultBase):
     action: Literal["stop", "pause", "kill"]
 
 
+class PoisonFault(FaultBase):
+    """Poison messages injected into the workload: for the fault's duration this fraction
+    of requests has a tenant the router can never accept (NAKed to max_deliver, then DLQ)."""
+
+    kind: Literal["poison"]
+    fraction: Annotated[float, Field(gt=0.0, le=1.0)]
+
+
 Fault = Annotated[
-    ToxicFault | ProxyDownFault | FlapFault | RouterHookFault | JetStreamFault | ProcessFault,
+    ToxicFault
+    | ProxyDownFault
+    | FlapFault
+    | RouterHookFault
+    | JetStreamFault
+    | ProcessFault
+    | PoisonFault,
     Field(discriminator="kind"),
 ]
 

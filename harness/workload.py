@@ -182,14 +182,24 @@ class Workload:
         self._stopped = anyio.Event()
         self._nc: Any = None
         self._counter = 0
+        self._poison: float | None = None
         self.publish_errors: dict[str, int] = {}
+
+    def poison_fraction(self) -> float:
+        return self.spec.mix.poison if self._poison is None else self._poison
+
+    def set_poison_override(self, fraction: float | None) -> None:
+        """A poison fault: this fraction of requests is poison until reset with None."""
+        self._poison = fraction
 
     def _next_kind(self) -> Kind:
         mix = self.spec.mix
+        poison = self.poison_fraction()
+        scale = (1.0 - poison) / (1.0 - mix.poison) if mix.poison < 1 else 0.0
         r = self._rng.random()
-        if r < mix.poison:
+        if r < poison:
             return "poison"
-        if r < mix.poison + mix.malformed:
+        if r < poison + mix.malformed * scale:
             return "malformed"
         return "valid"
 

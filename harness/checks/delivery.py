@@ -34,7 +34,9 @@ class DeliveryCheck(Check):
             )
         if summary["unexpected"] > spec.unexpected:
             failures.append(f"{summary['unexpected']} unexpected answer(s)")
-        poison = run.scenario.workload.mix.poison > 0
+        poison = run.scenario.workload.mix.poison > 0 or any(
+            f.kind == "poison" for f in run.scenario.faults
+        )
         if spec.poison_dead_lettered and poison:
             if not summary["poison_published"]:
                 return self.error("poison messages expected but none was published", ledger=summary)

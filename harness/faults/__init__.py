@@ -9,6 +9,7 @@ from pydantic import TypeAdapter
 from harness.faults.base import FaultContext, FaultDriver
 from harness.faults.flap import FlapDriver
 from harness.faults.jetstream import JetStreamDriver
+from harness.faults.poison import PoisonDriver
 from harness.faults.process import ProcessDriver
 from harness.faults.proxy_down import ProxyDownDriver
 from harness.faults.router_hook import RouterHookDriver
@@ -24,6 +25,7 @@ DRIVERS: dict[str, type[FaultDriver]] = {
         RouterHookDriver,
         JetStreamDriver,
         ProcessDriver,
+        PoisonDriver,
     )
 }
 _FAULT = TypeAdapter(Fault)

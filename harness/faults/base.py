@@ -29,6 +29,7 @@ class FaultContext:
     toxiproxy: ToxiproxyClient
     http: httpx.AsyncClient
     stack: Any = None  # harness.stack.stack.LocalStack; typed loosely to keep the import one-way
+    workload: Any = None  # the scenario's harness.workload.Workload, for workload faults
 
 
 class FaultDriver(ABC):

@@ -1,0 +1,46 @@
+"""Poison messages in the workload for the fault's duration (MaxDeliver exhaustion, DLQ growth).
+
+Nothing changes on the target, so there is nothing to heal after a crash: a dead run's
+workload is gone with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.scenario import PoisonFault
+
+
+class PoisonDriver(FaultDriver):
+    kind = "poison"
+    spec: PoisonFault
+
+    def _workload(self) -> Any:
+        if self.ctx.workload is None:
+            raise FaultNotInEffect("poison faults need the scenario's workload")
+        return self.ctx.workload
+
+    async def apply(self) -> None:
+        self._workload().set_poison_override(self.spec.fraction)
+
+    async def read_back(self) -> dict[str, Any]:
+        fraction = self._workload().poison_fraction()
+        if fraction != self.spec.fraction:
+            raise FaultNotInEffect(f"workload poison fraction is {fraction}")
+        return {"poison_fraction": fraction}
+
+    async def remove(self) -> None:
+        if self.ctx.workload is not None:
+            self.ctx.workload.set_poison_override(None)
+
+    async def prove_gone(self) -> dict[str, Any]:
+        if self.ctx.workload is None:
+            return {"workload": "gone with its run"}
+        fraction = self.ctx.workload.poison_fraction()
+        if fraction != self.ctx.workload.spec.mix.poison:
+            raise FaultStillPresent(f"workload poison fraction still {fraction}")
+        return {"poison_fraction": fraction}
+
+    async def fallback(self) -> None:
+        await self.remove()
