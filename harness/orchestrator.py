@@ -351,15 +351,18 @@ class Orchestrator:
                     f"proxy {name} is already faulted: {toxics.get(name)}, "
                     f"disabled={name in disabled}"
                 )
-        forbidden = set(scenario.expect.alerts.forbid)
-        if forbidden:
-            firing = await self._active_alerts()
-            result.preflight["active_alerts"] = sorted(firing)
-            already = sorted(forbidden & firing)
-            if already:
-                raise PhaseFailed(
-                    f"forbidden alert(s) already pending or firing: {', '.join(already)}"
-                )
+        # An alert already active cannot be attributed to this scenario's faults: wait (within
+        # the preflight deadline) until the alerts it names have resolved, e.g. after the
+        # previous scenario.
+        named = set(scenario.expect.alerts.forbid) | set(scenario.expect.alerts.fire)
+        started = time.monotonic()
+        while named:
+            active = await self._active_alerts()
+            result.preflight["active_alerts"] = sorted(active)
+            if not named & active:
+                break
+            result.preflight["waited_for_alerts_s"] = round(time.monotonic() - started, 1)
+            await anyio.sleep(1.0)
 
     async def _active_alerts(self) -> set[str]:
         url = f"{self.target.prometheus_url}/api/v1/alerts"

@@ -223,6 +223,14 @@ class AlertFiredCheck(Check):
             )
         time_to_fire = first_firing - fault_start
         evidence["time_to_fire_s"] = round(time_to_fire, 3)
+        if time_to_fire < 0:
+            return CheckResult(
+                self.name,
+                self.kind,
+                "fail",
+                f"already firing {-time_to_fire:.1f}s before the fault",
+                evidence,
+            )
         if time_to_fire > budget["fire_s"]:
             failures.append(
                 f"time to fire {time_to_fire:.1f}s exceeds its budget {budget['fire_s']:.1f}s"
