@@ -7,9 +7,12 @@ import contextlib
 import os
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
@@ -247,3 +250,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], Api]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.toxiproxy_server", "--port", str(port), *args],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    api = Api(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                api.get("/version", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.05)
+        yield proc, api
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(5)

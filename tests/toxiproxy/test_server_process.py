@@ -5,15 +5,10 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.toxiproxy.helpers import (
     Api,
@@ -22,35 +17,10 @@ from tests.toxiproxy.helpers import (
     connect,
     free_port,
     round_trip,
+    server_process,
 )
 
 pytestmark = pytest.mark.live
-
-
-@contextmanager
-def server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], Api]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.toxiproxy_server", "--port", str(port), *args],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    api = Api(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                api.get("/version", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "server did not come up"
-                time.sleep(0.05)
-        yield proc, api
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(5)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

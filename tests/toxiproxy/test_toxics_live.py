@@ -61,7 +61,9 @@ def test_latency_with_jitter_stays_in_range_and_varies(api: Api, echo: Upstream)
     api.toxic("p", "latency", attributes={"latency": 60, "jitter": 30})
     with connect(port) as sock:
         samples = [round_trip(sock) * 1000 for _ in range(12)]
-    assert all(60 - 30 - TOLERANCE_MS <= s <= 60 + 30 + TOLERANCE_MS for s in samples), samples
+    assert min(samples) >= 60 - 30 - TOLERANCE_MS, samples  # load can only add delay
+    within = [s for s in samples if s <= 60 + 30 + TOLERANCE_MS]
+    assert len(within) >= len(samples) - 2, samples  # allow a scheduling hiccup or two
     assert max(samples) - min(samples) > 10, samples  # jitter really varies the delay
 
 

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from tests.toxiproxy.helpers import Api, Upstream, connect, timed
+from tests.toxiproxy.helpers import Api, Upstream, connect, server_process, timed
 
 pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def process_api() -> Iterator[Api]:
+    """The server in its own process, as deployed: our streaming threads do not share its GIL."""
+    with server_process() as (_, api):
+        yield api
+
+
+@pytest.fixture
+def api(process_api: Api) -> Iterator[Api]:
+    process_api.clear()
+    yield process_api
+    process_api.clear()
+
 
 _BLOCK = bytes(i % 251 for i in range(251 * 1024))
 _DOUBLE = memoryview(_BLOCK * 2)
