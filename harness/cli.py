@@ -23,7 +23,7 @@ from harness.scenario import Scenario, load_scenarios
 from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError
 from harness.target_check import check_target
-from harness.validate import cross_check
+from harness.validate import cross_check, rule_problems
 from harness.yamlfile import FileProblems
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -273,7 +273,7 @@ def validate(
     """Check every scenario file, and what it names: alerts, metrics, proxies."""
     catalogue = _catalogue(scenarios)
     spec = _resolve_target(target, run_dir)
-    problems = cross_check(catalogue, deploy_dir(), spec)
+    problems = rule_problems(deploy_dir()) + cross_check(catalogue, deploy_dir(), spec)
     for problem in problems:
         err.print(str(problem), highlight=False)
     note = f"target {spec.name}" if spec else "no target (proxies not checked)"

@@ -12,8 +12,14 @@ import structlog
 _json_file: TextIO | None = None
 
 
-def configure_logging(level: str = "info", json_path: Path | None = None) -> None:
-    """Set up structlog once per process; call again to add or move the JSON-lines file."""
+def configure_logging(
+    level: str = "info", json_path: Path | None = None, console_level: str | None = None
+) -> None:
+    """Set up structlog once per process; call again to add or move the JSON-lines file.
+
+    Events at `level` and above go to the JSON file; the console shows `console_level` and
+    above (default: the same), so a progress display can keep the terminal readable.
+    """
     global _json_file
     if _json_file is not None:
         _json_file.close()
@@ -30,9 +36,13 @@ def configure_logging(level: str = "info", json_path: Path | None = None) -> Non
     console = structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0, pad_level=False)
     to_json = structlog.processors.JSONRenderer()
 
+    shown = logging.getLevelNamesMapping()[(console_level or level).upper()]
+
     def tee(logger: object, method: str, event: dict) -> str:
         if _json_file is not None:
             _json_file.write(to_json(logger, method, dict(event)) + "\n")
+        if logging.getLevelNamesMapping()[method.upper().replace("EXCEPTION", "ERROR")] < shown:
+            raise structlog.DropEvent
         return console(logger, method, event)
 
     structlog.configure(

@@ -112,6 +112,7 @@ class Orchestrator:
         concurrency: int = 1,
         heal_timeout: float = 10.0,
         on_result: Callable[[ScenarioResult], Awaitable[None] | None] | None = None,
+        on_phase: Callable[[str, str], None] | None = None,
     ):
         self.target = target
         self.stack = stack
@@ -121,6 +122,7 @@ class Orchestrator:
         self.concurrency = max(1, concurrency)
         self.heal_timeout = heal_timeout
         self.on_result = on_result
+        self.on_phase = on_phase
         self.journal = Journal.for_target(target)
         self.leftovers: list[HealOutcome] = []
 
@@ -305,6 +307,8 @@ class Orchestrator:
         result.phases.append(record)
         view.phases[name] = PhaseWindow(name, record.start)
         log.info("phase_start", phase=name, timeout_s=timeout)
+        if self.on_phase is not None:
+            self.on_phase(result.scenario_id, name)
         for check in checks:
             await check.on_phase(name, view)
         try:

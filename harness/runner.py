@@ -9,18 +9,20 @@ from typing import Any
 import anyio
 import structlog
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.checks.base import Check
 from harness.checks.catalogue import checks_for
 from harness.config import Target
+from harness.evidence.bundle import write_evidence
+from harness.evidence.junit import write_junit
 from harness.faults.base import FaultContext
 from harness.faults.journal import Journal, state_dir
 from harness.faults.lock import TargetLock, TargetLocked
 from harness.faults.runner import FaultRunner, HealOutcome
 from harness.logs import configure_logging
-from harness.orchestrator import Orchestrator, PhaseFailed, ScenarioResult
-from harness.runfiles import write_run
+from harness.orchestrator import PHASES, Orchestrator, PhaseFailed, ScenarioResult
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
 from harness.workload import Workload
@@ -40,7 +42,8 @@ def _stack_for(target: Target) -> Any:
 async def run_scenarios(
     scenarios: list[Scenario], target: Target, out: Path | None, concurrency: int
 ) -> int:
-    """Run, write run.json as each scenario finishes, print the summary; the exit code."""
+    """Run, write evidence.json as each scenario finishes, then junit.xml and the summary;
+    returns the exit code (0 only when every scenario passed)."""
     workloads: dict[str, Workload] = {}
 
     def make_workload(scenario: Scenario, target: Target) -> Workload:
@@ -62,16 +65,40 @@ async def run_scenarios(
         concurrency=concurrency,
     )
     out_dir = out or Path(".harness") / "runs" / orchestrator.run_id
-    configure_logging(json_path=out_dir / "harness.log.jsonl")
+    configure_logging(json_path=out_dir / "harness.log.jsonl", console_level="warning")
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    tasks = {s.id: progress.add_task(f"{s.id}: waiting", total=len(PHASES)) for s in scenarios}
+
+    def on_phase(scenario_id: str, phase: str) -> None:
+        progress.update(
+            tasks[scenario_id],
+            description=f"{scenario_id}: {phase}",
+            completed=PHASES.index(phase),
+        )
+
+    orchestrator.on_phase = on_phase
     results: list[ScenarioResult] = []
 
     def save(result: ScenarioResult) -> None:
         results.append(result)
-        write_run(out_dir, orchestrator.run_id, target, [r.as_dict() for r in results])
+        progress.update(
+            tasks[result.scenario_id],
+            description=f"{result.scenario_id}: {result.verdict}",
+            completed=len(PHASES),
+        )
+        write_evidence(out_dir, orchestrator.run_id, target, [r.as_dict() for r in results])
 
     orchestrator.on_result = save
     log.info("run_start", run_id=orchestrator.run_id, out=str(out_dir), scenarios=len(scenarios))
     interrupted = False
+    progress.start()
     try:
         async with anyio.create_task_group() as tg:
 
@@ -93,11 +120,15 @@ async def run_scenarios(
     except PhaseFailed as exc:
         console.print(f"[bold red]error:[/] {exc}")
         return 1
-    write_run(
+    finally:
+        progress.stop()
+    documents = [r.as_dict() for r in results]
+    write_junit(out_dir, orchestrator.run_id, documents)
+    write_evidence(
         out_dir,
         orchestrator.run_id,
         target,
-        [r.as_dict() for r in results],
+        documents,
         interrupted=interrupted,
         leftovers_healed=[o.as_dict() for o in orchestrator.leftovers],
     )

@@ -12,6 +12,7 @@ import yaml
 
 from harness.config import Target
 from harness.promql import base_metric, metric_names
+from harness.rulefiles import alert_rules, rule_files
 from harness.scenario import Scenario
 from harness.yamlfile import Problem, locate, parse_yaml
 
@@ -22,12 +23,7 @@ NON_ROUTER_PREFIXES = ("toxiproxy_", "harness_", "prometheus_", "alertmanager_")
 
 def alert_names(rules_dir: Path) -> set[str]:
     """Every alert defined in the rule files of `rules_dir`."""
-    names = set()
-    for path in sorted([*rules_dir.glob("*.yml"), *rules_dir.glob("*.yaml")]):
-        doc = yaml.safe_load(path.read_text()) or {}
-        for group in doc.get("groups") or []:
-            names.update(r["alert"] for r in group.get("rules") or [] if "alert" in r)
-    return names
+    return set(alert_rules(rules_dir))
 
 
 def contract_metrics(contract: Path) -> tuple[set[str], set[str]]:
@@ -100,3 +96,26 @@ def cross_check(
                         f"process faults need a local stack; target {target.name!r} is external",
                     )
     return sorted(problems, key=lambda p: (p.file, p.line or 0))
+
+
+def rule_problems(deploy_dir: Path) -> list[Problem]:
+    """Rules that read metrics the router's contract does not have (a renamed metric, a typo):
+    such a rule can never fire, whatever happens to the router."""
+    known, histograms = contract_metrics(deploy_dir / "metrics-contract.yaml")
+    problems: list[Problem] = []
+    for path in rule_files(deploy_dir / "prometheus" / "rules"):
+        data, root = parse_yaml(path.read_text(), str(path))
+        for g, group in enumerate((data or {}).get("groups") or []):
+            for r, rule in enumerate(group.get("rules") or []):
+                for name in unknown_metrics(str(rule.get("expr", "")), known, histograms):
+                    loc: list[str | int] = ["groups", g, "rules", r, "expr"]
+                    label = rule.get("alert") or rule.get("record")
+                    problems.append(
+                        Problem(
+                            str(path),
+                            locate(root, loc),
+                            f"groups[{g}].rules[{r}].expr",
+                            f"{label}: metric {name!r} is not in the router's metric contract",
+                        )
+                    )
+    return problems

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,6 +24,7 @@ import yaml
 from harness.checks.base import Check, CheckResult, RunView
 from harness.durations import parse_duration
 from harness.prometheus import PrometheusAPI, PrometheusError
+from harness.rulefiles import alert_rules
 
 _RANGE = re.compile(r"\[\s*([0-9a-z]+)\s*(?::[^\]]*)?\]")
 
@@ -83,9 +85,17 @@ class AlertFiredCheck(Check):
 
     kind = "alert"
 
-    def __init__(self, alert: str, prometheus: PrometheusAPI, *, resolve_after_heal: bool):
+    def __init__(
+        self,
+        alert: str,
+        prometheus: PrometheusAPI,
+        *,
+        resolve_after_heal: bool,
+        rules_dir: Path,
+    ):
         super().__init__(f"alert {alert} fires")
         self.alert = alert
+        self.rules_dir = rules_dir
         self.prometheus = prometheus
         self.resolve_after_heal = resolve_after_heal
         self.polled: list[dict[str, Any]] = []  # transitions seen by polling
@@ -151,19 +161,34 @@ class AlertFiredCheck(Check):
                 return
             await anyio.sleep(interval)
 
-    async def budget(self, run: RunView) -> dict[str, float]:
-        found = await self.prometheus.alerting_rule(self.alert)
-        if found is None:
+    async def budget(self, run: RunView) -> dict[str, float | str]:
+        """The latency budget from the reference rule in `deploy/` (compressed for the target's
+        profile), so a drifted rule on the target is judged against what it should be."""
+        loaded = await self.prometheus.alerting_rule(self.alert)
+        if loaded is None:
             raise LookupError(f"Prometheus has no alerting rule {self.alert!r} loaded")
-        rule, group = found
         profile = run.target.profile
-        evaluation = float(group.get("interval") or profile.evaluation_interval)
-        window = widest_window(rule.get("query", ""))
-        hold = float(rule.get("duration", 0))
-        keep = float(rule.get("keepFiringFor", 0) or 0)
+        reference = alert_rules(self.rules_dir, profile).get(self.alert)
+        if reference is not None:
+            rule, group, _ = reference
+            source = "deploy rules"
+            evaluation = (
+                parse_duration(str(group.get("interval", "0s"))) or profile.evaluation_interval
+            )
+            window = widest_window(str(rule.get("expr", "")))
+            hold = parse_duration(str(rule.get("for", "0s")))
+            keep = parse_duration(str(rule.get("keep_firing_for", "0s")))
+        else:
+            rule, group = loaded
+            source = "loaded rule"
+            evaluation = float(group.get("interval") or profile.evaluation_interval)
+            window = widest_window(rule.get("query", ""))
+            hold = float(rule.get("duration", 0))
+            keep = float(rule.get("keepFiringFor", 0) or 0)
         group_wait = await alertmanager_group_wait(run.target.alertmanager_url)
         fire = profile.scrape_interval + window + hold + 2 * evaluation
         return {
+            "source": source,
             "scrape_interval_s": profile.scrape_interval,
             "rule_window_s": window,
             "for_s": hold,
@@ -172,6 +197,8 @@ class AlertFiredCheck(Check):
             "fire_s": fire,
             "notify_s": fire + evaluation + group_wait + 1.0,
             "resolve_s": profile.scrape_interval + window + keep + 2 * evaluation,
+            "loaded_for_s": float(loaded[0].get("duration", 0)),
+            "loaded_query": loaded[0].get("query", ""),
         }
 
     async def _server_side(self, start: float, end: float, step: float) -> dict[str, list[float]]:

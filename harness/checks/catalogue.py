@@ -25,7 +25,12 @@ def checks_for(
     step = target.profile.scrape_interval
     checks: list[Check] = [MetricCheck(m, prometheus, step) for m in expect.metrics]
     checks += [
-        AlertFiredCheck(a, prometheus, resolve_after_heal=expect.alerts.resolve_after_heal)
+        AlertFiredCheck(
+            a,
+            prometheus,
+            resolve_after_heal=expect.alerts.resolve_after_heal,
+            rules_dir=deploy_dir() / "prometheus" / "rules",
+        )
         for a in expect.alerts.fire
     ]
     checks += [ForbiddenAlertCheck(a, prometheus) for a in expect.alerts.forbid]

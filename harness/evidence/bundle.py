@@ -1,4 +1,11 @@
-"""What a run writes into its output directory (the full evidence schema comes with the checks)."""
+"""evidence.json: everything a run's verdicts rest on, in a versioned schema.
+
+Per scenario: verdict and reason, phases with timestamps, faults with their read-backs and
+heal proofs, each check with status, exact queries, raw results with evaluation timestamps,
+alert timelines and budgets, the ledger summary; plus the target, profile, time-compression
+factor and tool versions. Rewritten atomically after each scenario, so an interrupted run
+still leaves what it observed.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from typing import Any
 from harness import __version__
 from harness.config import Target
 
-RUN_SCHEMA = "harness.run/v1"
+EVIDENCE_SCHEMA = "harness.evidence/v1"
 
 
 def tool_versions() -> dict[str, str]:
@@ -27,13 +34,13 @@ def tool_versions() -> dict[str, str]:
     return versions
 
 
-def write_run(
+def write_evidence(
     out_dir: Path, run_id: str, target: Target, results: list[dict[str, Any]], **extra: Any
 ) -> Path:
-    """Rewrite `run.json` atomically with everything known so far."""
+    """Rewrite `evidence.json` atomically with everything known so far."""
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {
-        "schema": RUN_SCHEMA,
+        "schema": EVIDENCE_SCHEMA,
         "run_id": run_id,
         "written_at": time.time(),
         "argv": sys.argv,
@@ -44,7 +51,7 @@ def write_run(
         "scenarios": results,
         **extra,
     }
-    path = out_dir / "run.json"
+    path = out_dir / "evidence.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2, default=str))
     os.replace(tmp, path)
