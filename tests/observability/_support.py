@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
+
+from harness.checks.dashboards import fill_variables
+from harness.promql import base_metric, metric_names  # noqa: F401 - shared with the tests
+from harness.rulefiles import alert_rules as harness_alert_rules
+from harness.rulefiles import rule_files as harness_rule_files
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -45,18 +49,15 @@ def run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]
 
 def rule_files() -> list[Path]:
     """Every rule file Prometheus loads from deploy/prometheus/rules (same glob as the stack)."""
-    return sorted([*RULES_DIR.glob("*.yml"), *RULES_DIR.glob("*.yaml")])
+    return harness_rule_files(RULES_DIR)
 
 
 def alert_rules() -> list[dict[str, Any]]:
     """Every alerting rule of every rule file, with its group name under `_group`."""
-    alerts = []
-    for path in rule_files():
-        for group in (yaml.safe_load(path.read_text()) or {}).get("groups") or []:
-            for rule in group.get("rules") or []:
-                if "alert" in rule:
-                    alerts.append({**rule, "_group": group["name"]})
-    return alerts
+    return [
+        {**rule, "_group": group["name"]}
+        for rule, group, _ in harness_alert_rules(RULES_DIR).values()
+    ]
 
 
 def contract_metrics() -> dict[str, dict[str, Any]]:
@@ -67,13 +68,9 @@ def contract_metrics() -> dict[str, dict[str, Any]]:
 
 def contract_family(name: str, contract: dict[str, dict[str, Any]]) -> str | None:
     """The contract entry a PromQL series name belongs to (histogram `_bucket` etc. included)."""
-    if name in contract:
-        return name
-    for suffix in ("_bucket", "_sum", "_count"):
-        base = name.removesuffix(suffix)
-        if base != name and contract.get(base, {}).get("type") in ("histogram", "summary"):
-            return base
-    return None
+    histograms = {n for n, e in contract.items() if e.get("type") in ("histogram", "summary")}
+    family = base_metric(name, histograms)
+    return family if family in contract else None
 
 
 def parse_scenarios(text: str) -> list[str]:
@@ -82,42 +79,7 @@ def parse_scenarios(text: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------- PromQL
-_GRAFANA_VARS = {
-    "$__rate_interval": "1m",
-    "${__rate_interval}": "1m",
-    "$__interval": "1m",
-    "${__interval}": "1m",
-    "$__range": "1h",
-    "${__range}": "1h",
-}
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-_MATCHERS = re.compile(r"\{[^{}]*\}")
-_BRACKETS = re.compile(r"\[[^\[\]]*\]")
-_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
-_IDENT = re.compile(r"(?<![\w.:$])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?")
-_KEYWORDS = frozenset(
-    {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right"}
-    | {"offset", "bool", "inf", "nan", "atan2"}
-)
-
-
 def grafana_to_promql(expr: str) -> str:
-    """Replace Grafana's built-in interval variables with durations so promtool can parse it."""
-    for var, value in _GRAFANA_VARS.items():
-        expr = expr.replace(var, value)
-    return expr
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names an expression selects: identifiers not functions, keywords or labels."""
-    text = _STRING.sub('""', grafana_to_promql(expr))
-    text = _MATCHERS.sub("{}", text)
-    text = _BRACKETS.sub("", text)
-    text = _GROUPING.sub(" ", text)
-    names = set()
-    for match in _IDENT.finditer(text):
-        name, call = match.group(1), match.group(2)
-        if call or name.lower() in _KEYWORDS:
-            continue
-        names.add(name)
-    return names
+    """Grafana's built-in interval variables as durations (15 s scrape, 1 h range), so promtool
+    can parse the panel query."""
+    return fill_variables(expr, scrape=15.0, window=3600.0)

@@ -21,7 +21,7 @@ from ._support import contract_family, grafana_to_promql, metric_names
         ("max without (state) (connection_status) < 1", {"connection_status"}),
         ("(sum(rate(x_total[5m])) or vector(0)) + y offset 5m", {"x_total", "y"}),
         ("a and bool b unless c", {"a", "b", "c"}),
-        ('{__name__="ignored"} + d', {"d"}),
+        ('{__name__="named"} + d', {"named", "d"}),
         ("max_over_time(g[30m:1m]) > 1e3", {"g"}),
     ],
 )
@@ -31,6 +31,7 @@ def test_metric_names(expr: str, names: set[str]) -> None:
 
 def test_grafana_variables_become_durations() -> None:
     assert grafana_to_promql("rate(x[$__rate_interval])") == "rate(x[1m])"
+    assert grafana_to_promql("x offset $__range") == "x offset 1h"
 
 
 def test_histogram_series_map_to_their_family() -> None:
