@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# The main job on the local embedded stack: bring it up, show it, tear it down.
+# The main job on the local embedded stack: bring it up, run the scenario catalogue against
+# it, write the evidence, tear it down. Exit status 0 only when every scenario passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 export HARNESS_RUN_DIR=${HARNESS_RUN_DIR:-.harness/local}
+OUT=${HARNESS_OUT:-.harness/runs/$(date -u +%Y%m%dT%H%M%SZ)}
+SCENARIOS=${HARNESS_SCENARIOS:-S1 S2 S3}
 
 trap '"$BIN/harness" down' EXIT
 "$BIN/harness" up --detach
 "$BIN/harness" status
+"$BIN/harness" validate
+# shellcheck disable=SC2086
+"$BIN/harness" run $SCENARIOS --out "$OUT"
+echo "evidence: $OUT/evidence.json, $OUT/junit.xml"
