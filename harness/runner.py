@@ -98,6 +98,7 @@ async def run_scenarios(
     orchestrator.on_result = save
     log.info("run_start", run_id=orchestrator.run_id, out=str(out_dir), scenarios=len(scenarios))
     interrupted = False
+    refused: TargetLocked | PhaseFailed | None = None
     progress.start()
     try:
         async with anyio.create_task_group() as tg:
@@ -112,16 +113,17 @@ async def run_scenarios(
                         return
 
             tg.start_soon(watch_signals)
-            await orchestrator.run(scenarios)
+            # Caught here: out of the task group it would arrive wrapped in an ExceptionGroup.
+            try:
+                await orchestrator.run(scenarios)
+            except (TargetLocked, PhaseFailed) as exc:
+                refused = exc
             tg.cancel_scope.cancel()
-    except TargetLocked as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        return 3
-    except PhaseFailed as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        return 1
     finally:
         progress.stop()
+    if refused is not None:
+        console.print(f"[bold red]error:[/] {refused}")
+        return 3 if isinstance(refused, TargetLocked) else 1
     documents = [r.as_dict() for r in results]
     write_junit(out_dir, orchestrator.run_id, documents)
     write_evidence(
