@@ -41,7 +41,9 @@ def widest_window(expr: str) -> float:
 
 
 def _run_start(run: RunView) -> float:
-    first = run.window("preflight") or run.window("baseline")
+    """Where alert timelines start: the baseline, since preflight made sure the scenario's
+    alerts were inactive by then (it may have waited for an earlier scenario's to resolve)."""
+    first = run.window("baseline") or run.window("preflight")
     return first.start if first else time.time()
 
 
