@@ -1,0 +1,1 @@
+"""Live proof that the checks fail on deliberately broken observability (issue 6)."""
