@@ -188,6 +188,14 @@ class Workload:
     def poison_fraction(self) -> float:
         return self.spec.mix.poison if self._poison is None else self._poison
 
+    def poison_in_flight(self) -> int:
+        """Acked poison requests not dead-lettered yet."""
+        return sum(
+            1
+            for e in self.ledger.entries.values()
+            if e.kind == "poison" and e.acked_at and not e.dead_letters
+        )
+
     def set_poison_override(self, fraction: float | None) -> None:
         """A poison fault: this fraction of requests is poison until reset with None."""
         self._poison = fraction

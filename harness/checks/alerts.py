@@ -198,7 +198,8 @@ class AlertFiredCheck(Check):
             "group_wait_s": group_wait,
             "fire_s": fire,
             "notify_s": fire + evaluation + group_wait + 1.0,
-            "resolve_s": profile.scrape_interval + window + keep + 2 * evaluation,
+            # the last bad sample is scraped, slides out of the window, one evaluation sees it
+            "resolve_s": 2 * profile.scrape_interval + window + keep + 2 * evaluation,
             "loaded_for_s": float(loaded[0].get("duration", 0)),
             "loaded_query": loaded[0].get("query", ""),
         }

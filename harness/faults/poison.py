@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+
 from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
 from harness.scenario import PoisonFault
 
@@ -31,8 +33,14 @@ class PoisonDriver(FaultDriver):
         return {"poison_fraction": fraction}
 
     async def remove(self) -> None:
-        if self.ctx.workload is not None:
-            self.ctx.workload.set_poison_override(None)
+        """Stop injecting, then wait (bounded by the runner's timeout) until the poison already
+        published has been dead-lettered: the fault's effect ends there, not at the switch."""
+        workload = self.ctx.workload
+        if workload is None:
+            return
+        workload.set_poison_override(None)
+        while workload.poison_in_flight():  # noqa: ASYNC110 - the ledger is plain state
+            await anyio.sleep(0.2)
 
     async def prove_gone(self) -> dict[str, Any]:
         if self.ctx.workload is None:

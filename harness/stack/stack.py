@@ -79,6 +79,7 @@ class StackState:
     profile: dict
     host: str
     ports: dict[str, dict[str, int]]
+    deploy_dir: str = ""
     processes: dict[str, dict] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
 
@@ -150,6 +151,7 @@ class LocalStack:
             [COMPONENTS[n]() for n in state.ports],
             profile=Profile.model_validate(state.profile),
             host=state.host,
+            deploy_dir=Path(state.deploy_dir) if state.deploy_dir else None,
         )
         stack.ctx.ports = state.ports
         return stack
@@ -175,6 +177,7 @@ class LocalStack:
             profile=self.ctx.profile.model_dump(mode="json"),
             host=self.ctx.host,
             ports=self.ctx.ports,
+            deploy_dir=str(self.ctx.deploy_dir),
         )
         self._write_state(state)
         started = time.monotonic()
