@@ -33,7 +33,9 @@ def configure_logging(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    console = structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0, pad_level=False)
+    console = structlog.processors.LogfmtRenderer(
+        key_order=["timestamp", "level", "event"], drop_missing=True
+    )
     to_json = structlog.processors.JSONRenderer()
 
     shown = logging.getLevelNamesMapping()[(console_level or level).upper()]

@@ -1,31 +1,17 @@
-"""structlog set-up for the standalone server: key=value lines on stderr, level from LOG_LEVEL."""
+"""Logging for the standalone server: the harness's set-up, with LOG_LEVEL in Toxiproxy's names."""
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 
-import structlog
+from harness.logs import configure_logging as configure_harness_logging
 
 _LEVELS = {"trace": "debug", "panic": "critical", "fatal": "critical"}
+_KNOWN = {"debug", "info", "warning", "error", "critical"}
 
 
 def configure_logging(level: str | None = None) -> None:
     """One event per line; LOG_LEVEL takes Toxiproxy's names (trace … panic) as well."""
     name = (level or os.environ.get("LOG_LEVEL") or "info").lower()
-    numeric = logging.getLevelName(_LEVELS.get(name, name).upper())
-    if not isinstance(numeric, int):
-        numeric = logging.INFO
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.LogfmtRenderer(
-                key_order=["timestamp", "level", "event"], drop_missing=True
-            ),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
+    name = {**_LEVELS, "warn": "warning"}.get(name, name)
+    configure_harness_logging(name if name in _KNOWN else "info")
