@@ -13,6 +13,7 @@ for the notification.
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,20 @@ async def alertmanager_group_wait(url: str) -> float:
     return parse_duration(str(config.get("route", {}).get("group_wait", "30s")))
 
 
+async def expected_receivers(config: Path, labels: dict[str, str]) -> list[str] | None:
+    """The receivers the reference Alertmanager config routes `labels` to (amtool decides,
+    exactly as Alertmanager would); None when amtool or the config is not available."""
+    amtool = shutil.which("amtool")
+    if amtool is None or not await anyio.Path(config).exists():
+        return None
+    args = [amtool, "config", "routes", "test", f"--config.file={config}"]
+    args += [f"{k}={v}" for k, v in sorted(labels.items())]
+    result = await anyio.run_process(args, check=False)
+    if result.returncode != 0:
+        return None
+    return result.stdout.decode().strip().split(",") if result.stdout.strip() else []
+
+
 async def notifications(webhook_url: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(timeout=5) as client:
         response = await client.get(f"{webhook_url}/notifications")
@@ -94,10 +109,12 @@ class AlertFiredCheck(Check):
         *,
         resolve_after_heal: bool,
         rules_dir: Path,
+        alertmanager_config: Path,
     ):
         super().__init__(f"alert {alert} fires")
         self.alert = alert
         self.rules_dir = rules_dir
+        self.alertmanager_config = alertmanager_config
         self.prometheus = prometheus
         self.resolve_after_heal = resolve_after_heal
         self.polled: list[dict[str, Any]] = []  # transitions seen by polling
@@ -272,7 +289,12 @@ class AlertFiredCheck(Check):
         if isinstance(delivered, str):
             return self.error(delivered, **evidence)
         if delivered is None:
-            failures.append("notification not delivered to the receiver")
+            where = ", ".join(evidence.get("expected_receivers") or ["any receiver"])
+            wrong = evidence.get("misrouted_to")
+            failures.append(
+                f"notification not delivered to {where}"
+                + (f" (it went to {', '.join(wrong)})" if wrong else "")
+            )
         else:
             evidence["time_to_notify_s"] = round(delivered - fault_start, 3)
             if delivered - fault_start > budget["notify_s"]:
@@ -319,8 +341,17 @@ class AlertFiredCheck(Check):
             if n["received_at"] >= start and _named(n, self.alert)
         ]
         evidence["notifications"] = mine
-        firing = [n["received_at"] for n in mine if n["status"] == "firing"]
-        return min(firing) if firing else None
+        firing = [n for n in mine if n["status"] == "firing"]
+        loaded = await self.prometheus.alerting_rule(self.alert)
+        labels = {"alertname": self.alert, **(loaded[0].get("labels", {}) if loaded else {})}
+        expected = await expected_receivers(self.alertmanager_config, labels)
+        evidence["expected_receivers"] = expected
+        if expected is not None:
+            misrouted = [n for n in firing if n["receiver"] not in expected]
+            if misrouted and len(misrouted) == len(firing):
+                evidence["misrouted_to"] = sorted({n["receiver"] for n in misrouted})
+            firing = [n for n in firing if n["receiver"] in expected]
+        return min(n["received_at"] for n in firing) if firing else None
 
 
 class ForbiddenAlertCheck(Check):

@@ -30,6 +30,7 @@ def checks_for(
             prometheus,
             resolve_after_heal=expect.alerts.resolve_after_heal,
             rules_dir=deploy_dir() / "prometheus" / "rules",
+            alertmanager_config=deploy_dir() / "alertmanager" / "alertmanager.yml",
         )
         for a in expect.alerts.fire
     ]
