@@ -8,10 +8,11 @@ concurrency limit; those needing a shared component to themselves run alone.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -154,23 +155,15 @@ class Orchestrator:
         order = {s.id: i for i, s in enumerate(scenarios)}
         return sorted(results, key=lambda r: order.get(r.scenario_id, 0))
 
-    def _fault_context(self) -> Any:
-        orchestrator = self
-
-        class _Ctx:
-            async def __aenter__(self) -> FaultContext:
-                self.http = httpx.AsyncClient(timeout=5.0)
-                return FaultContext(
-                    target=orchestrator.target,
-                    toxiproxy=ToxiproxyClient(orchestrator.target.toxiproxy_url),
-                    http=self.http,
-                    stack=orchestrator.stack,
-                )
-
-            async def __aexit__(self, *exc: object) -> None:
-                await self.http.aclose()
-
-        return _Ctx()
+    @contextlib.asynccontextmanager
+    async def _fault_context(self) -> AsyncIterator[FaultContext]:
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            yield FaultContext(
+                target=self.target,
+                toxiproxy=ToxiproxyClient(self.target.toxiproxy_url),
+                http=http,
+                stack=self.stack,
+            )
 
     # --- one scenario ----------------------------------------------------------------------
 
@@ -192,71 +185,72 @@ class Orchestrator:
         ]
         view.faults = result.faults
         healed: dict[str, HealOutcome] = {}
-        bound = structlog.contextvars.bound_contextvars(run_id=self.run_id, scenario=scenario.id)
-        bound.__enter__()
-        log.info("scenario_start", title=scenario.title, faults=len(drivers))
-        try:
-            async with anyio.create_task_group() as background:
-                await self._phase(
-                    result,
-                    view,
-                    checks,
-                    "preflight",
-                    scenario.timeouts.preflight,
-                    lambda: self._preflight(scenario, result),
+        with structlog.contextvars.bound_contextvars(run_id=self.run_id, scenario=scenario.id):
+            log.info("scenario_start", title=scenario.title, faults=len(drivers))
+            try:
+                async with anyio.create_task_group() as background:
+                    await self._phase(
+                        result,
+                        view,
+                        checks,
+                        "preflight",
+                        scenario.timeouts.preflight,
+                        lambda: self._preflight(scenario, result),
+                    )
+                    if workload is not None:
+                        background.start_soon(workload.run)
+                    for check in checks:
+                        background.start_soon(check.observe, view)
+                    await self._phase(
+                        result,
+                        view,
+                        checks,
+                        "baseline",
+                        scenario.timeouts.baseline + 5,
+                        lambda: anyio.sleep(scenario.timeouts.baseline),
+                    )
+                    await self._faults(result, view, checks, scenario, runner, drivers, healed)
+                    await self._phase(
+                        result,
+                        view,
+                        checks,
+                        "heal",
+                        scenario.timeouts.heal,
+                        lambda: self._heal_all(runner, drivers, healed, result),
+                    )
+                    await self._phase(
+                        result,
+                        view,
+                        checks,
+                        "recover",
+                        scenario.timeouts.recover,
+                        lambda: self._recover(scenario, workload, checks, view),
+                    )
+                    background.cancel_scope.cancel()
+                result.verdict, result.reason = "passed", ""
+            except PhaseFailed as exc:
+                result.verdict, result.reason = "error", str(exc)
+            except anyio.get_cancelled_exc_class():
+                result.verdict, result.reason = (
+                    "interrupted",
+                    "run interrupted (Ctrl-C, SIGTERM or cancel)",
                 )
-                if workload is not None:
-                    background.start_soon(workload.run)
-                for check in checks:
-                    background.start_soon(check.observe, view)
-                await self._phase(
-                    result,
-                    view,
-                    checks,
-                    "baseline",
-                    scenario.timeouts.baseline + 5,
-                    lambda: anyio.sleep(scenario.timeouts.baseline),
-                )
-                await self._faults(result, view, checks, scenario, runner, drivers, healed)
-                await self._phase(
-                    result,
-                    view,
-                    checks,
-                    "heal",
-                    scenario.timeouts.heal,
-                    lambda: self._heal_all(runner, drivers, healed, result),
-                )
-                await self._phase(
-                    result,
-                    view,
-                    checks,
-                    "recover",
-                    scenario.timeouts.recover,
-                    lambda: self._recover(scenario, workload, checks, view),
-                )
-                background.cancel_scope.cancel()
-            result.verdict, result.reason = "passed", ""
-        except PhaseFailed as exc:
-            result.verdict, result.reason = "error", str(exc)
-        except anyio.get_cancelled_exc_class():
-            result.verdict, result.reason = (
-                "interrupted",
-                "run interrupted (Ctrl-C, SIGTERM or cancel)",
-            )
-            self._close_phase(result, "interrupted")
-            raise
-        except Exception as exc:  # noqa: BLE001 - recorded as the scenario's error
-            log.exception("scenario_error")
-            result.verdict, result.reason = "error", f"{type(exc).__name__}: {exc}"
-            self._close_phase(result, "error")
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._heal_all(runner, drivers, healed, result)
-                if workload is not None:
-                    await workload.close()
-                    result.workload = workload.summary()
-                await self._conclude(result, view, checks)
-                bound.__exit__(None, None, None)
+                self._close_phase(result, "interrupted")
+                raise
+            except Exception as exc:  # noqa: BLE001 - recorded as the scenario's error
+                log.exception("scenario_error")
+                result.verdict, result.reason = "error", f"{type(exc).__name__}: {exc}"
+                self._close_phase(result, "error")
+            finally:
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await self._heal_all(runner, drivers, healed, result)
+                    except PhaseFailed as exc:  # recorded; _conclude turns it into an error
+                        result.reason = str(exc)
+                    if workload is not None:
+                        await workload.close()
+                        result.workload = workload.summary()
+                    await self._conclude(result, view, checks)
         return result
 
     async def _conclude(self, result: ScenarioResult, view: RunView, checks: list[Check]) -> None:
