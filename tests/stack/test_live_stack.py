@@ -141,6 +141,7 @@ def test_foreground_up_tears_down_on_ctrl_c(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+            run(["down"], env)  # the stack's processes outlive a killed `up`
     assert proc.returncode == 0, output
     assert "stack stopped" in output
     assert not processes_mentioning(str(run_dir))
