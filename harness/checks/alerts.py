@@ -221,10 +221,11 @@ class AlertFiredCheck(Check):
             "loaded_query": loaded[0].get("query", ""),
         }
 
-    async def _server_side(self, start: float, end: float, step: float) -> dict[str, list[float]]:
-        """Times of each state from the ALERTS series."""
-        series = await self.prometheus.range(
-            f'ALERTS{{alertname="{self.alert}"}}', start, end, step
+    async def _server_side(self, start: float, end: float) -> dict[str, list[float]]:
+        """Evaluation times at which the `ALERTS` series had each state, as Prometheus stored
+        them (raw samples: no lookback smears a state past its end)."""
+        series = await self.prometheus.raw_samples(
+            f'ALERTS{{alertname="{self.alert}"}}', start, end
         )
         times: dict[str, list[float]] = {"pending": [], "firing": []}
         for s in series:
@@ -245,7 +246,7 @@ class AlertFiredCheck(Check):
         try:
             budget = await self.budget(run)
             step = max(0.5, budget["evaluation_interval_s"])
-            server = await self._server_side(start, now, step)
+            server = await self._server_side(start, now)
         except LookupError as exc:
             return self.error(str(exc), **evidence)
         except (PrometheusError, httpx.HTTPError, ValueError) as exc:
@@ -303,8 +304,10 @@ class AlertFiredCheck(Check):
                     f"{budget['notify_s']:.1f}s"
                 )
         if self.resolve_after_heal and heal is not None and heal.end is not None:
+            # Resolved at the first evaluation without a firing sample; still firing if the
+            # poll says so or the last firing sample is from the latest evaluation.
             last_firing = firing[-1] if firing else first_firing
-            still = self._state == "firing" or last_firing >= now - 2 * step
+            still = self._state == "firing" or last_firing >= now - 1.5 * step
             resolved_at = None if still else last_firing + step
             evidence["resolved_at"] = resolved_at
             if resolved_at is None:
@@ -381,10 +384,9 @@ class ForbiddenAlertCheck(Check):
 
     async def verdict(self, run: RunView) -> CheckResult:
         start, now = _run_start(run), time.time()
-        step = max(0.5, run.target.profile.evaluation_interval)
         query = f'ALERTS{{alertname="{self.alert}"}}'
         try:
-            series = await self.prometheus.range(query, start, now, step)
+            series = await self.prometheus.raw_samples(query, start, now)
             loaded = await self.prometheus.alerting_rule(self.alert)
         except PrometheusError as exc:
             return self.error(f"cannot evaluate: {exc}", polled=self.seen[:20])
@@ -398,7 +400,7 @@ class ForbiddenAlertCheck(Check):
         ]
         evidence = {
             "query": query,
-            "range": [start, now, step],
+            "range": [start, now],
             "samples": samples[:50],
             "polled": self.seen[:20],
             "poll_errors": self.poll_errors[-5:],
