@@ -222,6 +222,12 @@ class AlertExpectation(Strict):
     fire: list[str] = Field(default_factory=list)
     forbid: list[str] = Field(default_factory=list)
     resolve_after_heal: bool = True
+    settle_allowance: Duration = Field(
+        0.0,
+        ge=0,
+        description="time the system under test needs after heal before the symptom stops "
+        "(in-flight redeliveries, delayed ACKs); added to each alert's resolve budget",
+    )
 
     @model_validator(mode="after")
     def _disjoint(self) -> AlertExpectation:

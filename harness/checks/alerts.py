@@ -216,7 +216,12 @@ class AlertFiredCheck(Check):
             "fire_s": fire,
             "notify_s": fire + evaluation + group_wait + 1.0,
             # the last bad sample is scraped, slides out of the window, one evaluation sees it
-            "resolve_s": 2 * profile.scrape_interval + window + keep + 2 * evaluation,
+            "settle_allowance_s": run.scenario.expect.alerts.settle_allowance,
+            "resolve_s": 2 * profile.scrape_interval
+            + window
+            + keep
+            + 2 * evaluation
+            + run.scenario.expect.alerts.settle_allowance,
             "loaded_for_s": float(loaded[0].get("duration", 0)),
             "loaded_query": loaded[0].get("query", ""),
         }
