@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -26,18 +27,21 @@ class JetStreamDriver(FaultDriver):
     kind = "jetstream"
     spec: JetStreamFault
 
-    async def _js(self) -> tuple[Any, Any]:
+    @contextlib.asynccontextmanager
+    async def _jetstream(self) -> AsyncIterator[Any]:
+        """A short-lived connection straight to NATS (not through the router's proxy)."""
         nc = await nats.connect(self.ctx.target.nats_url, name="harness-fault", connect_timeout=3)
-        return nc, nc.jetstream(timeout=5)
-
-    async def _info(self) -> Any | None:
-        nc, js = await self._js()
         try:
-            return await js.consumer_info(self.spec.stream, self.spec.consumer)
-        except NotFoundError:
-            return None
+            yield nc.jetstream(timeout=5)
         finally:
             await nc.close()
+
+    async def _info(self) -> Any | None:
+        async with self._jetstream() as js:
+            try:
+                return await js.consumer_info(self.spec.stream, self.spec.consumer)
+            except NotFoundError:
+                return None
 
     async def prepare(self) -> None:
         info = await self._info()
@@ -49,13 +53,11 @@ class JetStreamDriver(FaultDriver):
         self.state["created"] = str(info.created)
 
     async def _delete(self) -> bool:
-        nc, js = await self._js()
-        try:
-            return await js.delete_consumer(self.spec.stream, self.spec.consumer)
-        except NotFoundError:
-            return False
-        finally:
-            await nc.close()
+        async with self._jetstream() as js:
+            try:
+                return await js.delete_consumer(self.spec.stream, self.spec.consumer)
+            except NotFoundError:
+                return False
 
     async def apply(self) -> None:
         await self._delete()
@@ -82,13 +84,10 @@ class JetStreamDriver(FaultDriver):
     async def remove(self) -> None:
         if await self._info() is not None:
             return
-        nc, js = await self._js()
-        try:
-            config = ConsumerConfig.from_response(dict(self.state["config"]))
+        config = ConsumerConfig.from_response(dict(self.state["config"]))
+        async with self._jetstream() as js:
             with contextlib.suppress(nats.js.errors.BadRequestError):
                 await js.add_consumer(self.spec.stream, config)
-        finally:
-            await nc.close()
 
     async def prove_gone(self) -> dict[str, Any]:
         info = await self._info()
