@@ -110,12 +110,11 @@ class HarnessRun:
         return self.stdout.read_text() + self.stderr.read_text()
 
     def record(self) -> dict[str, Any]:
-        """The run's JSON record: evidence.json (run.json before the evidence bundle)."""
-        for name in ("evidence.json", "run.json"):
-            path = self.out / name
-            if path.exists():
-                return json.loads(path.read_text())
-        raise AssertionError(f"no evidence.json or run.json in {self.out}:\n{self.output()}")
+        """The run's evidence.json."""
+        path = self.out / "evidence.json"
+        if not path.exists():
+            raise AssertionError(f"no evidence.json in {self.out}:\n{self.output()}")
+        return json.loads(path.read_text())
 
     def log_events(self) -> list[dict[str, Any]]:
         path = self.out / "harness.log.jsonl"
