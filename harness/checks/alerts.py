@@ -119,6 +119,7 @@ class AlertFiredCheck(Check):
         self.resolve_after_heal = resolve_after_heal
         self.polled: list[dict[str, Any]] = []  # transitions seen by polling
         self.am_seen: dict[str, Any] | None = None
+        self._budget: dict[str, Any] | None = None
         self.poll_errors: list[str] = []
         self._state = "inactive"
 
@@ -180,9 +181,15 @@ class AlertFiredCheck(Check):
                 return
             await anyio.sleep(interval)
 
-    async def budget(self, run: RunView) -> dict[str, float | str]:
+    async def budget(self, run: RunView) -> dict[str, Any]:
         """The latency budget from the reference rule in `deploy/` (compressed for the target's
-        profile), so a drifted rule on the target is judged against what it should be."""
+        profile), so a drifted rule on the target is judged against what it should be.
+        Computed once per run: neither the rules nor the routing change under it."""
+        if self._budget is None:
+            self._budget = await self._compute_budget(run)
+        return self._budget
+
+    async def _compute_budget(self, run: RunView) -> dict[str, Any]:
         loaded = await self.prometheus.alerting_rule(self.alert)
         if loaded is None:
             raise LookupError(f"Prometheus has no alerting rule {self.alert!r} loaded")
@@ -223,6 +230,7 @@ class AlertFiredCheck(Check):
             + 2 * evaluation
             + run.scenario.expect.alerts.settle_allowance,
             "loaded_for_s": float(loaded[0].get("duration", 0)),
+            "loaded_labels": dict(loaded[0].get("labels", {})),
             "loaded_query": loaded[0].get("query", ""),
         }
 
@@ -350,8 +358,7 @@ class AlertFiredCheck(Check):
         ]
         evidence["notifications"] = mine
         firing = [n for n in mine if n["status"] == "firing"]
-        loaded = await self.prometheus.alerting_rule(self.alert)
-        labels = {"alertname": self.alert, **(loaded[0].get("labels", {}) if loaded else {})}
+        labels = {"alertname": self.alert, **(await self.budget(run))["loaded_labels"]}
         expected = await expected_receivers(self.alertmanager_config, labels)
         evidence["expected_receivers"] = expected
         if expected is not None:

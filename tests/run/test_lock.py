@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,22 +37,21 @@ def test_second_run_and_heal_are_refused_while_a_run_holds_the_target(
         SECOND=QUICK_TOXIC.format(id="SECOND-001"),
     )
     first = HarnessRun(clean_stack.target_path, directory, tmp_path / "first", "HOLD-001")
+
+    def run_second(out: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        target_file, scenario_dir = str(clean_stack.target_path), str(directory)
+        return harness(
+            "run", "SECOND-001", "--target", target_file, "--scenarios", scenario_dir,
+            "--out", str(tmp_path / out), timeout=timeout,
+        )  # fmt: skip
+
     try:
         toxic = wait_for_toxic(first, target)
         holder = run_id_of(toxic, "HOLD-001")
         journal = Journal.for_target(target)
         before = journal.path.read_text()
 
-        second = harness(
-            "run",
-            "SECOND-001",
-            "--target",
-            str(clean_stack.target_path),
-            "--scenarios",
-            str(directory),
-            "--out",
-            str(tmp_path / "second"),
-        )
+        second = run_second("second")
         out = squash(second.stdout + second.stderr)
         assert second.returncode == 3, out
         assert f"under test by run {holder}" in out, out
@@ -76,17 +76,7 @@ def test_second_run_and_heal_are_refused_while_a_run_holds_the_target(
     assert toxics(target) == []
 
     # With the lock released, the same second run is accepted.
-    again = harness(
-        "run",
-        "SECOND-001",
-        "--target",
-        str(clean_stack.target_path),
-        "--scenarios",
-        str(directory),
-        "--out",
-        str(tmp_path / "again"),
-        timeout=90,
-    )
+    again = run_second("again", timeout=90)
     assert again.returncode in (0, 1), squash(again.stdout + again.stderr)
     assert "under test by run" not in again.stdout + again.stderr
     assert (tmp_path / "again" / "harness.log.jsonl").exists()
