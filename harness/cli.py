@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import signal
@@ -14,16 +15,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.config import PROFILES, Target, load_target
+from harness.config import PROFILES, Profile, Target, load_target
+from harness.contract import Contract, default_contract_path, load_contract
+from harness.durations import format_duration
 from harness.faults.lock import TargetLocked
 from harness.logs import configure_logging
 from harness.paths import deploy_dir, project_root
 from harness.paths import run_dir as resolve_run_dir
+from harness.plan import plan_for
 from harness.scenario import Scenario, load_scenarios
 from harness.stack.process import tail
-from harness.stack.stack import ComponentStatus, LocalStack, StackError
+from harness.stack.stack import ComponentStatus, LocalStack, StackError, StackOptions
 from harness.target_check import check_target
-from harness.validate import cross_check, rule_problems
+from harness.validate import catalogue_notes, contract_problems, cross_check, rule_problems
 from harness.yamlfile import FileProblems
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -68,13 +72,23 @@ def _as_json(title: str, kind: str, statuses: list[ComponentStatus]) -> str:
 def up(
     detach: Annotated[bool, typer.Option("--detach", "-d", help="return once ready")] = False,
     profile: Annotated[str, typer.Option(help=f"one of {', '.join(PROFILES)}")] = "local",
+    router_fault_hook: Annotated[
+        bool, typer.Option(help="start the router with its POST /faults hook")
+    ] = True,
+    router_readyz: Annotated[
+        bool, typer.Option(help="let the router serve /readyz (readiness then also rests on it)")
+    ] = True,
     run_dir: RunDir = None,
 ) -> None:
     """Start the local stack; stay in the foreground until Ctrl-C unless --detach."""
     configure_logging()
     if profile not in PROFILES:
         raise _fail(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    stack = LocalStack(resolve_run_dir(run_dir), profile=PROFILES[profile])
+    stack = LocalStack(
+        resolve_run_dir(run_dir),
+        profile=PROFILES[profile],
+        options=StackOptions(router_fault_hook=router_fault_hook, router_readyz=router_readyz),
+    )
     # SIGTERM tears down like Ctrl-C does, also half-way through start-up.
     signal.signal(signal.SIGTERM, lambda *_: _raise_interrupt())
     try:
@@ -195,14 +209,27 @@ def toxiproxy_server(
 ScenariosDir = Annotated[
     Path | None, typer.Option("--scenarios", help="scenario directory [./scenarios of the project]")
 ]
+ContractFile = Annotated[
+    Path | None,
+    typer.Option("--contract", help="alerting contract [scenarios/alerting-contract.yaml]"),
+]
 TargetFile = Annotated[
     Path | None, typer.Option("--target", help="target file [the local stack's target.yaml]")
 ]
 
 
-def _catalogue(directory: Path | None) -> dict[str, tuple[Scenario, Path]]:
+def _catalogue(
+    directory: Path | None, files: list[Path] | None = None
+) -> dict[str, tuple[Scenario, Path]]:
     try:
-        return load_scenarios(directory or project_root() / "scenarios")
+        return load_scenarios(files or directory or project_root() / "scenarios")
+    except FileProblems as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _contract(path: Path | None) -> Contract:
+    try:
+        return load_contract(path)
     except FileProblems as exc:
         raise _fail(str(exc), 2) from None
 
@@ -234,6 +261,7 @@ def list_scenarios(
                 {f.kind if f.kind != "toxic" else f"toxic:{f.type}" for f in s.faults}
             ),
             "alerts": s.expect.alerts.fire,
+            "boundary": s.boundary.model_dump() if s.boundary else None,
             "file": str(path),
         }
         for s, path in sorted(catalogue.values(), key=lambda item: _id_order(item[0].id))
@@ -268,18 +296,33 @@ def _id_order(scenario_id: str) -> tuple[int, str, int]:
 
 @app.command()
 def validate(
-    scenarios: ScenariosDir = None, target: TargetFile = None, run_dir: RunDir = None
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="scenario files [every file of --scenarios]")
+    ] = None,
+    scenarios: ScenariosDir = None,
+    contract: ContractFile = None,
+    target: TargetFile = None,
+    run_dir: RunDir = None,
 ) -> None:
-    """Check every scenario file, and what it names: alerts, metrics, proxies."""
-    catalogue = _catalogue(scenarios)
+    """Check scenario files, the alerting contract, and what they name: alerts, metrics,
+    labels, proxies, and whether each rule can meet its contract objective."""
+    catalogue = _catalogue(scenarios, files)
+    promises = _contract(contract)
     spec = _resolve_target(target, run_dir)
-    problems = rule_problems(deploy_dir()) + cross_check(catalogue, deploy_dir(), spec)
+    problems = rule_problems(deploy_dir()) + cross_check(catalogue, deploy_dir(), promises, spec)
+    if not files:
+        problems += contract_problems(promises, contract or default_contract_path(), deploy_dir())
+        for note in catalogue_notes(catalogue, promises):
+            err.print(f"note: {note}", highlight=False)
     for problem in problems:
         err.print(str(problem), highlight=False)
     note = f"target {spec.name}" if spec else "no target (proxies not checked)"
     if problems:
         raise _fail(f"{len(problems)} problem(s) in {len(catalogue)} scenario(s); {note}", 1)
-    console.print(f"{len(catalogue)} scenario(s) valid against rules, metric contract and {note}")
+    console.print(
+        f"{len(catalogue)} scenario(s) valid against the alerting contract, the rules, the "
+        f"metric contract and {note}"
+    )
 
 
 def _require_target(target: Path | None, run_dir: Path | None) -> Target:
@@ -292,50 +335,86 @@ def _require_target(target: Path | None, run_dir: Path | None) -> Target:
 
 
 def _select(
-    catalogue: dict[str, tuple[Scenario, Path]], ids: list[str], run_all: bool
+    catalogue: dict[str, tuple[Scenario, Path]],
+    ids: list[str],
+    run_all: bool,
+    variants: bool = False,
 ) -> list[Scenario]:
+    ordered = [s for s, _ in sorted(catalogue.values(), key=lambda i: _id_order(i[0].id))]
     if run_all:
-        return [s for s, _ in sorted(catalogue.values(), key=lambda i: _id_order(i[0].id))]
+        return ordered
     if not ids:
         raise _fail("name scenario IDs to run, or --all", 2)
-    by_alias = {a: s for s, _ in catalogue.values() for a in [s.id, *s.aliases]}
+    by_alias = {a: s for s in ordered for a in [s.id, *([] if "@" in s.id else s.aliases)]}
     unknown = [i for i in ids if i not in by_alias]
     if unknown:
         raise _fail(
             f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(catalogue))}", 2
         )
-    return [by_alias[i] for i in ids]
+    chosen = [by_alias[i] for i in ids]
+    if variants:
+        bases = {s.id for s in chosen}
+        chosen += [s for s in ordered if s.base_id in bases and s.id != s.base_id]
+    unique: dict[str, Scenario] = {}
+    for scenario in chosen:
+        unique.setdefault(scenario.id, scenario)
+    return list(unique.values())
 
 
-def _print_plan(scenarios: list[Scenario], target: Target) -> None:
+def _both(production: float, on_target: float, factor: float) -> str:
+    """`15m` alone at factor 1, else `15m (30s here)`."""
+    shown = format_duration(production)
+    return shown if factor == 1 else f"{shown} ({format_duration(round(on_target, 3))} here)"
+
+
+def _print_plan(scenarios: list[Scenario], name: str, profile: Profile, contract: Contract) -> None:
+    factor = profile.time_compression
     console.print(
-        f"target {target.name} ({target.kind}), "
-        f"time compression ×{target.profile.time_compression:g}"
+        f"target {name}, profile {profile.name}: time compression ×{factor:g} "
+        "(durations are production time; the target's clock in brackets)"
     )
     for s in scenarios:
-        t = s.timeouts
+        plan, t = plan_for(s, profile), s.timeouts
+        longest = s.fault_window + t.baseline + t.heal + t.recover
         console.print(f"\n[bold]{s.id}[/] {s.title}" + (" [exclusive]" if s.exclusive else ""))
+        if s.boundary:
+            console.print(f"  boundary: just {s.boundary.side} the threshold of {s.boundary.alert}")
         console.print(f"  workload: {s.workload.rate:g} msg/s, mix {s.workload.mix.model_dump()}")
-        console.print(f"  preflight ≤{t.preflight:g}s → baseline {t.baseline:g}s → inject")
-        for i, f in enumerate(s.faults):
+        console.print(
+            f"  preflight ≤{_both(t.preflight, plan.preflight_s, factor)} → baseline "
+            f"{_both(t.baseline, plan.baseline_s, factor)} → inject"
+        )
+        for i, (f, p) in enumerate(zip(s.faults, plan.faults, strict=True)):
             what = {
                 k: v
-                for k, v in f.model_dump(mode="json").items()
-                if k not in ("kind", "start", "duration")
+                for k, v in f.model_dump(mode="json", exclude_none=True).items()
+                if k not in ("kind", "start", "duration", "why")
             }
-            console.print(f"  fault {i}: {f.kind} at +{f.start:g}s for {f.duration:g}s  {what}")
-        console.print(f"  heal ≤{t.heal:g}s → recover ≤{t.recover:g}s → verdict")
+            console.print(
+                f"  fault {i}: {f.kind} at +{_both(f.start, p.start_s, factor)} for "
+                f"{_both(f.duration, p.duration_s, factor)}  {what}"
+            )
+        console.print(
+            f"  heal ≤{_both(t.heal, plan.heal_s, factor)} → recover "
+            f"≤{_both(t.recover, plan.recover_s, factor)} → verdict "
+            f"(at most {_both(longest, plan.total_s, factor)})"
+        )
         for m in s.expect.metrics:
             cond = {k: v for k, v in m.model_dump(exclude_none=True).items() if k not in ("query",)}
             console.print(f"  check metric: {m.query}  {cond}")
-        if s.expect.alerts.fire:
-            console.print(f"  check alerts fire: {', '.join(s.expect.alerts.fire)}")
+        for alert in s.expect.alerts.fire:
+            entry = contract.get(alert)
+            promise = "NOT IN THE CONTRACT"
+            if entry:
+                within = _both(entry.detect_within, profile.compress(entry.detect_within), factor)
+                promise = f"fires within {within}, notifies {entry.receiver}"
+            console.print(f"  check alert fires: {alert}  ({promise})")
         if s.expect.alerts.forbid:
-            console.print(f"  check alerts forbidden: {', '.join(s.expect.alerts.forbid)}")
+            console.print(f"  check alerts stay silent: {', '.join(s.expect.alerts.forbid)}")
         if s.expect.delivery:
             console.print(f"  check delivery: {s.expect.delivery.model_dump()}")
         for p in s.expect.dashboards:
-            console.print(f"  check panel: {p.dashboard} / {p.panel}")
+            console.print(f"  check panel: {p.dashboard} / {p.panel} (moves {p.move})")
 
 
 @app.command()
@@ -347,37 +426,78 @@ def run(
     scenarios: ScenariosDir = None,
     out: Annotated[Path | None, typer.Option("--out", help="output directory for the run")] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="print the plan, touch nothing")
+        bool, typer.Option("--dry-run", help="print the plan, touch nothing (no stack needed)")
     ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(help=f"dry run: plan on this profile's clock ({', '.join(PROFILES)})"),
+    ] = None,
+    variants: Annotated[
+        bool, typer.Option("--variants", help="also the variants of the named scenarios")
+    ] = False,
+    contract: ContractFile = None,
     concurrency: Annotated[
         int, typer.Option(help="scenarios at once (exclusive ones run alone)")
     ] = 1,
 ) -> None:
     """Run scenarios against the target: heal leftovers, lock, inject, observe, heal, judge."""
     catalogue = _catalogue(scenarios)
-    chosen = _select(catalogue, ids or [], run_all)
+    chosen = _select(catalogue, ids or [], run_all, variants)
+    promises = _contract(contract)
+    if dry_run:
+        spec = _resolve_target(target, run_dir) if profile is None else None
+        if profile is not None and profile not in PROFILES:
+            raise _fail(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", 2)
+        clock = spec.profile if spec else PROFILES[profile or "local"]
+        problems = cross_check(
+            {s.id: catalogue[s.id] for s in chosen}, deploy_dir(), promises, spec
+        )
+        for problem in problems:
+            err.print(str(problem), highlight=False)
+        _print_plan(chosen, spec.name if spec else f"(none, profile {clock.name})", clock, promises)
+        raise typer.Exit(2 if problems else 0)
     spec = _require_target(target, run_dir)
-    problems = cross_check({s.id: catalogue[s.id] for s in chosen}, deploy_dir(), spec)
+    problems = cross_check({s.id: catalogue[s.id] for s in chosen}, deploy_dir(), promises, spec)
     if problems:
         for problem in problems:
             err.print(str(problem), highlight=False)
         raise _fail(f"{len(problems)} problem(s) in the chosen scenarios", 2)
-    if dry_run:
-        _print_plan(chosen, spec)
-        return
     from harness.runner import run_scenarios
 
-    code = anyio.run(run_scenarios, chosen, spec, out, concurrency)
+    code = anyio.run(run_scenarios, chosen, spec, promises, out, concurrency)
     raise typer.Exit(code)
 
 
 @app.command()
-def heal(target: TargetFile = None, run_dir: RunDir = None) -> None:
+def heal(
+    target: TargetFile = None,
+    run_dir: RunDir = None,
+    forget: Annotated[
+        str | None,
+        typer.Option(
+            help="clear this journal entry without proof it is gone (an operator's decision; "
+            "recorded in the next run's evidence)"
+        ),
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="why --forget is safe (required)")] = None,
+) -> None:
     """Heal every fault a killed run left on the target (from its fault journal)."""
     configure_logging()
     spec = _require_target(target, run_dir)
-    from harness.runner import heal_target
+    from harness.runner import forget_fault, heal_target
 
+    if forget is not None:
+        if not reason or not reason.strip():
+            raise _fail("--forget needs --reason: say why the entry is safe to clear", 2)
+        try:
+            entry = forget_fault(spec, forget, reason.strip(), getpass.getuser())
+        except (TargetLocked, KeyError) as exc:
+            raise _fail(str(exc).strip("'\""), 1) from None
+        console.print(
+            f"forgot {entry['key']} ({entry['entry'].get('kind')}); the next run's evidence "
+            "records it"
+        )
+        return
     try:
         outcomes = anyio.run(heal_target, spec)
     except TargetLocked as exc:
@@ -387,8 +507,14 @@ def heal(target: TargetFile = None, run_dir: RunDir = None) -> None:
         return
     for o in outcomes:
         state = "[green]healed[/]" if o.healed else "[red]NOT healed[/]"
-        console.print(
-            f"{o.key} ({o.kind}): {state} by {o.method} in {o.seconds:g}s {'; '.join(o.errors)}"
+        why = f": {'; '.join(o.errors)}" if o.errors else ""
+        console.print(f"{o.key} ({o.kind}): {state} by {o.method} in {o.seconds:g}s{why}")
+    unhealed = [o for o in outcomes if not o.healed]
+    if unhealed:
+        err.print(
+            "absence could not be proven for: "
+            + ", ".join(o.key for o in unhealed)
+            + ". Check the target by hand; if the fault is gone, clear the entry with "
+            "`harness heal --forget KEY --reason TEXT`."
         )
-    if not all(o.healed for o in outcomes):
         raise typer.Exit(1)

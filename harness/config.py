@@ -19,6 +19,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MIN_DEADLINE_S = 10.0
+
+
 class Profile(Strict):
     """How fast the observability stack runs; evidence records it with every verdict."""
 
@@ -31,6 +34,15 @@ class Profile(Strict):
     min_range: Duration = Field(
         4.0, description="floor for compressed range windows, so rate() always sees samples"
     )
+
+    def compress(self, seconds: float) -> float:
+        """A production duration on this profile's clock (the one clock of rules, contract
+        and scenarios)."""
+        return seconds / self.time_compression
+
+    def deadline(self, seconds: float) -> float:
+        """A production timeout on this clock; never below 10 s, as it also bounds API calls."""
+        return max(MIN_DEADLINE_S, self.compress(seconds))
 
 
 PROFILES: dict[str, Profile] = {
@@ -79,6 +91,13 @@ class Target(Strict):
     proxies: dict[str, ProxySpec] = Field(default_factory=dict)
     profile: Profile = Field(default_factory=lambda: PROFILES["staging"])
     run_dir: str | None = Field(None, description="local stacks only: where logs and data live")
+    dashboards_dir: str | None = Field(
+        None, description="the Grafana dashboards this stack serves [deploy/grafana/dashboards]"
+    )
+    router_ready_urls: list[HttpUrl] = Field(
+        default_factory=list,
+        description="readiness URLs of the routers, if they have one (else /metrics decides)",
+    )
 
 
 def load_target(path: Path | str) -> Target:

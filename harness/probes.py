@@ -14,6 +14,7 @@ import anyio
 import httpx
 import nats
 from nats.errors import Error as NatsError
+from prometheus_client.parser import text_string_to_metric_families
 
 
 class ProbeFailed(Exception):
@@ -137,21 +138,39 @@ async def probe_toxiproxy(
     return detail
 
 
-async def probe_metrics(client: httpx.AsyncClient, url: str) -> str:
-    """A Prometheus exposition endpoint answering with at least one sample."""
-    response = await _get_ok(client, url)
-    samples = [ln for ln in response.text.splitlines() if ln and not ln.startswith("#")]
-    if not samples:
-        raise ProbeFailed(f"GET {url}: no samples in the exposition")
-    return f"{len(samples)} samples"
+def _sample(text: str, name: str) -> float | None:
+    """The value of metric `name` (its first sample) in an exposition, if present."""
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name:
+                    return float(sample.value)
+    except ValueError:
+        return None
+    return None
 
 
-async def probe_router(client: httpx.AsyncClient, url: str) -> str:
-    """The reference router: `/readyz` (connected to NATS, consumer bound) and its `/metrics`."""
-    response = await _get(client, f"{url}/readyz")
-    if response.status_code != 200:
-        raise ProbeFailed(f"GET {url}/readyz: HTTP {response.status_code} {response.text[:200]}")
-    return "connected; " + await probe_metrics(client, f"{url}/metrics")
+async def probe_router(
+    client: httpx.AsyncClient, metrics_url: str, ready_url: str | None = None
+) -> str:
+    """A router is ready when its documented metrics say so: connected to NATS
+    (`router_nats_connection_status` 1) and bound to its consumer (`router_nats_subscribe_total`
+    ≥ 1). A readiness URL is consulted too, but only when the target names one."""
+    response = await _get_ok(client, metrics_url)
+    status = _sample(response.text, "router_nats_connection_status")
+    if status is None:
+        raise ProbeFailed(f"GET {metrics_url}: no router_nats_connection_status sample")
+    if status != 1:
+        raise ProbeFailed(f"GET {metrics_url}: router_nats_connection_status is {status:g}, not 1")
+    if not (_sample(response.text, "router_nats_subscribe_total") or 0) >= 1:
+        raise ProbeFailed(f"GET {metrics_url}: the router has not bound to its consumer yet")
+    detail = "connected and subscribed (per /metrics)"
+    if ready_url:
+        ready = await _get(client, ready_url)
+        if ready.status_code != 200:
+            raise ProbeFailed(f"GET {ready_url}: HTTP {ready.status_code} {ready.text[:200]}")
+        detail += f"; {ready_url} 200"
+    return detail
 
 
 async def probe_webhook(client: httpx.AsyncClient, url: str) -> str:

@@ -14,14 +14,14 @@ from typing import Any
 
 import anyio
 import httpx
+import yaml
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 
-from harness.durations import format_duration
+from harness.durations import format_duration, parse_duration
+from harness.errors import PrometheusError
 
-
-class PrometheusError(RuntimeError):
-    """Prometheus could not answer; the message names the URL, the query and the cause."""
+__all__ = ["PrometheusAPI", "PrometheusError", "Sample", "Series", "total"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,19 @@ class PrometheusAPI:
         if body.get("status") != "success":
             raise PrometheusError(f"GET {url}: {body.get('error', body)}")
         return body["data"]
+
+    async def intervals(self) -> tuple[float, float]:
+        """(scrape_interval, evaluation_interval) in seconds, from the configuration Prometheus
+        is running (`/api/v1/status/config`), not from what a target file claims."""
+        text = (await self._get("/api/v1/status/config")).get("yaml", "")
+        try:
+            config = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise PrometheusError(f"{self.url}/api/v1/status/config: not YAML: {exc}") from exc
+        glob = config.get("global", {})
+        scrape = parse_duration(str(glob.get("scrape_interval", "1m")))
+        evaluation = parse_duration(str(glob.get("evaluation_interval", "1m")))
+        return scrape, evaluation
 
     async def alerts(self) -> list[dict[str, Any]]:
         """Active alerts (pending and firing), as `/api/v1/alerts` lists them."""

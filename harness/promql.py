@@ -83,3 +83,25 @@ def base_metric(name: str, histograms: set[str]) -> str:
         if name.endswith(suffix) and name.removesuffix(suffix) in histograms:
             return name.removesuffix(suffix)
     return name
+
+
+_OUTER_BY = re.compile(r"^\s*(?P<agg>[a-z_]+)\s*(?:by\s*\((?P<pre>[^)]*)\)\s*)?\(", re.IGNORECASE)
+
+
+def kept_labels(expr: str) -> set[str] | None:
+    """The label names the outermost aggregation of `expr` keeps (`sum by (a, b) (...)` →
+    {a, b}; a plain `sum(...)` → empty); None when there is none (every label survives) or it
+    cannot tell (`without`)."""
+    match = _OUTER_BY.match(expr)
+    if not match or match.group("agg") not in _AGGREGATORS:
+        return None
+    if match.group("pre") is not None:
+        return {p.strip() for p in match.group("pre").split(",") if p.strip()}
+    end, _ = _skip_group(expr, match.end() - 1, "(", ")")
+    rest = expr[end:].lstrip()
+    after = re.match(r"(by|without)\s*\(([^)]*)\)", rest)
+    if after is None:
+        return set() if not rest else None
+    if after.group(1) == "without":
+        return None
+    return {p.strip() for p in after.group(2).split(",") if p.strip()}

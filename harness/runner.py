@@ -7,22 +7,25 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import structlog
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.checks.base import Check
-from harness.checks.catalogue import checks_for
 from harness.config import Target
-from harness.evidence.bundle import write_evidence
+from harness.contract import Contract
+from harness.errors import HarnessError
+from harness.evidence.bundle import new_record, write_evidence
 from harness.evidence.junit import write_junit
+from harness.evidence.record import PHASES, HealOutcome, Phase, RunRecord, ScenarioResult
 from harness.faults.base import FaultContext
 from harness.faults.journal import Journal, state_dir
 from harness.faults.lock import TargetLock, TargetLocked
-from harness.faults.runner import FaultRunner, HealOutcome
+from harness.faults.runner import FaultRunner
+from harness.faults.toxic import SCRATCH_PREFIX
 from harness.logs import configure_logging
-from harness.orchestrator import PHASES, Orchestrator, PhaseFailed, ScenarioResult
+from harness.orchestrator import Orchestrator, PhaseFailed
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
 from harness.workload import Workload
@@ -39,33 +42,46 @@ def _stack_for(target: Target) -> Any:
     return LocalStack.attach(Path(target.run_dir))
 
 
+def unproven_forbidden(results: list[ScenarioResult]) -> dict[str, list[str]]:
+    """Alerts some scenario forbade that no scenario of this run proved able to fire."""
+    fired = {
+        c.evidence.get("alert")
+        for r in results
+        for c in r.checks
+        if c.kind == "alert" and c.status == "pass"
+    }
+    forbidden: dict[str, list[str]] = {}
+    for r in results:
+        for c in r.checks:
+            alert = c.evidence.get("alert")
+            if c.kind == "alert_forbidden" and alert not in fired:
+                forbidden.setdefault(alert, []).append(r.scenario_id)
+    return forbidden
+
+
 async def run_scenarios(
-    scenarios: list[Scenario], target: Target, out: Path | None, concurrency: int
+    scenarios: list[Scenario],
+    target: Target,
+    contract: Contract,
+    out: Path | None,
+    concurrency: int,
 ) -> int:
     """Run, write evidence.json as each scenario finishes, then junit.xml and the summary;
     returns the exit code (0 only when every scenario passed)."""
-    workloads: dict[str, Workload] = {}
 
     def make_workload(scenario: Scenario, target: Target) -> Workload:
-        workloads[scenario.id] = Workload(target.nats_url, scenario.workload)
-        return workloads[scenario.id]
-
-    def make_checks(scenario: Scenario, target: Target) -> list[Check]:
-        def ledger() -> dict[str, Any] | None:
-            workload = workloads.get(scenario.id)
-            return workload.summary() if workload else None
-
-        return checks_for(scenario, target, ledger)
+        return Workload(target.nats_url, scenario.workload)
 
     orchestrator = Orchestrator(
         target,
+        contract,
         stack=_stack_for(target),
         workload=make_workload,
-        checks=make_checks,
         concurrency=concurrency,
     )
     out_dir = out or Path(".harness") / "runs" / orchestrator.run_id
     configure_logging(json_path=out_dir / "harness.log.jsonl", console_level="warning")
+    record = new_record(orchestrator.run_id, target, contract)
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -76,25 +92,23 @@ async def run_scenarios(
     )
     tasks = {s.id: progress.add_task(f"{s.id}: waiting", total=len(PHASES)) for s in scenarios}
 
-    def on_phase(scenario_id: str, phase: str) -> None:
+    def on_phase(scenario_id: str, phase: Phase) -> None:
         progress.update(
             tasks[scenario_id],
-            description=f"{scenario_id}: {phase}",
+            description=f"{scenario_id}: {phase.value}",
             completed=PHASES.index(phase),
         )
 
-    orchestrator.on_phase = on_phase
-    results: list[ScenarioResult] = []
-
     def save(result: ScenarioResult) -> None:
-        results.append(result)
+        record.scenarios.append(result)
         progress.update(
             tasks[result.scenario_id],
             description=f"{result.scenario_id}: {result.verdict}",
             completed=len(PHASES),
         )
-        write_evidence(out_dir, orchestrator.run_id, target, [r.as_dict() for r in results])
+        write_evidence(out_dir, record)
 
+    orchestrator.on_phase = on_phase
     orchestrator.on_result = save
     log.info("run_start", run_id=orchestrator.run_id, out=str(out_dir), scenarios=len(scenarios))
     interrupted = False
@@ -124,24 +138,24 @@ async def run_scenarios(
     if refused is not None:
         console.print(f"[bold red]error:[/] {refused}")
         return 3 if isinstance(refused, TargetLocked) else 1
-    documents = [r.as_dict() for r in results]
-    write_junit(out_dir, orchestrator.run_id, documents)
-    write_evidence(
-        out_dir,
-        orchestrator.run_id,
-        target,
-        documents,
-        interrupted=interrupted,
-        leftovers_healed=[o.as_dict() for o in orchestrator.leftovers],
-    )
-    _summary(results, out_dir)
+    record.interrupted = interrupted
+    record.leftovers_healed = orchestrator.leftovers
+    record.forgotten = orchestrator.forgotten
+    order = {s.id: i for i, s in enumerate(scenarios)}
+    record.scenarios.sort(key=lambda r: order.get(r.scenario_id, 0))
+    record.unproven_forbidden = unproven_forbidden(record.scenarios)
+    write_junit(out_dir, record)
+    write_evidence(out_dir, record)
+    _summary(record, out_dir)
     if interrupted:
         return 130
-    ok = len(results) == len(scenarios) and all(r.verdict == "passed" for r in results)
+    ok = len(record.scenarios) == len(scenarios) and all(
+        r.verdict == "passed" for r in record.scenarios
+    )
     return 0 if ok else 1
 
 
-def _summary(results: list[ScenarioResult], out_dir: Path) -> None:
+def _summary(record: RunRecord, out_dir: Path) -> None:
     table = Table(title=f"run → {out_dir}", title_justify="left")
     for column in (
         "scenario",
@@ -155,13 +169,14 @@ def _summary(results: list[ScenarioResult], out_dir: Path) -> None:
     ):
         table.add_column(column, overflow="fold")
     colours = {"passed": "green", "failed": "red", "error": "red", "interrupted": "yellow"}
-    for r in results:
+    for r in record.scenarios:
         w = r.workload or {}
-        healed = sum(1 for f in r.faults if f.heal and f.heal["healed"])
+        applied = [f for f in r.faults if f.applied_at or f.heal]
+        healed = sum(1 for f in applied if f.heal and f.heal.healed)
         table.add_row(
             r.scenario_id,
             f"[{colours[r.verdict]}]{r.verdict}[/]",
-            f"{healed}/{len(r.faults)}",
+            f"{healed}/{len(applied)}",
             str(w.get("published", "-")),
             str(w.get("lost", "-")),
             str(w.get("duplicate_outcomes", "-")),
@@ -169,15 +184,44 @@ def _summary(results: list[ScenarioResult], out_dir: Path) -> None:
             r.reason,
         )
     console.print(table)
+    if record.unproven_forbidden:
+        console.print(
+            "[yellow]unproven in this run[/] (forbidden, but no scenario here showed they can "
+            "fire): "
+            + ", ".join(
+                f"{a} ({', '.join(s)})" for a, s in sorted(record.unproven_forbidden.items())
+            )
+        )
+    for entry in record.forgotten:
+        who = f"{entry['key']} by {entry['by']}"
+        console.print(f"[yellow]forgotten by an operator:[/] {who}: {entry['reason']}")
+
+
+async def _remove_scratch_proxies(toxiproxy: ToxiproxyClient) -> list[str]:
+    """Scratch proxies a killed preflight left (they never carry traffic)."""
+    removed = []
+    for name in await toxiproxy.proxies():
+        if name.startswith(SCRATCH_PREFIX):
+            await toxiproxy.delete_proxy(name)
+            removed.append(name)
+    return removed
 
 
 async def heal_target(target: Target) -> list[HealOutcome]:
     """Heal the target's journal under its lock (refused while a run holds it)."""
-    import httpx
-
     with TargetLock(state_dir(target), "harness-heal", target.name):
         async with httpx.AsyncClient(timeout=5) as http:
-            ctx = FaultContext(
-                target, ToxiproxyClient(target.toxiproxy_url), http, _stack_for(target)
-            )
-            return await FaultRunner(ctx, Journal.for_target(target)).heal_leftovers()
+            toxiproxy = ToxiproxyClient(target.toxiproxy_url)
+            ctx = FaultContext(target, toxiproxy, http, _stack_for(target))
+            outcomes = await FaultRunner(ctx, Journal.for_target(target)).heal_leftovers()
+            try:
+                await _remove_scratch_proxies(toxiproxy)
+            except HarnessError as exc:
+                log.warning("scratch_proxies_not_removed", error=str(exc))
+            return outcomes
+
+
+def forget_fault(target: Target, key: str, reason: str, by: str) -> dict[str, Any]:
+    """Clear one journal entry on an operator's word, under the target's lock."""
+    with TargetLock(state_dir(target), "harness-heal-forget", target.name):
+        return Journal.for_target(target).forget(key, reason, by)

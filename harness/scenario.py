@@ -1,273 +1,101 @@
 """Scenario files: the model of one fault scenario and the loader for `scenarios/`.
 
-A scenario is declarative YAML (faults with offsets, the workload, what must be observed).
-The loader reports every problem in a file at once with its file, line and field path, and
-refuses an ID used by two files.
+A scenario is declarative YAML (faults with offsets, the workload, what must be observed). Its
+faults and checks are the spec models kept beside their drivers and checks (`harness.faults`,
+`harness.checks.*`), so adding a kind touches one module. Every duration is production time
+(`harness.plan` puts it on a target's clock). A file may declare *variants* of its scenario,
+such as the just-above / just-below runs of a contract threshold; each becomes a scenario of its
+own (`S1@above`). The loader reports every problem of a file at once with its file, line and
+field path, and refuses an ID used twice.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from harness.checks.alerts import AlertExpectation
+from harness.checks.dashboards import PanelExpectation
+from harness.checks.delivery import DeliveryExpectation
+from harness.checks.metrics import MetricExpectation
 from harness.config import Strict
+from harness.contract import CONTRACT_FILE
 from harness.durations import Duration
-from harness.yamlfile import FileProblems, Problem, load_model
+from harness.faults import Fault
+from harness.workload import WorkloadMix, WorkloadSpec
+from harness.yamlfile import (
+    FileProblems,
+    Problem,
+    load_model,
+    locate,
+    parse_yaml,
+    problems_from_validation,
+)
 
-SCENARIO_ID = r"^(S[1-9]\d*|JS-\d{3}|NATS-\d{3}|PERF-\d{3}|[A-Z][A-Z0-9]*-\d{3})$"
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class FaultBase(Strict):
-    """When a fault is applied and for how long (offsets from the start of the inject phase)."""
-
-    start: Duration = Field(0.0, ge=0)
-    duration: Duration = Field(gt=0)
-
-
-class ToxicFault(FaultBase):
-    """Any Toxiproxy toxic on a named proxy."""
-
-    kind: Literal["toxic"]
-    proxy: str
-    type: Literal[
-        "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"
-    ]
-    stream: Literal["upstream", "downstream"] = "downstream"
-    toxicity: Fraction = 1.0
-    attributes: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
-    name: str | None = None
-
-    @model_validator(mode="after")
-    def _attributes_known(self) -> ToxicFault:
-        allowed = TOXIC_ATTRIBUTES[self.type]
-        unknown = sorted(set(self.attributes) - allowed)
-        if unknown:
-            raise ValueError(
-                f"unknown attribute(s) {', '.join(unknown)} for toxic {self.type}; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
-        if self.type == "slicer" and self.attributes.get("average_size", 1) <= 0:
-            raise ValueError("slicer average_size must be > 0")
-        return self
-
-
-TOXIC_ATTRIBUTES: dict[str, set[str]] = {
-    "latency": {"latency", "jitter"},
-    "bandwidth": {"rate"},
-    "slow_close": {"delay"},
-    "timeout": {"timeout"},
-    "reset_peer": {"timeout"},
-    "slicer": {"average_size", "size_variation", "delay"},
-    "limit_data": {"bytes"},
-}
-
-
-class ProxyDownFault(FaultBase):
-    """The proxy disabled: new connections refused, live ones closed."""
-
-    kind: Literal["proxy_down"]
-    proxy: str
-
-
-class FlapFault(FaultBase):
-    """The proxy toggled down and up with a period; `down_fraction` of each period it is down."""
-
-    kind: Literal["flap"]
-    proxy: str
-    period: Duration = Field(gt=0)
-    down_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
-
-
-class HookFault(Strict):
-    """The router fault hook's own shape: error (with a reason), timeout, or delay (ms)."""
-
-    mode: Literal["error", "timeout", "delay"]
-    reason: str | None = None
-    ms: Annotated[int, Field(ge=0)] | None = None
-
-
-class RouterHookFault(FaultBase):
-    """A fault set in the router's fault hook, for what a network fault cannot target.
-
-    Same shape as the hook's API: `mode` error/timeout/delay, or intermittent with a
-    `probability` and the inner `fault` it injects that often.
-    """
-
-    kind: Literal["router_hook"]
-    operation: Literal["connect", "publish", "publish_with_ack", "ack", "nak", "subscribe"]
-    mode: Literal["error", "timeout", "delay", "intermittent"]
-    reason: str | None = None
-    ms: Annotated[int, Field(ge=0)] | None = None
-    probability: Fraction | None = None
-    fault: HookFault | None = None
-
-    @model_validator(mode="after")
-    def _mode_fields(self) -> RouterHookFault:
-        if self.mode == "delay" and self.ms is None:
-            raise ValueError("mode delay needs ms")
-        if self.mode == "intermittent" and (self.probability is None or self.fault is None):
-            raise ValueError("mode intermittent needs probability and fault")
-        return self
-
-    def hook_body(self) -> dict:
-        """The JSON the router's `POST /faults` takes."""
-        body = self.model_dump(
-            include={"mode", "reason", "ms", "probability", "fault"}, exclude_none=True
-        )
-        return {"op": self.operation, **body}
-
-
-class JetStreamFault(FaultBase):
-    """A JetStream admin action against the router's stream or consumer, undone on heal."""
-
-    kind: Literal["jetstream"]
-    action: Literal["delete_consumer"]
-    stream: str = "router-stream"
-    consumer: str = "router-decide-consumer"
-
-
-class ProcessFault(FaultBase):
-    """A signal to a local-stack component; refused against an external target."""
-
-    kind: Literal["process"]
-    component: Literal["nats", "router"]
-    action: Literal["stop", "pause", "kill"]
-
-
-class PoisonFault(FaultBase):
-    """Poison messages injected into the workload: for the fault's duration this fraction
-    of requests has a tenant the router can never accept (NAKed to max_deliver, then DLQ)."""
-
-    kind: Literal["poison"]
-    fraction: Annotated[float, Field(gt=0.0, le=1.0)]
-
-
-Fault = Annotated[
-    ToxicFault
-    | ProxyDownFault
-    | FlapFault
-    | RouterHookFault
-    | JetStreamFault
-    | ProcessFault
-    | PoisonFault,
-    Field(discriminator="kind"),
+__all__ = [
+    "Boundary",
+    "Expectations",
+    "Scenario",
+    "Variant",
+    "WorkloadMix",
+    "WorkloadSpec",
+    "load_scenario",
+    "load_scenarios",
 ]
 
-
-class WorkloadMix(Strict):
-    """Fractions of each kind of decide request; they must add up to 1.
-
-    `poison`: a request the router can never process (its tenant is not allowed); it is
-    NAKed until max_deliver and then dead-lettered. `malformed`: schema-invalid; the router
-    answers with an error and ACKs it.
-    """
-
-    valid: Fraction = 1.0
-    poison: Fraction = 0.0
-    malformed: Fraction = 0.0
-
-    @model_validator(mode="after")
-    def _sums_to_one(self) -> WorkloadMix:
-        total = self.valid + self.poison + self.malformed
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"mix fractions must add up to 1, got {total:g}")
-        return self
-
-
-class Workload(Strict):
-    """The decide requests the harness publishes during the whole run."""
-
-    rate: Annotated[float, Field(gt=0, le=5000)] = 20.0
-    mix: WorkloadMix = Field(default_factory=WorkloadMix)
-    subject: str = "beamline.router.v1.decide"
-    allowed_tenants: list[str] = Field(
-        default_factory=lambda: ["tenant-a", "tenant-b"], min_length=1
-    )
-    poison_tenant: str = "tenant-blocked"
-    drain: Duration = Field(
-        20.0, gt=0, description="how long to wait for outcomes after publishing"
-    )
-
-
-class MetricExpectation(Strict):
-    """A PromQL expression and how it must move during the fault (vs the run's own baseline)."""
-
-    query: str
-    window: Literal["fault", "recovery"] = "fault"
-    moved: Literal["up", "down"] | None = None
-    ratio_at_least: Annotated[float, Field(gt=0)] | None = None
-    delta_above: float | None = None
-    above: float | None = None
-    below: float | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    recover_within: Duration | None = Field(None, gt=0)
-    recover_tolerance: Annotated[float, Field(ge=0)] = 0.1
-
-    @model_validator(mode="after")
-    def _has_condition(self) -> MetricExpectation:
-        conditions = (self.moved, self.ratio_at_least, self.delta_above, self.above, self.below)
-        if all(c is None for c in conditions) and self.recover_within is None:
-            raise ValueError(
-                "needs a condition: moved, ratio_at_least, delta_above, above, below "
-                "or recover_within"
-            )
-        return self
-
-
-class AlertExpectation(Strict):
-    fire: list[str] = Field(default_factory=list)
-    forbid: list[str] = Field(default_factory=list)
-    resolve_after_heal: bool = True
-    settle_allowance: Duration = Field(
-        0.0,
-        ge=0,
-        description="time the system under test needs after heal before the symptom stops "
-        "(in-flight redeliveries, delayed ACKs); added to each alert's resolve budget",
-    )
-
-    @model_validator(mode="after")
-    def _disjoint(self) -> AlertExpectation:
-        both = sorted(set(self.fire) & set(self.forbid))
-        if both:
-            raise ValueError(f"alert(s) both expected and forbidden: {', '.join(both)}")
-        return self
-
-
-class DeliveryExpectation(Strict):
-    lost: Annotated[int, Field(ge=0)] = 0
-    max_duplicates_per_message: Annotated[int, Field(ge=0)] = 2
-    unexpected: Annotated[int, Field(ge=0)] = 0
-    poison_dead_lettered: bool = True
-
-
-class PanelRef(Strict):
-    dashboard: str
-    panel: str
+BASE_ID = r"S[1-9]\d*|JS-\d{3}|NATS-\d{3}|PERF-\d{3}|[A-Z][A-Z0-9]*-\d{3}"
+VARIANT_NAME = r"[a-z][a-z0-9-]*"
+SCENARIO_ID = rf"^({BASE_ID})(@{VARIANT_NAME})?$"
 
 
 class Expectations(Strict):
     metrics: list[MetricExpectation] = Field(default_factory=list)
     alerts: AlertExpectation = Field(default_factory=AlertExpectation)
     delivery: DeliveryExpectation | None = Field(default_factory=DeliveryExpectation)
-    dashboards: list[PanelRef] = Field(default_factory=list)
+    dashboards: list[PanelExpectation] = Field(default_factory=list)
 
 
 class PhaseTimeouts(Strict):
-    """Deadlines per phase; `baseline` is also the baseline window's length."""
+    """Deadlines per phase, in production time; `baseline` is also the baseline window."""
 
-    preflight: Duration = Field(30.0, gt=0)
-    baseline: Duration = Field(15.0, gt=0)
-    inject: Duration = Field(15.0, gt=0)
-    heal: Duration = Field(15.0, gt=0)
-    recover: Duration = Field(60.0, gt=0)
+    preflight: Duration = Field(15 * 60.0, gt=0)
+    baseline: Duration = Field(5 * 60.0, gt=0)
+    inject: Duration = Field(7 * 60.0 + 30, gt=0)
+    heal: Duration = Field(7 * 60.0 + 30, gt=0)
+    recover: Duration = Field(30 * 60.0, gt=0)
+
+
+class Boundary(Strict):
+    """This run sits on one side of an alert's contract threshold: just above it must fire
+    within the objective, just below it must stay silent. The contract's threshold signal,
+    evaluated over the fault window, proves the level was where the variant claims."""
+
+    alert: str
+    side: Literal["above", "below"]
+
+
+class Variant(Strict):
+    """A variant of the file's scenario: the same scenario with some fields overridden.
+
+    `faults` overrides fault fields by index (e.g. `{0: {toxicity: 0.03}}`); `expect` is
+    merged into the scenario's expectations (mappings merge, lists are replaced).
+    """
+
+    name: Annotated[str, Field(pattern=rf"^{VARIANT_NAME}$")]
+    title: str | None = None
+    description: str = ""
+    boundary: Boundary | None = None
+    faults: dict[int, dict[str, Any]] = Field(default_factory=dict)
+    workload: dict[str, Any] = Field(default_factory=dict)
+    expect: dict[str, Any] = Field(default_factory=dict)
 
 
 class Scenario(Strict):
-    """One fault scenario, as written in `scenarios/<id>.yaml`."""
+    """One fault scenario, as written in `scenarios/<id>.yaml` (or one of its variants)."""
 
     id: Annotated[str, Field(pattern=SCENARIO_ID)]
     aliases: list[str] = Field(default_factory=list)
@@ -275,9 +103,27 @@ class Scenario(Strict):
     description: str = ""
     related: list[str] = Field(default_factory=list)
     faults: list[Fault] = Field(min_length=1)
-    workload: Workload = Field(default_factory=Workload)
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
     expect: Expectations = Field(default_factory=Expectations)
     timeouts: PhaseTimeouts = Field(default_factory=PhaseTimeouts)
+    variants: list[Variant] = Field(default_factory=list)
+    boundary: Boundary | None = Field(None, description="set on a boundary variant")
+
+    @model_validator(mode="after")
+    def _variants(self) -> Scenario:
+        names = [v.name for v in self.variants]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"variant name(s) used twice: {', '.join(twice)}")
+        for variant in self.variants:
+            bad = sorted(i for i in variant.faults if not 0 <= i < len(self.faults))
+            if bad:
+                raise ValueError(f"variant {variant.name} overrides faults {bad} that do not exist")
+        return self
+
+    @property
+    def base_id(self) -> str:
+        return self.id.split("@", 1)[0]
 
     @property
     def exclusive(self) -> bool:
@@ -286,42 +132,120 @@ class Scenario(Strict):
 
     @property
     def fault_window(self) -> float:
-        """Seconds from the first injection until the last fault ends."""
+        """Production seconds from the first injection until the last fault ends."""
         return max(f.start + f.duration for f in self.faults)
 
     def proxies(self) -> set[str]:
         return {f.proxy for f in self.faults if hasattr(f, "proxy")}
 
+    def alerts_named(self) -> set[str]:
+        return set(self.expect.alerts.fire) | set(self.expect.alerts.forbid)
+
+
+def merge(base: Any, override: Any) -> Any:
+    """Mappings merge key by key; anything else is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for key, value in override.items():
+            out[key] = merge(base.get(key), value) if key in base else copy.deepcopy(value)
+        return out
+    return copy.deepcopy(override)
+
+
+def variant_document(data: dict[str, Any], variant: Variant) -> dict[str, Any]:
+    """The scenario document of one variant: the file's document with the overrides applied."""
+    doc = copy.deepcopy(data)
+    doc.pop("variants", None)
+    doc["id"] = f"{data['id']}@{variant.name}"
+    doc["title"] = variant.title or f"{data.get('title', '')} ({variant.name})"
+    if variant.description:
+        doc["description"] = variant.description
+    faults = doc.get("faults") or []
+    for index, fields in variant.faults.items():
+        faults[index] = merge(faults[index], fields)
+    if variant.workload:
+        doc["workload"] = merge(doc.get("workload") or {}, variant.workload)
+    expect = merge(doc.get("expect") or {}, variant.expect)
+    if variant.boundary is not None:
+        boundary = variant.boundary
+        doc["boundary"] = boundary.model_dump()
+        alerts = dict(expect.get("alerts") or {})
+        fire = [a for a in alerts.get("fire") or [] if a != boundary.alert]
+        forbid = [a for a in alerts.get("forbid") or [] if a != boundary.alert]
+        (fire if boundary.side == "above" else forbid).append(boundary.alert)
+        alerts["fire"], alerts["forbid"] = fire, forbid
+        if boundary.side == "below":
+            overrides = dict(alerts.get("contract") or {})
+            overrides.pop(boundary.alert, None)
+            alerts["contract"] = overrides
+        expect["alerts"] = alerts
+    doc["expect"] = expect
+    return doc
+
+
+def _load_file(path: Path) -> list[Scenario]:
+    """The file's scenario and its variants; every problem positioned in the file."""
+    scenario = load_model(Scenario, path)
+    if not scenario.variants:
+        return [scenario]
+    data, root = parse_yaml(path.read_text(), str(path))
+    found, problems = [scenario], []
+    for index, variant in enumerate(scenario.variants):
+        try:
+            found.append(Scenario.model_validate(variant_document(data, variant)))
+        except ValidationError as exc:
+            line = locate(root, ["variants", index])
+            for p in problems_from_validation(exc, root, str(path)):
+                problems.append(
+                    Problem(
+                        str(path),
+                        line,
+                        f"variants[{index}] ({variant.name})",
+                        f"{p.field}: {p.message}",
+                    )
+                )
+    if problems:
+        raise FileProblems(problems)
+    return found
+
 
 def load_scenario(path: Path | str) -> Scenario:
-    """One scenario file; every problem with its line and field."""
-    return load_model(Scenario, path)
+    """One scenario file (its base scenario); every problem with its line and field."""
+    return _load_file(Path(path))[0]
 
 
-def load_scenarios(directory: Path | str) -> dict[str, tuple[Scenario, Path]]:
-    """Every scenario file in `directory` by ID; all files' problems reported together."""
+def scenario_files(directory: Path | str) -> list[Path]:
+    """The scenario files of a directory (the alerting contract lives beside them)."""
     directory = Path(directory)
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    return [f for f in files if f.name != CONTRACT_FILE]
+
+
+def load_scenarios(source: Path | str | list[Path]) -> dict[str, tuple[Scenario, Path]]:
+    """Every scenario (variants included) of a directory or a list of files, by ID; all files'
+    problems reported together."""
+    files = [Path(p) for p in source] if isinstance(source, list) else scenario_files(source)
     problems: list[Problem] = []
     found: dict[str, tuple[Scenario, Path]] = {}
-    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     for path in files:
         try:
-            scenario = load_scenario(path)
+            scenarios = _load_file(path)
         except FileProblems as exc:
             problems += exc.problems
             continue
-        if scenario.id in found:
-            other = found[scenario.id][1]
-            problems.append(
-                Problem(
-                    str(path),
-                    _id_line(path),
-                    "id",
-                    f"scenario {scenario.id} is also defined in {other}",
+        for scenario in scenarios:
+            if scenario.id in found:
+                other = found[scenario.id][1]
+                problems.append(
+                    Problem(
+                        str(path),
+                        _id_line(path),
+                        "id",
+                        f"scenario {scenario.id} is also defined in {other}",
+                    )
                 )
-            )
-            continue
-        found[scenario.id] = (scenario, path)
+                continue
+            found[scenario.id] = (scenario, path)
     if problems:
         raise FileProblems(problems)
     return found

@@ -9,9 +9,9 @@ from harness.config import Target
 from harness.probes import (
     ProbeResult,
     probe_alertmanager,
-    probe_metrics,
     probe_nats,
     probe_prometheus,
+    probe_router,
     probe_toxiproxy,
     probe_webhook,
     run_probe,
@@ -39,8 +39,15 @@ async def check_target(target: Target, timeout: float = 5.0) -> list[ProbeResult
                 lambda: probe_alertmanager(client, target.alertmanager_url),
             ),
         ]
+        ready = dict(enumerate(target.router_ready_urls))
         for index, url in enumerate(target.router_metrics_urls):
-            probes.append((f"router[{index}]", url, lambda url=url: probe_metrics(client, url)))
+            probes.append(
+                (
+                    f"router[{index}]",
+                    url,
+                    lambda url=url, index=index: probe_router(client, url, ready.get(index)),
+                )
+            )
         if target.webhook_url:
             webhook = target.webhook_url
             probes.append(("webhook", webhook, lambda: probe_webhook(client, webhook)))

@@ -16,9 +16,9 @@ import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
+from harness.errors import ToxiproxyError
 
-class ToxiproxyError(RuntimeError):
-    """The Toxiproxy server refused or failed a call; the message names URL and reason."""
+__all__ = ["ToxiproxyClient", "ToxiproxyError"]
 
 
 class ToxiproxyClient:
@@ -60,6 +60,15 @@ class ToxiproxyClient:
     async def proxy(self, name: str) -> dict[str, Any]:
         return await self._call("get", f"/proxies/{name}")
 
+    async def create_proxy(
+        self, name: str, listen: str, upstream: str, enabled: bool = True
+    ) -> dict[str, Any]:
+        body = {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
+        return await self._call("post", "/proxies", body)
+
+    async def delete_proxy(self, name: str) -> None:
+        await self._call("delete", f"/proxies/{name}")
+
     async def set_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
         return await self._call("post", f"/proxies/{name}", {"enabled": enabled})
 
@@ -74,7 +83,7 @@ class ToxiproxyClient:
         type: str,
         stream: str,
         toxicity: float,
-        attributes: dict[str, int],
+        attributes: dict[str, int | str],
     ) -> dict[str, Any]:
         body = {
             "name": name,

@@ -1,7 +1,9 @@
-"""Cross-check scenarios against what they name: alert rules, the metric contract, the target.
+"""Cross-check scenarios, the alerting contract and the rules before anything runs.
 
-A scenario that expects an alert no rule defines, or a metric the router does not export, can
-never pass; `harness validate` says so before anything runs.
+A scenario that expects an alert the contract does not describe, a metric the router does not
+export, a label the harness itself supplies, or an absolute bound with nothing relative to the
+baseline can never give an honest verdict; a contract objective the rule cannot meet even in
+theory can never pass. `harness validate` says so, with file, line and field.
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from pathlib import Path
 
 import yaml
 
+from harness.checks.metrics import MEANINGLESS_LABEL_VALUES
 from harness.config import Target
-from harness.promql import base_metric, metric_names
+from harness.contract import Contract
+from harness.durations import format_duration, parse_duration
+from harness.faults import DRIVERS
+from harness.promql import base_metric, kept_labels, metric_names
 from harness.rulefiles import alert_rules, rule_files
 from harness.scenario import Scenario
 from harness.yamlfile import Problem, locate, parse_yaml
@@ -47,55 +53,180 @@ def unknown_metrics(query: str, known: set[str], histograms: set[str]) -> list[s
     )
 
 
+Found = tuple[tuple[str | int, ...], str, str]  # (location in the file, field, message)
+
+
 def cross_check(
     scenarios: dict[str, tuple[Scenario, Path]],
     deploy_dir: Path,
+    contract: Contract,
     target: Target | None = None,
 ) -> list[Problem]:
-    """Problems of every scenario against the rules, the contract and (if given) the target."""
+    """Problems of every scenario against the contract, the rules, the metric contract and
+    (if given) the target. A variant's own problems point at the variant."""
     alerts = alert_names(deploy_dir / "prometheus" / "rules")
-    known, histograms = contract_metrics(deploy_dir / "metrics-contract.yaml")
+    metrics = contract_metrics(deploy_dir / "metrics-contract.yaml")
+    found: dict[str, set[Found]] = {}
     problems: list[Problem] = []
-    for scenario, path in scenarios.values():
+    for scenario, path in sorted(scenarios.values(), key=lambda item: "@" in item[0].id):
+        mine = set(_scenario_problems(scenario, deploy_dir, alerts, metrics, contract, target))
         _, root = parse_yaml(path.read_text(), str(path))
-
-        def problem(loc: list[str | int], field: str, message: str) -> None:
-            problems.append(Problem(str(path), locate(root, loc), field, message))  # noqa: B023
-
-        for key in ("fire", "forbid"):
-            for i, name in enumerate(getattr(scenario.expect.alerts, key)):
-                if name not in alerts:
-                    loc = ["expect", "alerts", key, i]
-                    problem(
-                        loc,
-                        f"expect.alerts.{key}[{i}]",
-                        f"no alert rule named {name!r} in {deploy_dir / 'prometheus' / 'rules'}",
-                    )
-        for i, metric in enumerate(scenario.expect.metrics):
-            for name in unknown_metrics(metric.query, known, histograms):
-                loc = ["expect", "metrics", i, "query"]
-                problem(
-                    loc,
-                    f"expect.metrics[{i}].query",
-                    f"metric {name!r} is not in the router's metric contract",
+        base, _, variant = scenario.id.partition("@")
+        if variant:
+            mine -= found.get(base, set())
+            index = _variants(path).index(variant)
+            problems += [
+                Problem(
+                    str(path), locate(root, ["variants", index]), f"{field} ({scenario.id})", msg
                 )
-        if target is not None:
-            for i, fault in enumerate(scenario.faults):
-                proxy = getattr(fault, "proxy", None)
-                if proxy is not None and proxy not in target.proxies:
-                    problem(
-                        ["faults", i, "proxy"],
-                        f"faults[{i}].proxy",
-                        f"proxy {proxy!r} is not in target {target.name!r} "
-                        f"(it has: {', '.join(sorted(target.proxies)) or 'none'})",
-                    )
-                if fault.kind == "process" and target.kind != "local":
-                    problem(
-                        ["faults", i, "kind"],
-                        f"faults[{i}].kind",
-                        f"process faults need a local stack; target {target.name!r} is external",
-                    )
-    return sorted(problems, key=lambda p: (p.file, p.line or 0))
+                for _, field, msg in mine
+            ]
+        else:
+            found[base] = mine
+            problems += [
+                Problem(str(path), locate(root, list(loc)), field, msg) for loc, field, msg in mine
+            ]
+    return sorted(problems, key=lambda p: (p.file, p.line or 0, p.field))
+
+
+def _scenario_problems(
+    scenario: Scenario,
+    deploy_dir: Path,
+    alerts: set[str],
+    metrics: tuple[set[str], set[str]],
+    contract: Contract,
+    target: Target | None,
+) -> list[Found]:
+    known, histograms = metrics
+    out: list[Found] = []
+    for key in ("fire", "forbid"):
+        for i, name in enumerate(getattr(scenario.expect.alerts, key)):
+            loc, field = ("expect", "alerts", key, i), f"expect.alerts.{key}[{i}]"
+            if contract.get(name) is None:
+                out.append((loc, field, f"the alerting contract does not describe {name!r}"))
+            elif name not in alerts:
+                rules = deploy_dir / "prometheus" / "rules"
+                out.append((loc, field, f"no alert rule named {name!r} in {rules}"))
+    if scenario.boundary is not None and contract.get(scenario.boundary.alert) is None:
+        message = f"the alerting contract does not describe {scenario.boundary.alert!r}"
+        out.append((("boundary",), "boundary.alert", message))
+    supplied = _supplied_labels(scenario)
+    for i, metric in enumerate(scenario.expect.metrics):
+        loc = ("expect", "metrics", i)
+        for name in unknown_metrics(metric.query, known, histograms):
+            message = f"metric {name!r} is not in the router's metric contract"
+            out.append(((*loc, "query"), f"expect.metrics[{i}].query", message))
+        kept = kept_labels(metric.query)
+        for key, value in metric.labels.items():
+            at, field = (*loc, "labels", key), f"expect.metrics[{i}].labels.{key}"
+            if value in MEANINGLESS_LABEL_VALUES:
+                message = f"{value!r} names nothing: expect the real value the router must map to"
+                out.append((at, field, message))
+            if kept is not None and key not in kept:
+                keeps = ", ".join(sorted(kept)) or "none"
+                message = (
+                    f"the query aggregates label {key!r} away (keeps: {keeps}): add it to by (...)"
+                )
+                out.append((at, field, message))
+            if supplied.get(key) == value:
+                message = (
+                    f"{key}={value!r} is supplied by this scenario's own router_hook fault: "
+                    "the check would confirm the harness, not the router's error mapping"
+                )
+                out.append((at, field, message))
+    for i, fault in enumerate(scenario.faults):
+        if not DRIVERS[fault.kind].through_toxiproxy and not fault.why:
+            message = (
+                f"a {fault.kind} fault is not driven through Toxiproxy: say why the wire "
+                "cannot express it"
+            )
+            out.append((("faults", i, "kind"), f"faults[{i}].why", message))
+        if target is None:
+            continue
+        proxy = getattr(fault, "proxy", None)
+        if proxy is not None and proxy not in target.proxies:
+            has = ", ".join(sorted(target.proxies)) or "none"
+            message = f"proxy {proxy!r} is not in target {target.name!r} (it has: {has})"
+            out.append((("faults", i, "proxy"), f"faults[{i}].proxy", message))
+        if fault.kind == "process" and target.kind != "local":
+            message = f"process faults need a local stack; target {target.name!r} is external"
+            out.append((("faults", i, "kind"), f"faults[{i}].kind", message))
+    return out
+
+
+def _variants(path: Path) -> list[str]:
+    data, _ = parse_yaml(path.read_text(), str(path))
+    return [v.get("name") for v in (data or {}).get("variants") or []]
+
+
+def _supplied_labels(scenario: Scenario) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for fault in scenario.faults:
+        supplied = getattr(fault, "supplied_labels", None)
+        if supplied is not None:
+            labels.update(supplied())
+    return labels
+
+
+def production_scrape_interval(deploy_dir: Path) -> float:
+    """The scrape interval of the Prometheus config shipped in deploy/ (staging-like)."""
+    path = deploy_dir / "prometheus" / "prometheus.yml"
+    doc = yaml.safe_load(path.read_text()) or {}
+    return parse_duration(str((doc.get("global") or {}).get("scrape_interval", "1m")))
+
+
+def contract_problems(contract: Contract, contract_path: Path, deploy_dir: Path) -> list[Problem]:
+    """Contract entries with no rule, rules with no entry, and objectives a rule's floor
+    (scrape + evaluation + `for:` + two scrapes for its window) exceeds even in theory."""
+    rules = alert_rules(deploy_dir / "prometheus" / "rules")
+    _, root = parse_yaml(contract_path.read_text(), str(contract_path))
+    problems = []
+    for name in sorted(set(contract.alerts) - set(rules)):
+        problems.append(
+            Problem(
+                str(contract_path),
+                locate(root, ["alerts", name]),
+                f"alerts.{name}",
+                f"no alert rule {name!r} in {deploy_dir / 'prometheus' / 'rules'}",
+            )
+        )
+    scrape = production_scrape_interval(deploy_dir)
+    for name, (rule, group, path) in sorted(rules.items()):
+        entry = contract.get(name)
+        if entry is None:
+            problems.append(
+                Problem(
+                    str(path), None, name, "this alert rule has no entry in the alerting contract"
+                )
+            )
+            continue
+        evaluation = parse_duration(str(group.get("interval", "1m")))
+        floor = 3 * scrape + evaluation + parse_duration(str(rule.get("for", "0s")))
+        if floor > entry.detect_within:
+            problems.append(
+                Problem(
+                    str(contract_path),
+                    locate(root, ["alerts", name, "detect_within"]),
+                    f"alerts.{name}.detect_within",
+                    f"the rule cannot fire within {format_duration(entry.detect_within)} even in "
+                    f"theory: its floor is {format_duration(floor)} (3 × scrape "
+                    f"{format_duration(scrape)} + evaluation {format_duration(evaluation)} + "
+                    f"for {rule.get('for', '0s')})",
+                )
+            )
+    return problems
+
+
+def catalogue_notes(scenarios: dict[str, tuple[Scenario, Path]], contract: Contract) -> list[str]:
+    """What the catalogue as a whole leaves unproven (reported, not failed, for now)."""
+    fired = {a for s, _ in scenarios.values() for a in s.expect.alerts.fire}
+    forbidden = {a for s, _ in scenarios.values() for a in s.expect.alerts.forbid}
+    notes = [
+        f"forbidden but fired by no scenario (its silence is unproven): {a}"
+        for a in sorted(forbidden - fired)
+    ]
+    notes += [f"no scenario fires {a}" for a in sorted(set(contract.alerts) - fired)]
+    return notes
 
 
 def rule_problems(deploy_dir: Path) -> list[Problem]:

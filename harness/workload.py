@@ -7,7 +7,9 @@ Kinds of request (ids are unique per run):
   DLQ (its error replies on each delivery are expected, not duplicates);
 - malformed: schema-invalid (no task type); must get an error reply, and is ACKed.
 The ledger counts exactly, never samples: answered, dead-lettered, lost, duplicates and
-unexpected messages (answers for ids never published), plus end-to-end latency.
+unexpected messages (answers for ids never published), plus end-to-end latency. Beside the
+router's answers it records the server's own testimony: JetStream's MAX_DELIVERIES and
+MSG_TERMINATED advisories (with their delivery counts) and the consumer's `max_deliver`.
 """
 
 from __future__ import annotations
@@ -19,18 +21,61 @@ import statistics
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 import nats
 import structlog
 from nats.aio.msg import Msg
+from pydantic import Field, model_validator
 
-from harness.scenario import Workload as WorkloadSpec
+from harness.config import Strict
+from harness.durations import Duration
 
 log = structlog.get_logger("workload")
 
 Kind = Literal["valid", "poison", "malformed"]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+ADVISORIES = (
+    "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>",
+    "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>",
+)
+
+
+class WorkloadMix(Strict):
+    """Fractions of each kind of decide request; they must add up to 1.
+
+    `poison`: a request the router can never process (its tenant is not allowed); it is
+    NAKed until max_deliver and then dead-lettered. `malformed`: schema-invalid; the router
+    answers with an error and ACKs it.
+    """
+
+    valid: Fraction = 1.0
+    poison: Fraction = 0.0
+    malformed: Fraction = 0.0
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> WorkloadMix:
+        total = self.valid + self.poison + self.malformed
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"mix fractions must add up to 1, got {total:g}")
+        return self
+
+
+class WorkloadSpec(Strict):
+    """The decide requests the harness publishes during the whole run. The rate is per second
+    of the target's clock (rates and thresholds are never compressed)."""
+
+    rate: Annotated[float, Field(gt=0, le=5000)] = 20.0
+    mix: WorkloadMix = Field(default_factory=WorkloadMix)
+    subject: str = "beamline.router.v1.decide"
+    allowed_tenants: list[str] = Field(
+        default_factory=lambda: ["tenant-a", "tenant-b"], min_length=1
+    )
+    poison_tenant: str = "tenant-blocked"
+    drain: Duration = Field(
+        10 * 60.0, gt=0, description="how long to wait for outcomes after publishing (production)"
+    )
 
 
 @dataclass
@@ -46,6 +91,7 @@ class Entry:
     ok_replies: list[float] = field(default_factory=list)
     error_replies: list[float] = field(default_factory=list)
     dead_letters: list[float] = field(default_factory=list)
+    dlq_delivery_count: int | None = None  # what the router's DLQ record claims
 
     def outcome(self) -> str:
         """answered | dead_lettered | lost (acked, nothing terminal) | not_acked."""
@@ -79,6 +125,9 @@ class Ledger:
         self.entries: dict[str, Entry] = {}
         self.unexpected: list[dict[str, Any]] = []
         self.unparsable = 0
+        self.advisories: dict[int, list[dict[str, Any]]] = {}  # by stream sequence
+        self.stream: str | None = None  # the stream the workload's subject lands in
+        self.server: dict[str, Any] = {}
 
     def published(self, request_id: str, kind: Kind, at: float) -> Entry:
         entry = Entry(request_id, kind, at)
@@ -101,7 +150,8 @@ class Ledger:
 
     def dead_letter(self, payload: bytes, at: float) -> None:
         try:
-            request_id = json.loads(payload).get("request_id")
+            record = json.loads(payload)
+            request_id = record.get("request_id")
         except (ValueError, AttributeError):
             self.unparsable += 1
             return
@@ -110,6 +160,38 @@ class Ledger:
             self.unexpected.append({"subject": "dlq", "request_id": request_id, "at": at})
             return
         entry.dead_letters.append(at)
+        count = record.get("delivery_count")
+        if isinstance(count, int):
+            entry.dlq_delivery_count = count
+
+    def advisory(self, payload: bytes, at: float) -> None:
+        """A JetStream consumer advisory (max deliveries reached, message terminated)."""
+        try:
+            body = json.loads(payload)
+            seq = int(body["stream_seq"])
+        except (ValueError, KeyError, TypeError):
+            self.unparsable += 1
+            return
+        if self.stream is not None and body.get("stream") != self.stream:
+            return
+        kind = str(body.get("type", "")).rsplit(".", 1)[-1]
+        self.advisories.setdefault(seq, []).append(
+            {
+                "type": kind,
+                "deliveries": body.get("deliveries"),
+                "consumer": body.get("consumer"),
+                "at": at,
+            }
+        )
+
+    def _deliveries(self, entry: Entry) -> tuple[int | None, str]:
+        """How often a dead-lettered message was delivered, and who says so."""
+        for advisory in self.advisories.get(entry.stream_seq or -1, []):
+            if isinstance(advisory.get("deliveries"), int):
+                return advisory["deliveries"], f"server's {advisory['type']} advisory"
+        if entry.dlq_delivery_count is not None:
+            return entry.dlq_delivery_count, "router's DLQ record (no server advisory)"
+        return None, "nothing"
 
     def settled(self) -> bool:
         """Every acked request has its terminal outcome."""
@@ -144,6 +226,22 @@ class Ledger:
             "poison_dead_lettered": sum(
                 1 for e in entries if e.kind == "poison" and e.dead_letters
             ),
+            "dead_lettered_messages": [
+                {"request_id": e.request_id, "deliveries": d, "source": src}
+                for e in entries
+                if e.dead_letters
+                for d, src in [self._deliveries(e)]
+            ],
+            "exhausted_valid": sorted(
+                e.request_id
+                for e in entries
+                if e.kind == "valid"
+                and any(
+                    a["type"] == "max_deliver" for a in self.advisories.get(e.stream_seq or -1, [])
+                )
+            ),
+            "advisories": sum(len(v) for v in self.advisories.values()),
+            "server": self.server,
             "by_kind": by_kind,
             "latency_s": _percentiles(latencies),
         }
@@ -227,7 +325,11 @@ class Workload:
         subject = self.spec.subject
         await self._nc.subscribe(f"{subject}.reply", cb=self._on_reply)
         await self._nc.subscribe(f"{subject}.dlq", cb=self._on_dlq)
+        for advisory in ADVISORIES:
+            await self._nc.subscribe(advisory, cb=self._on_advisory)
         js = self._nc.jetstream(timeout=5)
+        with contextlib.suppress(Exception):  # no stream yet: the router creates it
+            self.ledger.stream = await js.find_stream_name_by_subject(subject)
         interval = 1.0 / self.spec.rate
         next_at = time.monotonic()
         log.info("workload_start", rate=self.spec.rate, subject=subject)
@@ -281,16 +383,43 @@ class Workload:
     async def _on_dlq(self, msg: Msg) -> None:
         self.ledger.dead_letter(msg.data, time.time())
 
+    async def _on_advisory(self, msg: Msg) -> None:
+        self.ledger.advisory(msg.data, time.time())
+
+    async def _server_view(self) -> None:
+        """The consumers' `max_deliver` as the server holds it (independent of the router)."""
+        if self._nc is None:
+            return
+        js = self._nc.jetstream(timeout=5)
+        try:
+            stream = self.ledger.stream or await js.find_stream_name_by_subject(self.spec.subject)
+            consumers = {c.name: c.config.max_deliver for c in await js.consumers_info(stream)}
+        except Exception as exc:  # noqa: BLE001 - recorded; the delivery judge reports it
+            self.ledger.server = {"error": f"{type(exc).__name__}: {exc}"}
+            return
+        named = {a["consumer"] for v in self.ledger.advisories.values() for a in v}
+        relevant = {n: m for n, m in consumers.items() if n in named} or consumers
+        values = {m for m in relevant.values() if m and m > 0}
+        self.ledger.server = {
+            "stream": stream,
+            "consumers": consumers,
+            "max_deliver": values.pop() if len(values) == 1 else None,
+        }
+        if len({m for m in relevant.values()}) > 1:
+            self.ledger.server["error"] = f"consumers disagree on max_deliver: {relevant}"
+
     async def stop_and_drain(self, timeout: float) -> None:
         """Stop publishing; wait until every acked request settled (or `timeout`), then a
         short grace period so late duplicates are counted too."""
         self._stop.set()
         with anyio.move_on_after(5):
             await self._stopped.wait()
-        deadline = time.monotonic() + min(timeout, self.spec.drain)
+        deadline = time.monotonic() + timeout
         while not self.ledger.settled() and time.monotonic() < deadline:  # noqa: ASYNC110
             await anyio.sleep(0.2)  # the ledger is plain state: poll it
         await anyio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        with anyio.move_on_after(10):
+            await self._server_view()
         await self.close()
 
     async def close(self) -> None:

@@ -38,7 +38,8 @@ class Router:
 
     async def run(self) -> None:
         c = self.config
-        runner = web.AppRunner(make_app(self.metrics, self.conn, self.faults), access_log=None)
+        app = make_app(self.metrics, self.conn, self.faults, readyz=c.serve_readyz)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, c.metrics_host, c.metrics_port)
         await site.start()

@@ -82,6 +82,7 @@ class Config:
     max_pending_operations: int = 1000
     subscribe_recreate_after: int = 3
     fault_hook: bool = False
+    serve_readyz: bool = True
     log_level: str = "info"
     log_format: str = "kv"
 
@@ -264,11 +265,17 @@ _OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
         "consecutive subscribe failures before stream and consumer are re-created",
     ),
     ("--enable-fault-hook", "fault_hook", _bool, "serve POST/GET/DELETE /faults (off by default)"),
+    (
+        "--serve-readyz",
+        "serve_readyz",
+        _bool,
+        "serve GET /readyz (200 once connected to NATS); off, readiness rests on /metrics",
+    ),
     ("--log-level", "log_level", str, "debug, info, warning or error"),
     ("--log-format", "log_format", str, "kv (key=value) or json"),
 ]
 
-_BOOL_FIELDS = {"consumer_backoff", "fail_open", "fault_hook"}
+_BOOL_FIELDS = {"consumer_backoff", "fail_open", "fault_hook", "serve_readyz"}
 
 
 def _display(value: Any) -> str:

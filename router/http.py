@@ -14,8 +14,11 @@ from router.metrics import Metrics
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def make_app(metrics: Metrics, conn: Connection, faults: FaultHook) -> web.Application:
-    """The aiohttp application; the fault routes refuse with 403 unless the hook is enabled."""
+def make_app(
+    metrics: Metrics, conn: Connection, faults: FaultHook, *, readyz: bool = True
+) -> web.Application:
+    """The aiohttp application. The fault routes exist only when the hook is enabled (a router
+    without the hook answers 404, like one that never had it); /readyz only when asked for."""
 
     async def get_metrics(_: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -24,23 +27,16 @@ def make_app(metrics: Metrics, conn: Connection, faults: FaultHook) -> web.Appli
         # Liveness: the process serves; NATS reachability is reported, not required.
         return web.json_response({"status": "ok", "nats": conn.describe()})
 
-    async def readyz(_: web.Request) -> web.Response:
+    async def get_readyz(_: web.Request) -> web.Response:
         ready = conn.connected
         return web.json_response(
             {"ready": ready, "nats": conn.describe()}, status=200 if ready else 503
-        )
-
-    def disabled() -> web.Response:
-        return web.json_response(
-            {"error": "fault hook disabled; start the router with --enable-fault-hook"}, status=403
         )
 
     async def get_faults(_: web.Request) -> web.Response:
         return web.json_response(faults.snapshot())
 
     async def post_faults(request: web.Request) -> web.Response:
-        if not faults.enabled:
-            return disabled()
         try:
             body: Any = await request.json()
         except json.JSONDecodeError:
@@ -58,17 +54,17 @@ def make_app(metrics: Metrics, conn: Connection, faults: FaultHook) -> web.Appli
         return web.json_response(faults.snapshot(), status=201)
 
     async def delete_faults(request: web.Request) -> web.Response:
-        if not faults.enabled:
-            return disabled()
         faults.clear(request.match_info.get("op"))
         return web.json_response(faults.snapshot())
 
     app = web.Application()
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/faults", get_faults)
-    app.router.add_post("/faults", post_faults)
-    app.router.add_delete("/faults", delete_faults)
-    app.router.add_delete("/faults/{op}", delete_faults)
+    if readyz:
+        app.router.add_get("/readyz", get_readyz)
+    if faults.enabled:
+        app.router.add_get("/faults", get_faults)
+        app.router.add_post("/faults", post_faults)
+        app.router.add_delete("/faults", delete_faults)
+        app.router.add_delete("/faults/{op}", delete_faults)
     return app

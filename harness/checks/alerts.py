@@ -1,100 +1,345 @@
-"""Alert checks: the alert went pending → firing within its latency budget, Alertmanager got
-it, the notification reached the receiver, and it resolved after heal; forbidden alerts never
-went pending.
+"""Alert checks, judged against the alerting contract at every layer.
 
-The timeline is polled from Prometheus's alerts API every evaluation interval and confirmed
-afterwards from the `ALERTS` series, which Prometheus writes itself at each evaluation (so a
-polling gap cannot hide a state). The budget is computed from the rule as Prometheus loaded
-it (time-compressed like the rules): scrape interval + the rule's widest range window (the
-rate's warm-up) + `for:` + two evaluation intervals; Alertmanager's `group_wait` is added
-for the notification.
+Expected alert: Prometheus fired it (from the `ALERTS` series it writes at each evaluation),
+with the contract's labels, within the contract's detection objective and before the fault was
+healed; Alertmanager held it unsuppressed; the notification reached the contract's receiver at or
+after the first firing, carrying the alert's labels; and, where the contract promises it, the
+resolved notification arrived within the resolve objective. Beside the objective the evidence
+records the *floor* the loaded rule implies (scrape + evaluation + `for:` + two scrapes for the
+window), from the intervals Prometheus itself reports, so a reader sees the slack.
+
+Forbidden alert: never pending or firing, and its rule provably alive (loaded, healthy,
+evaluated during the window): "never fired" proves nothing about a rule that cannot run.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
 import time
-from pathlib import Path
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import anyio
-import httpx
-import yaml
+from pydantic import Field, model_validator
 
-from harness.checks.base import Check, CheckResult, RunView
-from harness.durations import parse_duration
-from harness.prometheus import PrometheusAPI, PrometheusError
-from harness.rulefiles import alert_rules
+from harness.checks.alert_poller import AlertPoller
+from harness.checks.base import Check, CheckResult, RunView, result
+from harness.config import Strict
+from harness.contract import AlertContract
+from harness.durations import Duration
+from harness.errors import ReceiverError
+from harness.evidence.record import Status
+from harness.notifications import Notification
+from harness.prometheus import PrometheusAPI
 
-_RANGE = re.compile(r"\[\s*([0-9a-z]+)\s*(?::[^\]]*)?\]")
-
-
-def widest_window(expr: str) -> float:
-    """Seconds of the widest range window in `expr` (0 when it has none)."""
-    windows = []
-    for text in _RANGE.findall(expr):
-        try:
-            windows.append(parse_duration(text))
-        except ValueError:
-            continue
-    return max(windows, default=0.0)
+TOLERANCE_S = 0.5
+"""Clock slack between a sample's evaluation timestamp and our own wall clock."""
 
 
-def _run_start(run: RunView) -> float:
-    """Where alert timelines start: the baseline, since preflight made sure the scenario's
-    alerts were inactive by then (it may have waited for an earlier scenario's to resolve)."""
-    first = run.window("baseline") or run.window("preflight")
-    return first.start if first else time.time()
+class ContractOverride(Strict):
+    """What a scenario may change of an alert's contract (e.g. a slower-building signal)."""
+
+    detect_within: Duration | None = Field(None, gt=0)
+    resolve_within: Duration | None = Field(None, gt=0)
+    why: str = Field(min_length=1, description="why this scenario deviates from the contract")
 
 
-def _fault_start(run: RunView) -> float | None:
-    applied = [f.applied_at for f in run.faults if getattr(f, "applied_at", None)]
-    return min(applied) if applied else None
+class AlertExpectation(Strict):
+    fire: list[str] = Field(default_factory=list)
+    forbid: list[str] = Field(default_factory=list)
+    resolve_after_heal: bool = True
+    fire_before_heal: bool = Field(
+        True, description="an expected alert must fire while the fault is still in effect"
+    )
+    settle_allowance: Duration = Field(
+        0.0,
+        ge=0,
+        description="time the system under test needs after heal before the symptom stops "
+        "(in-flight redeliveries, delayed ACKs); added to each alert's resolve objective",
+    )
+    contract: dict[str, ContractOverride] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> AlertExpectation:
+        both = sorted(set(self.fire) & set(self.forbid))
+        if both:
+            raise ValueError(f"alert(s) both expected and forbidden: {', '.join(both)}")
+        unknown = sorted(set(self.contract) - set(self.fire))
+        if unknown:
+            raise ValueError(f"contract overrides for alerts not expected to fire: {unknown}")
+        return self
 
 
-async def alertmanager_alerts(url: str, name: str) -> list[dict[str, Any]]:
-    """Alertmanager's alerts named `name` (active, silenced, inhibited, unprocessed)."""
-    async with httpx.AsyncClient(timeout=5) as client:
-        response = await client.get(
-            f"{url}/api/v2/alerts", params={"filter": f'alertname="{name}"'}
+@dataclass(frozen=True)
+class Objectives:
+    """The contract entry on the target's clock (seconds), overrides applied."""
+
+    labels: dict[str, str]
+    carries: list[str]
+    receiver: str
+    send_resolved: bool
+    detect_s: float
+    resolve_s: float
+
+    @classmethod
+    def of(
+        cls,
+        entry: AlertContract,
+        override: ContractOverride | None,
+        compress: Any,
+        settle_s: float = 0.0,
+    ) -> Objectives:
+        detect = override.detect_within if override and override.detect_within else None
+        resolve = override.resolve_within if override and override.resolve_within else None
+        return cls(
+            labels=dict(entry.labels),
+            carries=list(entry.carries),
+            receiver=entry.receiver,
+            send_resolved=entry.send_resolved,
+            detect_s=compress(detect or entry.detect_within),
+            resolve_s=compress(resolve or entry.resolve_within) + settle_s,
         )
-        response.raise_for_status()
-        return response.json()
 
 
-async def alertmanager_group_wait(url: str) -> float:
-    """`group_wait` of Alertmanager's root route, from its running configuration."""
-    async with httpx.AsyncClient(timeout=5) as client:
-        status = (await client.get(f"{url}/api/v2/status")).json()
-    config = yaml.safe_load(status.get("config", {}).get("original", "")) or {}
-    return parse_duration(str(config.get("route", {}).get("group_wait", "30s")))
+@dataclass
+class LoadedRule:
+    """The rule as Prometheus loaded and runs it."""
+
+    labels: dict[str, str]
+    query: str
+    for_s: float
+    group_interval_s: float
+    health: str
+    last_error: str
+    last_evaluation: str | None
+
+    @classmethod
+    def from_api(cls, rule: dict[str, Any], group: dict[str, Any]) -> LoadedRule:
+        return cls(
+            labels=dict(rule.get("labels") or {}),
+            query=str(rule.get("query", "")),
+            for_s=float(rule.get("duration") or 0),
+            group_interval_s=float(group.get("interval") or 0),
+            health=str(rule.get("health", "")),
+            last_error=str(rule.get("lastError") or ""),
+            last_evaluation=rule.get("lastEvaluation"),
+        )
 
 
-async def expected_receivers(config: Path, labels: dict[str, str]) -> list[str] | None:
-    """The receivers the reference Alertmanager config routes `labels` to (amtool decides,
-    exactly as Alertmanager would); None when amtool or the config is not available."""
-    amtool = shutil.which("amtool")
-    if amtool is None or not await anyio.Path(config).exists():
+@dataclass
+class Instance:
+    """One label set of the alert in the `ALERTS` series, with its evaluation times."""
+
+    labels: dict[str, str]
+    pending: list[float] = field(default_factory=list)
+    firing: list[float] = field(default_factory=list)
+
+
+@dataclass
+class AlertObservation:
+    alert: str
+    objectives: Objectives | None
+    rule: LoadedRule | None
+    scrape_interval_s: float
+    evaluation_interval_s: float
+    instances: list[Instance]
+    polled: list[dict[str, Any]]
+    held: list[dict[str, Any]]
+    notifications: list[Notification]
+    fault_start: float | None
+    healed_at: float | None
+    observed_until: float
+    still_firing: bool
+    resolve_after_heal: bool = True
+    fire_before_heal: bool = True
+    poll_errors: list[str] = field(default_factory=list)
+
+
+def floor_s(obs: AlertObservation) -> float | None:
+    """The earliest the loaded rule can fire after a fault: one scrape to see the symptom, two
+    more for a rate over its window, one evaluation, and `for:`."""
+    if obs.rule is None:
         return None
-    args = [amtool, "config", "routes", "test", f"--config.file={config}"]
-    args += [f"{k}={v}" for k, v in sorted(labels.items())]
-    result = await anyio.run_process(args, check=False)
-    if result.returncode != 0:
-        return None
-    return result.stdout.decode().strip().split(",") if result.stdout.strip() else []
+    evaluation = obs.rule.group_interval_s or obs.evaluation_interval_s
+    return 3 * obs.scrape_interval_s + evaluation + obs.rule.for_s
 
 
-async def notifications(webhook_url: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        response = await client.get(f"{webhook_url}/notifications")
-        response.raise_for_status()
-        return response.json()
+def _carrying(instance: Instance, names: list[str]) -> list[str]:
+    return [n for n in names if not instance.labels.get(n)]
 
 
-def _named(notification: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    alerts = notification.get("payload", {}).get("alerts", [])
-    return [a for a in alerts if a.get("labels", {}).get("alertname") == name]
+def _notified(
+    notifications: list[Notification], status: str, labels: dict[str, str], after: float
+) -> list[tuple[Notification, dict[str, str]]]:
+    """Notifications with an alert of `status` whose labels include `labels`, at/after `after`."""
+    found = []
+    for n in notifications:
+        if n.received_at + TOLERANCE_S < after:
+            continue
+        for alert in n.alerts:
+            if alert.status == status and all(alert.labels.get(k) == v for k, v in labels.items()):
+                found.append((n, alert.labels))
+    return found
+
+
+def judge_alert(obs: AlertObservation) -> tuple[Status, str, dict[str, Any]]:
+    """Every layer, from the rule to the resolved notification; pure."""
+    layers: dict[str, Any] = {}
+    if obs.objectives is None:
+        return "error", f"the alerting contract does not describe {obs.alert}", layers
+    want = obs.objectives
+    layers["objective_s"] = want.detect_s
+    layers["resolve_objective_s"] = want.resolve_s
+    if obs.rule is None:
+        return "fail", f"Prometheus has no alerting rule {obs.alert} loaded", layers
+    floor = floor_s(obs)
+    layers["floor_s"] = floor
+    layers["slack_s"] = None if floor is None else round(want.detect_s - floor, 3)
+    if obs.fault_start is None:
+        return "error", "no fault was applied; nothing to measure from", layers
+    failures: list[str] = []
+    wrong = {
+        k: (obs.rule.labels.get(k), v)
+        for k, v in want.labels.items()
+        if obs.rule.labels.get(k) != v
+    }
+    if wrong:
+        failures.append(
+            "labels differ from the contract: "
+            + ", ".join(f"{k}={got!r} (contract: {v!r})" for k, (got, v) in wrong.items())
+        )
+    firing = [(t, i) for i in obs.instances for t in i.firing]
+    if not firing:
+        why = (
+            f" (rule health {obs.rule.health}: {obs.rule.last_error})"
+            if obs.rule.last_error
+            else ""
+        )
+        return "fail", f"never fired{why}" + _also(failures), layers
+    first, instance = min(firing, key=lambda x: x[0])
+    layers["first_firing"] = first
+    layers["instance_labels"] = instance.labels
+    pendings = [t for i in obs.instances for t in i.pending]
+    layers["first_pending"] = min(pendings) if pendings else None
+    time_to_fire = first - obs.fault_start
+    layers["time_to_fire_s"] = round(time_to_fire, 3)
+    if time_to_fire < -TOLERANCE_S:
+        return (
+            "fail",
+            f"already firing {-time_to_fire:.1f}s before the fault" + _also(failures),
+            layers,
+        )
+    if time_to_fire > want.detect_s:
+        failures.append(
+            f"fired {time_to_fire:.1f}s after the fault, objective {want.detect_s:.1f}s"
+            f" (the loaded rule's floor is {floor:.1f}s)"
+        )
+    if obs.fire_before_heal and obs.healed_at is not None and first > obs.healed_at + TOLERANCE_S:
+        failures.append(f"fired {first - obs.healed_at:.1f}s after the fault was healed")
+    missing = sorted({n for i in obs.instances if i.firing for n in _carrying(i, want.carries)})
+    if missing:
+        failures.append(f"firing instances lack label(s) {', '.join(missing)} (aggregated away?)")
+    # Alertmanager
+    layers["alertmanager"] = obs.held
+    if not obs.held:
+        failures.append("Alertmanager never listed it")
+    elif not any(h["state"] == "active" for h in obs.held):
+        by = sorted({x for h in obs.held for x in h["inhibited_by"] + h["silenced_by"]})
+        states = sorted({h["state"] for h in obs.held})
+        failures.append(
+            f"Alertmanager held it {'/'.join(states)}, never active"
+            + (f" (inhibited or silenced by {', '.join(by)})" if by else "")
+        )
+    # the notification
+    wanted = {"alertname": obs.alert, **{k: v for k, v in instance.labels.items()}}
+    fired = _notified(obs.notifications, "firing", wanted, first)
+    mine = [(n, labels) for n, labels in fired if n.receiver == want.receiver]
+    layers["notifications"] = [n.as_dict() for n in obs.notifications]
+    if mine:
+        at = min(n.received_at for n, _ in mine)
+        layers["time_to_notify_s"] = round(at - obs.fault_start, 3)
+        late = at - obs.fault_start
+        if late > want.detect_s + TOLERANCE_S:
+            failures.append(f"notified {late:.1f}s after the fault, objective {want.detect_s:.1f}s")
+    elif fired:
+        elsewhere = sorted({n.receiver for n, _ in fired})
+        failures.append(
+            f"notification went to {', '.join(elsewhere)}, the contract says {want.receiver}"
+        )
+    else:
+        failures.append(f"no firing notification reached {want.receiver}")
+    # resolution
+    if obs.resolve_after_heal:
+        failures += _resolution(obs, want, wanted, layers)
+    if failures:
+        return "fail", "; ".join(failures), layers
+    return (
+        "pass",
+        f"fired {time_to_fire:.1f}s after the fault (objective {want.detect_s:.1f}s, "
+        f"floor {floor:.1f}s), notified {want.receiver}",
+        layers,
+    )
+
+
+def _resolution(
+    obs: AlertObservation, want: Objectives, labels: dict[str, str], layers: dict[str, Any]
+) -> list[str]:
+    if obs.healed_at is None:
+        return ["the fault was never proven healed, so resolution cannot be judged"]
+    failures = []
+    last = max(t for i in obs.instances for t in i.firing)
+    step = obs.rule.group_interval_s if obs.rule else obs.evaluation_interval_s
+    if obs.still_firing or last >= obs.observed_until - 1.5 * max(step, 0.5):
+        failures.append("still firing after heal")
+    else:
+        resolved = last + step
+        layers["resolved_at"] = resolved
+        layers["resolve_after_heal_s"] = round(max(0.0, resolved - obs.healed_at), 3)
+    if want.send_resolved:
+        resolved_notes = _notified(obs.notifications, "resolved", labels, obs.healed_at)
+        mine = [n for n, _ in resolved_notes if n.receiver == want.receiver]
+        if not mine:
+            failures.append(f"no resolved notification reached {want.receiver}")
+        else:
+            after = min(n.received_at for n in mine) - obs.healed_at
+            layers["resolved_notified_after_heal_s"] = round(after, 3)
+            if after > want.resolve_s + TOLERANCE_S:
+                failures.append(
+                    f"resolved notification {after:.1f}s after heal, "
+                    f"objective {want.resolve_s:.1f}s"
+                )
+    return failures
+
+
+def _also(failures: list[str]) -> str:
+    return "; " + "; ".join(failures) if failures else ""
+
+
+async def alerts_series(
+    prometheus: PrometheusAPI, alert: str, start: float, end: float
+) -> list[Instance]:
+    """Evaluation times at which each label set of the alert was pending or firing, as
+    Prometheus stored them (raw samples: no lookback smears a state past its end)."""
+    series = await prometheus.raw_samples(f'ALERTS{{alertname="{alert}"}}', start, end)
+    instances: dict[tuple, Instance] = {}
+    for s in series:
+        labels = {k: v for k, v in s.labels.items() if k not in ("__name__", "alertstate")}
+        key = tuple(sorted(labels.items()))
+        instance = instances.setdefault(key, Instance(labels))
+        times = [t for t, v in s.points if v == 1]
+        if s.labels.get("alertstate") == "firing":
+            instance.firing += times
+        elif s.labels.get("alertstate") == "pending":
+            instance.pending += times
+    for instance in instances.values():
+        instance.pending.sort()
+        instance.firing.sort()
+    return list(instances.values())
+
+
+async def loaded_rule(prometheus: PrometheusAPI, alert: str) -> LoadedRule | None:
+    found = await prometheus.alerting_rule(alert)
+    return LoadedRule.from_api(*found) if found else None
 
 
 class AlertFiredCheck(Check):
@@ -102,271 +347,131 @@ class AlertFiredCheck(Check):
 
     kind = "alert"
 
-    def __init__(
-        self,
-        alert: str,
-        prometheus: PrometheusAPI,
-        *,
-        resolve_after_heal: bool,
-        rules_dir: Path,
-        alertmanager_config: Path,
-    ):
+    def __init__(self, alert: str, expectation: AlertExpectation, poller: AlertPoller):
         super().__init__(f"alert {alert} fires")
         self.alert = alert
-        self.rules_dir = rules_dir
-        self.alertmanager_config = alertmanager_config
-        self.prometheus = prometheus
-        self.resolve_after_heal = resolve_after_heal
-        self.polled: list[dict[str, Any]] = []  # transitions seen by polling
-        self.am_seen: dict[str, Any] | None = None
-        self._budget: dict[str, Any] | None = None
-        self.poll_errors: list[str] = []
-        self._state = "inactive"
+        self.expectation = expectation
+        self.poller = poller
 
-    async def observe(self, run: RunView) -> None:
-        interval = max(0.5, run.target.profile.evaluation_interval)
-        while True:
-            await self._poll(run)
-            await anyio.sleep(interval)
-
-    async def _poll(self, run: RunView) -> None:
-        now = time.time()
-        try:
-            active = [
-                a
-                for a in await self.prometheus.alerts()
-                if a["labels"].get("alertname") == self.alert
-            ]
-        except PrometheusError as exc:
-            self.poll_errors.append(str(exc))
-            return
-        state = (
-            "firing"
-            if any(a["state"] == "firing" for a in active)
-            else ("pending" if active else "inactive")
+    def objectives(self, run: RunView) -> Objectives | None:
+        entry = run.contract.get(self.alert)
+        if entry is None:
+            return None
+        return Objectives.of(
+            entry,
+            self.expectation.contract.get(self.alert),
+            run.target.profile.compress,
+            run.plan.settle_s,
         )
-        if state != self._state:
-            self.polled.append(
-                {"state": state, "at": now, "active_at": [a.get("activeAt") for a in active]}
-            )
-            self._state = state
-        if self.am_seen is None and state == "firing":
-            try:
-                seen = await alertmanager_alerts(run.target.alertmanager_url, self.alert)
-            except (httpx.HTTPError, ValueError) as exc:
-                self.poll_errors.append(f"Alertmanager: {exc}")
-                return
-            if seen:
-                self.am_seen = {
-                    "at": now,
-                    "state": [a.get("status", {}).get("state") for a in seen],
-                    "receivers": sorted({r["name"] for a in seen for r in a.get("receivers", [])}),
-                    "starts_at": [a.get("startsAt") for a in seen],
-                }
 
     async def settle(self, run: RunView) -> None:
-        """Wait until the alert is no longer active after heal, at most its resolve budget."""
-        if not self.resolve_after_heal:
+        """Wait until the alert is no longer active after heal, at most its resolve objective."""
+        want = self.objectives(run)
+        healed = run.healed_at()
+        if not self.expectation.resolve_after_heal or want is None or healed is None:
             return
-        heal = run.window("heal")
-        try:
-            budget = await self.budget(run)
-        except (LookupError, PrometheusError, httpx.HTTPError, ValueError):
-            return
-        deadline = (heal.end if heal and heal.end else time.time()) + budget["resolve_s"] + 2
-        interval = max(0.5, run.target.profile.evaluation_interval)
+        deadline = healed + want.resolve_s + 2
+        trace = self.poller.trace(self.alert)
         while time.time() < deadline:
-            await self._poll(run)
-            if self._state == "inactive":
+            await self.poller.poll()
+            if trace.state == "inactive" and (
+                not want.send_resolved or await self._resolved_notified(run, want, healed)
+            ):
                 return
-            await anyio.sleep(interval)
+            await anyio.sleep(self.poller.interval)
 
-    async def budget(self, run: RunView) -> dict[str, Any]:
-        """The latency budget from the reference rule in `deploy/` (compressed for the target's
-        profile), so a drifted rule on the target is judged against what it should be.
-        Computed once per run: neither the rules nor the routing change under it."""
-        if self._budget is None:
-            self._budget = await self._compute_budget(run)
-        return self._budget
+    async def _resolved_notified(self, run: RunView, want: Objectives, healed: float) -> bool:
+        if run.receiver is None:
+            return True
+        try:
+            notes = await run.receiver.notifications(since=healed)
+        except Exception:  # noqa: BLE001 - settle only waits; the verdict reports the error
+            return False
+        labels = {"alertname": self.alert}
+        return any(n.receiver == want.receiver for n, _ in _notified(notes, "resolved", labels, 0))
 
-    async def _compute_budget(self, run: RunView) -> dict[str, Any]:
-        loaded = await self.prometheus.alerting_rule(self.alert)
-        if loaded is None:
-            raise LookupError(f"Prometheus has no alerting rule {self.alert!r} loaded")
-        profile = run.target.profile
-        reference = alert_rules(self.rules_dir, profile).get(self.alert)
-        if reference is not None:
-            rule, group, _ = reference
-            source = "deploy rules"
-            evaluation = (
-                parse_duration(str(group.get("interval", "0s"))) or profile.evaluation_interval
-            )
-            window = widest_window(str(rule.get("expr", "")))
-            hold = parse_duration(str(rule.get("for", "0s")))
-            keep = parse_duration(str(rule.get("keep_firing_for", "0s")))
-        else:
-            rule, group = loaded
-            source = "loaded rule"
-            evaluation = float(group.get("interval") or profile.evaluation_interval)
-            window = widest_window(rule.get("query", ""))
-            hold = float(rule.get("duration", 0))
-            keep = float(rule.get("keepFiringFor", 0) or 0)
-        group_wait = await alertmanager_group_wait(run.target.alertmanager_url)
-        fire = profile.scrape_interval + window + hold + 2 * evaluation
-        return {
-            "source": source,
-            "scrape_interval_s": profile.scrape_interval,
-            "rule_window_s": window,
-            "for_s": hold,
-            "evaluation_interval_s": evaluation,
-            "group_wait_s": group_wait,
-            "fire_s": fire,
-            "notify_s": fire + evaluation + group_wait + 1.0,
-            # the last bad sample is scraped, slides out of the window, one evaluation sees it
-            "settle_allowance_s": run.scenario.expect.alerts.settle_allowance,
-            "resolve_s": 2 * profile.scrape_interval
-            + window
-            + keep
-            + 2 * evaluation
-            + run.scenario.expect.alerts.settle_allowance,
-            "loaded_for_s": float(loaded[0].get("duration", 0)),
-            "loaded_labels": dict(loaded[0].get("labels", {})),
-            "loaded_query": loaded[0].get("query", ""),
-        }
-
-    async def _server_side(self, start: float, end: float) -> dict[str, list[float]]:
-        """Evaluation times at which the `ALERTS` series had each state, as Prometheus stored
-        them (raw samples: no lookback smears a state past its end)."""
-        series = await self.prometheus.raw_samples(
-            f'ALERTS{{alertname="{self.alert}"}}', start, end
+    async def collect(self, run: RunView) -> AlertObservation:
+        await self.poller.poll()  # the state right now, too
+        start, now = run.started(), time.time()
+        if run.receiver is None:
+            raise ReceiverError(f"target {run.target.name} names no notification receiver")
+        fault = run.fault_window()
+        scrape, evaluation = await run.prometheus.intervals()
+        trace = self.poller.trace(self.alert)
+        return AlertObservation(
+            alert=self.alert,
+            objectives=self.objectives(run),
+            rule=await loaded_rule(run.prometheus, self.alert),
+            scrape_interval_s=scrape,
+            evaluation_interval_s=evaluation,
+            instances=await alerts_series(run.prometheus, self.alert, start, now),
+            polled=trace.transitions,
+            held=trace.held,
+            notifications=[
+                n
+                for n in await run.receiver.notifications(since=start)
+                if any(a.labels.get("alertname") == self.alert for a in n.alerts)
+            ],
+            fault_start=fault.start if fault else None,
+            healed_at=run.healed_at(),
+            observed_until=now,
+            still_firing=trace.state == "firing",
+            resolve_after_heal=self.expectation.resolve_after_heal,
+            fire_before_heal=self.expectation.fire_before_heal,
+            poll_errors=self.poller.errors[-5:],
         )
-        times: dict[str, list[float]] = {"pending": [], "firing": []}
-        for s in series:
-            state = s.labels.get("alertstate", "")
-            times.setdefault(state, []).extend(t for t, v in s.points if v == 1)
-        return {k: sorted(set(v)) for k, v in times.items()}
 
-    async def verdict(self, run: RunView) -> CheckResult:
-        await self._poll(run)  # the state right now, too
-        start, now = _run_start(run), time.time()
-        fault_start = _fault_start(run)
-        heal = run.window("heal")
-        evidence: dict[str, Any] = {
-            "alert": self.alert,
-            "polled": self.polled,
-            "poll_errors": self.poll_errors[-5:],
-        }
-        try:
-            budget = await self.budget(run)
-            step = max(0.5, budget["evaluation_interval_s"])
-            server = await self._server_side(start, now)
-        except LookupError as exc:
-            return self.error(str(exc), **evidence)
-        except (PrometheusError, httpx.HTTPError, ValueError) as exc:
-            return self.error(f"cannot evaluate: {exc}", **evidence)
-        evidence.update(budget=budget, alerts_series=server, fault_start=fault_start)
-        if fault_start is None:
-            return self.error("no fault was applied; nothing to measure from", **evidence)
-        failures: list[str] = []
-        firing = server.get("firing", [])
-        polled_firing = [p["at"] for p in self.polled if p["state"] == "firing"]
-        first_firing = min(firing[:1] + polled_firing[:1], default=None)
-        pending = server.get("pending", [])
-        evidence["first_pending"] = pending[0] if pending else None
-        evidence["first_firing"] = first_firing
-        if first_firing is None:
-            return CheckResult(
-                self.name,
-                self.kind,
-                "fail",
-                "never fired (no firing sample in ALERTS, never firing when polled)",
-                evidence,
-            )
-        time_to_fire = first_firing - fault_start
-        evidence["time_to_fire_s"] = round(time_to_fire, 3)
-        if time_to_fire < 0:
-            return CheckResult(
-                self.name,
-                self.kind,
-                "fail",
-                f"already firing {-time_to_fire:.1f}s before the fault",
-                evidence,
-            )
-        if time_to_fire > budget["fire_s"]:
-            failures.append(
-                f"time to fire {time_to_fire:.1f}s exceeds its budget {budget['fire_s']:.1f}s"
-            )
-        evidence["alertmanager"] = self.am_seen
-        if self.am_seen is None:
-            failures.append("Alertmanager never listed it")
-        delivered = await self._delivered(run, evidence)
-        if isinstance(delivered, str):
-            return self.error(delivered, **evidence)
-        if delivered is None:
-            where = ", ".join(evidence.get("expected_receivers") or ["any receiver"])
-            wrong = evidence.get("misrouted_to")
-            failures.append(
-                f"notification not delivered to {where}"
-                + (f" (it went to {', '.join(wrong)})" if wrong else "")
-            )
-        else:
-            evidence["time_to_notify_s"] = round(delivered - fault_start, 3)
-            if delivered - fault_start > budget["notify_s"]:
-                failures.append(
-                    f"notification after {delivered - fault_start:.1f}s exceeds budget "
-                    f"{budget['notify_s']:.1f}s"
-                )
-        if self.resolve_after_heal and heal is not None and heal.end is not None:
-            # Resolved at the first evaluation without a firing sample; still firing if the
-            # poll says so or the last firing sample is from the latest evaluation.
-            last_firing = firing[-1] if firing else first_firing
-            still = self._state == "firing" or last_firing >= now - 1.5 * step
-            resolved_at = None if still else last_firing + step
-            evidence["resolved_at"] = resolved_at
-            if resolved_at is None:
-                failures.append("still firing after heal")
-            else:
-                after = max(0.0, resolved_at - heal.end)
-                evidence["resolve_after_heal_s"] = round(after, 3)
-                if after > budget["resolve_s"]:
-                    failures.append(
-                        f"resolved {after:.1f}s after heal, budget {budget['resolve_s']:.1f}s"
-                    )
-        summary = f"fired {time_to_fire:.1f}s after the fault (budget {budget['fire_s']:.1f}s)"
-        if failures:
-            return CheckResult(self.name, self.kind, "fail", "; ".join(failures), evidence)
-        return CheckResult(self.name, self.kind, "pass", summary, evidence)
+    def judge(self, observed: AlertObservation) -> CheckResult:
+        status, summary, layers = judge_alert(observed)
+        return result(self, status, summary, _evidence(observed, layers))
 
-    async def _delivered(self, run: RunView, evidence: dict[str, Any]) -> float | None | str:
-        """When the first firing notification for this alert arrived (str = cannot check)."""
-        url = run.target.webhook_url
-        if not url:
-            return "target has no webhook_url: notification delivery cannot be checked"
-        try:
-            received = await notifications(url)
-        except (httpx.HTTPError, ValueError) as exc:
-            return f"webhook receiver {url}: {exc}"
-        start = _run_start(run)
-        mine = [
-            {
-                "received_at": n["received_at"],
-                "receiver": n["receiver"],
-                "status": n["payload"].get("status"),
-            }
-            for n in received
-            if n["received_at"] >= start and _named(n, self.alert)
-        ]
-        evidence["notifications"] = mine
-        firing = [n for n in mine if n["status"] == "firing"]
-        labels = {"alertname": self.alert, **(await self.budget(run))["loaded_labels"]}
-        expected = await expected_receivers(self.alertmanager_config, labels)
-        evidence["expected_receivers"] = expected
-        if expected is not None:
-            misrouted = [n for n in firing if n["receiver"] not in expected]
-            if misrouted and len(misrouted) == len(firing):
-                evidence["misrouted_to"] = sorted({n["receiver"] for n in misrouted})
-            firing = [n for n in firing if n["receiver"] in expected]
-        return min(n["received_at"] for n in firing) if firing else None
+
+def _evidence(obs: AlertObservation, layers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "alert": obs.alert,
+        "contract": obs.objectives.__dict__ if obs.objectives else None,
+        "loaded_rule": obs.rule.__dict__ if obs.rule else None,
+        "scrape_interval_s": obs.scrape_interval_s,
+        "evaluation_interval_s": obs.evaluation_interval_s,
+        "fault_start": obs.fault_start,
+        "healed_at": obs.healed_at,
+        "alerts_series": [i.__dict__ for i in obs.instances],
+        "polled": obs.polled,
+        "poll_errors": obs.poll_errors,
+        **layers,
+    }
+
+
+@dataclass
+class ForbiddenObservation:
+    alert: str
+    rule: LoadedRule | None
+    instances: list[Instance]
+    polled: list[dict[str, Any]]
+    window: tuple[float, float]
+    last_evaluation: float | None
+
+
+def judge_forbidden(obs: ForbiddenObservation) -> tuple[Status, str]:
+    """Silent, and provably able to speak: loaded, healthy, evaluated during the window."""
+    states = [(t, "firing") for i in obs.instances for t in i.firing] + [
+        (t, "pending") for i in obs.instances for t in i.pending
+    ]
+    states += [(p["at"], p["state"]) for p in obs.polled if p["state"] != "inactive"]
+    if states:
+        at, state = min(states)
+        return "fail", f"went {state} at {time.strftime('%H:%M:%S', time.localtime(at))}"
+    if obs.rule is None:
+        return "fail", f"Prometheus has no alerting rule {obs.alert} loaded: silence proves nothing"
+    if obs.rule.health != "ok" or obs.rule.last_error:
+        return (
+            "fail",
+            f"its rule is not healthy ({obs.rule.health or 'unknown'}: "
+            f"{obs.rule.last_error or 'no evaluation yet'}): silence proves nothing",
+        )
+    if obs.last_evaluation is None or obs.last_evaluation < obs.window[0]:
+        return "fail", "its rule was not evaluated during the window: silence proves nothing"
+    return "pass", "never pending or firing; rule healthy and evaluated"
 
 
 class ForbiddenAlertCheck(Check):
@@ -374,57 +479,55 @@ class ForbiddenAlertCheck(Check):
 
     kind = "alert_forbidden"
 
-    def __init__(self, alert: str, prometheus: PrometheusAPI):
+    def __init__(self, alert: str, poller: AlertPoller):
         super().__init__(f"alert {alert} stays silent")
         self.alert = alert
-        self.prometheus = prometheus
-        self.seen: list[dict[str, Any]] = []
-        self.poll_errors: list[str] = []
+        self.poller = poller
 
-    async def observe(self, run: RunView) -> None:
-        interval = max(0.5, run.target.profile.evaluation_interval)
-        while True:
-            try:
-                for a in await self.prometheus.alerts():
-                    if a["labels"].get("alertname") == self.alert:
-                        self.seen.append(
-                            {"state": a["state"], "at": time.time(), "labels": a["labels"]}
-                        )
-            except PrometheusError as exc:
-                self.poll_errors.append(str(exc))
-            await anyio.sleep(interval)
+    async def collect(self, run: RunView) -> ForbiddenObservation:
+        start, now = run.started(), time.time()
+        rule = await loaded_rule(run.prometheus, self.alert)
+        return ForbiddenObservation(
+            alert=self.alert,
+            rule=rule,
+            instances=await alerts_series(run.prometheus, self.alert, start, now),
+            polled=self.poller.trace(self.alert).transitions,
+            window=(start, now),
+            last_evaluation=_timestamp(rule.last_evaluation) if rule else None,
+        )
 
-    async def verdict(self, run: RunView) -> CheckResult:
-        start, now = _run_start(run), time.time()
-        query = f'ALERTS{{alertname="{self.alert}"}}'
-        try:
-            series = await self.prometheus.raw_samples(query, start, now)
-            loaded = await self.prometheus.alerting_rule(self.alert)
-        except PrometheusError as exc:
-            return self.error(f"cannot evaluate: {exc}", polled=self.seen[:20])
-        if loaded is None:
-            return self.error(f"Prometheus has no alerting rule {self.alert!r} loaded")
-        samples = [
-            {"alertstate": s.labels.get("alertstate"), "at": t}
-            for s in series
-            for t, v in s.points
-            if v == 1
-        ]
-        evidence = {
-            "query": query,
-            "range": [start, now],
-            "samples": samples[:50],
-            "polled": self.seen[:20],
-            "poll_errors": self.poll_errors[-5:],
-        }
-        if samples or self.seen:
-            first = min([x["at"] for x in samples] + [x["at"] for x in self.seen])
-            state = (samples or self.seen)[0].get("alertstate") or self.seen[0]["state"]
-            return CheckResult(
-                self.name,
-                self.kind,
-                "fail",
-                f"went {state} at {time.strftime('%H:%M:%S', time.localtime(first))}",
-                evidence,
-            )
-        return CheckResult(self.name, self.kind, "pass", "never pending or firing", evidence)
+    def judge(self, observed: ForbiddenObservation) -> CheckResult:
+        status, summary = judge_forbidden(observed)
+        return result(
+            self,
+            status,
+            summary,
+            {
+                "alert": observed.alert,
+                "window": list(observed.window),
+                "loaded_rule": observed.rule.__dict__ if observed.rule else None,
+                "alerts_series": [i.__dict__ for i in observed.instances],
+                "polled": observed.polled[:20],
+            },
+        )
+
+
+def _timestamp(text: str | None) -> float | None:
+    """Prometheus's RFC 3339 `lastEvaluation` (nanoseconds, `Z`) as Unix seconds."""
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, rest = text.partition(".")
+    fraction = "".join(ch for ch in rest if ch.isdigit())[:6]
+    zone = rest[len("".join(ch for ch in rest if ch.isdigit())) :] or "Z"
+    parsed = datetime.fromisoformat(f"{head}.{fraction or '0'}{zone.replace('Z', '+00:00')}")
+    return parsed.timestamp()
+
+
+__all__ = [
+    "AlertExpectation",
+    "AlertFiredCheck",
+    "ContractOverride",
+    "ForbiddenAlertCheck",
+    "judge_alert",
+    "judge_forbidden",
+]

@@ -1,78 +1,135 @@
-"""The check interface: a check observes the run's phases and returns a verdict with evidence.
+"""The check interface: observe on the wire during the run, then judge with a pure function.
 
-A check that cannot be evaluated (no data, endpoint down, timeout) returns `error`, never
-`pass`: a scenario passes only on what was actually observed in that run.
+A check's `collect` talks to Prometheus, Alertmanager, the receiver or NATS and returns plain
+observations; its `judge` turns observations and the expectation into a `CheckResult` without
+any I/O, so unit tests can feed it synthetic data. A check that cannot be evaluated (no data, an
+endpoint down, a timeout) is `error`, never `pass`: a scenario passes only on what was actually
+observed in that run.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 
-Status = Literal["pass", "fail", "error"]
+from harness.errors import AdapterError, HarnessError
+from harness.evidence.record import CheckResult, Phase, PhaseSpan, ScenarioResult, Status
+
+if TYPE_CHECKING:
+    from harness.alertmanager import AlertmanagerAPI
+    from harness.checks.alert_poller import AlertPoller
+    from harness.config import Target
+    from harness.contract import Contract
+    from harness.notifications import ReceiverAPI
+    from harness.plan import ScenarioPlan
+    from harness.prometheus import PrometheusAPI
+    from harness.scenario import Scenario
+
+__all__ = ["Check", "CheckResult", "RunView", "Window", "result"]
 
 
-@dataclass
-class CheckResult:
-    """One check's verdict, the reason in one line, and everything it rests on."""
+@dataclass(frozen=True)
+class Window:
+    """A closed time interval (Unix seconds)."""
 
-    name: str
-    kind: str
-    status: Status
-    summary: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class PhaseWindow:
-    """Wall-clock bounds of a phase (Unix seconds); `end` is None while it runs."""
-
-    name: str
     start: float
-    end: float | None = None
+    end: float
+
+    @property
+    def length(self) -> float:
+        return max(0.0, self.end - self.start)
 
 
 class RunView:
-    """What checks may see of the run: its phases so far and the target (read-only)."""
+    """What checks may see of a scenario's run: its live record (phases, faults), its plan on
+    the target's clock, the contract, and the adapters to the target's components."""
 
-    def __init__(self, target: Any, scenario: Any):
+    def __init__(
+        self,
+        *,
+        target: Target,
+        scenario: Scenario,
+        plan: ScenarioPlan,
+        contract: Contract,
+        result: ScenarioResult,
+        prometheus: PrometheusAPI,
+        alertmanager: AlertmanagerAPI,
+        receiver: ReceiverAPI | None,
+        alerts: AlertPoller,
+        ledger: Callable[[], Any] | None = None,
+    ):
         self.target = target
         self.scenario = scenario
-        self.phases: dict[str, PhaseWindow] = {}
-        self.faults: list[Any] = []  # FaultRecords, filled as faults are applied and healed
-        self._ended: dict[str, anyio.Event] = {}
+        self.plan = plan
+        self.contract = contract
+        self.result = result
+        self.prometheus = prometheus
+        self.alertmanager = alertmanager
+        self.receiver = receiver
+        self.alerts = alerts
+        self.ledger = ledger
+        self._ended: dict[Phase, anyio.Event] = {}
 
-    def window(self, name: str) -> PhaseWindow | None:
-        return self.phases.get(name)
+    def span(self, phase: Phase) -> PhaseSpan | None:
+        return self.result.span(phase)
 
-    def _event(self, name: str) -> anyio.Event:
-        return self._ended.setdefault(name, anyio.Event())
+    def baseline(self) -> Window | None:
+        span = self.span(Phase.BASELINE)
+        return Window(span.start, span.end) if span and span.end else None
 
-    async def wait_ended(self, name: str) -> PhaseWindow:
-        """Wait until phase `name` has ended (successfully or not)."""
-        await self._event(name).wait()
-        return self.phases[name]
+    def fault_window(self) -> Window | None:
+        window = self.result.fault_window()
+        return Window(*window) if window else None
 
-    def mark_ended(self, name: str, at: float) -> None:
-        self.phases[name].end = at
-        self._event(name).set()
+    def healed_at(self) -> float | None:
+        """When the last fault was proven healed (the end of the fault window), if all were."""
+        faults = [f for f in self.result.faults if f.applied_at]
+        if not faults or not all(f.heal and f.heal.healed for f in faults):
+            return None
+        return max(f.heal.at for f in faults if f.heal)
+
+    def started(self) -> float:
+        """Where observations start: the baseline (preflight made sure the scenario's alerts
+        were inactive by then), else the scenario's start."""
+        span = self.span(Phase.BASELINE) or self.span(Phase.PREFLIGHT)
+        return span.start if span else self.result.started_at
+
+    def _event(self, phase: Phase) -> anyio.Event:
+        return self._ended.setdefault(phase, anyio.Event())
+
+    async def wait_ended(self, phase: Phase) -> PhaseSpan:
+        await self._event(phase).wait()
+        span = self.span(phase)
+        assert span is not None
+        return span
+
+    def mark_ended(self, phase: Phase) -> None:
+        self._event(phase).set()
+
+
+def result(
+    check: Check, status: Status, summary: str, evidence: dict[str, Any] | None = None
+) -> CheckResult:
+    return CheckResult(
+        name=check.name, kind=check.kind, status=status, summary=summary, evidence=evidence or {}
+    )
 
 
 class Check(ABC):
     """Observes the run; `observe` runs concurrently from baseline to the end of recovery."""
 
-    kind: str = "check"
+    kind: ClassVar[str] = "check"
 
     def __init__(self, name: str):
         self.name = name
+        self.started_at = time.time()
 
-    async def on_phase(self, phase: str, run: RunView) -> None:
+    async def on_phase(self, phase: Phase, run: RunView) -> None:
         """Called as each phase starts (e.g. to snapshot a baseline)."""
         return
 
@@ -86,8 +143,24 @@ class Check(ABC):
         return
 
     @abstractmethod
+    async def collect(self, run: RunView) -> Any:
+        """Everything the judge needs, read from the wire after recovery (may raise an
+        AdapterError: the verdict is then `error`, naming what could not be consulted)."""
+
+    @abstractmethod
+    def judge(self, observed: Any) -> CheckResult:
+        """The pure verdict on what `collect` returned."""
+
     async def verdict(self, run: RunView) -> CheckResult:
-        """The result, computed after recovery from what was observed."""
+        try:
+            observed = await self.collect(run)
+        except AdapterError as exc:
+            outcome = self.error(f"could not consult the target: {exc}")
+        except HarnessError as exc:
+            outcome = self.error(str(exc))
+        else:
+            outcome = self.judge(observed)
+        return outcome.model_copy(update={"started_at": self.started_at, "ended_at": time.time()})
 
     def error(self, summary: str, **evidence: Any) -> CheckResult:
-        return CheckResult(self.name, self.kind, "error", summary, evidence)
+        return result(self, "error", summary, evidence)

@@ -1,17 +1,45 @@
-"""Dashboard checks: the panel a scenario names exists, and its queries returned data during
-the fault window (on the same Prometheus, with Grafana's variables filled in)."""
+"""Dashboard checks: the panel a scenario names shows the symptom, as a person would see it.
+
+Every query of the panel (Grafana's variables filled as Grafana would) must return data over the
+run, every series must carry the labels its legend names, and the panel must move the way the
+scenario says (default: up) in the fault window against the baseline window. The router
+pre-initialises its series at 0, so "has data" alone would pass with no fault at all.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from harness.checks.base import Check, CheckResult, RunView
+from pydantic import Field
+
+from harness.checks.base import Check, CheckResult, RunView, Window, result
+from harness.config import Strict
 from harness.durations import format_duration
-from harness.prometheus import PrometheusAPI, PrometheusError
-from harness.scenario import PanelRef
+from harness.evidence.record import Status
+from harness.prometheus import PrometheusAPI, Series
+
+Direction = Literal["up", "down", "flat", "any"]
+_LEGEND_LABEL = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+MOVE_MARGIN = 0.1
+"""A panel moved when its fault-window value is this share beyond the baseline's."""
+
+
+class PanelExpectation(Strict):
+    """A panel that must show the scenario's symptom."""
+
+    dashboard: str
+    panel: str
+    move: Literal["up", "down"] = Field(
+        "up", description="how the panel shows the symptom: some query moves this way"
+    )
+    queries: dict[str, Direction] = Field(
+        default_factory=dict, description="per refId, how that query itself must move"
+    )
 
 
 def load_dashboards(directory: Path) -> dict[str, dict[str, Any]]:
@@ -47,78 +75,147 @@ def fill_variables(expr: str, *, scrape: float, window: float) -> str:
     )
 
 
+def legend_labels(legend: str | None) -> list[str]:
+    return _LEGEND_LABEL.findall(legend or "")
+
+
+@dataclass
+class QueryObservation:
+    ref: str
+    expr: str
+    legend: str | None
+    series: list[Series]
+    baseline: Window
+    fault: Window
+
+    def _totals(self, window: Window) -> list[float]:
+        per_time: dict[float, float] = {}
+        for s in self.series:
+            for t, v in s.points:
+                if window.start <= t <= window.end and not math.isnan(v):
+                    per_time[t] = per_time.get(t, 0.0) + v
+        return list(per_time.values())
+
+    def level(self, window: Window, *, low: bool = False) -> float | None:
+        values = self._totals(window)
+        if not values:
+            return None
+        return min(values) if low else max(values)
+
+    def has_data(self) -> bool:
+        return any(not math.isnan(v) for s in self.series for _, v in s.points)
+
+
+@dataclass
+class PanelObservation:
+    expectation: PanelExpectation
+    found: str | None  # why the panel could not be found; None when it was
+    queries: list[QueryObservation] = field(default_factory=list)
+
+
+def moved(direction: Direction, base: float | None, value: float | None) -> bool:
+    if direction == "any":
+        return True
+    if base is None or value is None:
+        return False
+    margin = MOVE_MARGIN * abs(base)
+    if direction == "up":
+        return value > base + margin
+    if direction == "down":
+        return value < base - margin
+    return abs(value - base) <= max(margin, 1e-9)
+
+
+def judge_panel(obs: PanelObservation) -> tuple[Status, str, list[dict[str, Any]]]:
+    """Every query has data with its legend's labels, and the panel shows the symptom."""
+    spec = obs.expectation
+    if obs.found is not None:
+        return "fail", obs.found, []
+    rows, failures = [], []
+    if not obs.queries:
+        return "fail", "the panel has no query", rows
+    any_moved = False
+    for q in obs.queries:
+        low = spec.move == "down"
+        base, value = q.level(q.baseline, low=low), q.level(q.fault, low=low)
+        row: dict[str, Any] = {
+            "refId": q.ref,
+            "query": q.expr,
+            "legend": q.legend,
+            "series": len(q.series),
+            "baseline": base,
+            "fault": value,
+        }
+        rows.append(row)
+        if not q.has_data():
+            failures.append(f"query {q.ref} returned no data")
+            continue
+        needed = legend_labels(q.legend)
+        lacking = sorted({n for s in q.series for n in needed if not s.labels.get(n)})
+        if lacking:
+            failures.append(f"query {q.ref}: series lack legend label(s) {', '.join(lacking)}")
+        row["moved"] = moved(spec.move, base, value)
+        any_moved = any_moved or row["moved"]
+        wanted = spec.queries.get(q.ref)
+        if wanted is not None and not moved(wanted, base, value):
+            failures.append(f"query {q.ref} did not move {wanted} ({value} vs baseline {base})")
+    unknown = sorted(set(spec.queries) - {q.ref for q in obs.queries})
+    if unknown:
+        failures.append(f"the panel has no query {', '.join(unknown)}")
+    if not any_moved:
+        failures.append(f"no query moved {spec.move} in the fault window: the symptom is not shown")
+    if failures:
+        return "fail", "; ".join(failures), rows
+    return "pass", f"{len(obs.queries)} queries with data; the panel moved {spec.move}", rows
+
+
 class PanelCheck(Check):
     kind = "dashboard"
 
-    def __init__(self, ref: PanelRef, prometheus: PrometheusAPI, dashboards_dir: Path):
-        super().__init__(f"panel {ref.dashboard} / {ref.panel}")
-        self.ref = ref
+    def __init__(self, spec: PanelExpectation, prometheus: PrometheusAPI, dashboards_dir: Path):
+        super().__init__(f"panel {spec.dashboard} / {spec.panel}")
+        self.spec = spec
         self.prometheus = prometheus
         self.dashboards_dir = dashboards_dir
 
-    async def verdict(self, run: RunView) -> CheckResult:
+    def _panel(self) -> tuple[dict[str, Any] | None, str | None]:
         dashboards = load_dashboards(self.dashboards_dir)
-        dashboard = dashboards.get(self.ref.dashboard)
+        dashboard = dashboards.get(self.spec.dashboard)
         if dashboard is None:
-            return CheckResult(
-                self.name,
-                self.kind,
-                "fail",
-                f"no dashboard {self.ref.dashboard!r} in {self.dashboards_dir}",
-                {"dashboards": sorted(dashboards)},
-            )
-        panel = next((p for p in panels(dashboard) if p.get("title") == self.ref.panel), None)
+            return None, f"no dashboard {self.spec.dashboard!r} in {self.dashboards_dir}"
+        panel = next((p for p in panels(dashboard) if p.get("title") == self.spec.panel), None)
         if panel is None:
-            return CheckResult(
-                self.name,
-                self.kind,
-                "fail",
-                f"dashboard {self.ref.dashboard!r} has no panel {self.ref.panel!r}",
-                {"panels": [p.get("title") for p in panels(dashboard)]},
-            )
-        inject, heal = run.window("inject"), run.window("heal")
-        if inject is None or heal is None:
-            return self.error("run ended before the fault window")
-        start, end = inject.start, heal.end or heal.start
+            return None, f"dashboard {self.spec.dashboard!r} has no panel {self.spec.panel!r}"
+        return panel, None
+
+    async def collect(self, run: RunView) -> PanelObservation:
+        panel, missing = self._panel()
+        if panel is None:
+            return PanelObservation(self.spec, missing)
+        baseline, fault = run.baseline(), run.fault_window()
+        if baseline is None or fault is None:
+            return PanelObservation(self.spec, "the run ended before the fault window")
         scrape = run.target.profile.scrape_interval
+        step = max(scrape, 1.0)
         queries = []
         for target in panel.get("targets", []):
-            expr = fill_variables(target.get("expr", ""), scrape=scrape, window=end - start)
-            try:
-                series = await self.prometheus.range(expr, start, end, max(scrape, 1.0))
-            except PrometheusError as exc:
-                return self.error(f"query failed: {exc}", queries=queries)
-            points = sum(1 for s in series for _, v in s.points if not math.isnan(v))
+            expr = fill_variables(target.get("expr", ""), scrape=scrape, window=fault.length)
+            series = await self.prometheus.range(expr, baseline.start, fault.end, step)
             queries.append(
-                {
-                    "refId": target.get("refId"),
-                    "query": expr,
-                    "range": [start, end],
-                    "series": len(series),
-                    "points": points,
-                    "result": [{"labels": s.labels, "points": s.points[-10:]} for s in series[:10]],
-                }
+                QueryObservation(
+                    target.get("refId", "?"),
+                    expr,
+                    target.get("legendFormat"),
+                    series,
+                    baseline,
+                    fault,
+                )
             )
-        evidence = {
-            "panel_id": panel.get("id"),
-            "description": panel.get("description"),
-            "queries": queries,
-        }
-        if not queries:
-            return CheckResult(self.name, self.kind, "fail", "panel has no query", evidence)
-        empty = [q["refId"] for q in queries if q["points"] == 0]
-        if len(empty) == len(queries):
-            return CheckResult(
-                self.name,
-                self.kind,
-                "fail",
-                "no query of the panel returned data in the fault window",
-                evidence,
-            )
-        return CheckResult(
-            self.name,
-            self.kind,
-            "pass",
-            f"{sum(q['points'] for q in queries)} points in the fault window",
-            evidence,
-        )
+        return PanelObservation(self.spec, None, queries)
+
+    def judge(self, observed: PanelObservation) -> CheckResult:
+        status, summary, rows = judge_panel(observed)
+        evidence: dict[str, Any] = {"expected": self.spec.model_dump(), "queries": rows}
+        for row, q in zip(rows, observed.queries, strict=False):
+            row["result"] = [{"labels": s.labels, "points": s.points} for s in q.series[:10]]
+        return result(self, status, summary, evidence)

@@ -1,56 +1,125 @@
-"""Delivery invariants from the workload's ledger: nothing lost, duplicates within the
-at-least-once bound, no unexpected answers, every poison message dead-lettered."""
+"""Delivery invariants: nothing acked is lost, duplicates stay within the at-least-once bound,
+nothing unexpected is answered, every poison message is dead-lettered — and, from the server's
+own testimony (JetStream advisories and consumer info), no message was dead-lettered before
+`max_deliver` deliveries and no valid message exhausted it, whatever the router's metrics say.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
-from harness.checks.base import Check, CheckResult, RunView
-from harness.scenario import DeliveryExpectation
+from pydantic import Field
+
+from harness.checks.base import Check, CheckResult, RunView, result
+from harness.config import Strict
+from harness.evidence.record import Status
+
+
+class DeliveryExpectation(Strict):
+    lost: Annotated[int, Field(ge=0)] = 0
+    max_duplicates_per_message: Annotated[int, Field(ge=0)] = 2
+    unexpected: Annotated[int, Field(ge=0)] = 0
+    poison_dead_lettered: bool = True
+    max_deliver_respected: bool = Field(
+        True,
+        description="each dead-lettered message was delivered max_deliver times first "
+        "(the server's advisories say how often), and no valid message exhausted it",
+    )
+
+
+@dataclass
+class DeliveryObservation:
+    ledger: dict[str, Any] | None
+    poison_expected: bool
+    server: dict[str, Any] = field(default_factory=dict)
+
+
+def judge_delivery(spec: DeliveryExpectation, obs: DeliveryObservation) -> tuple[Status, str]:
+    summary = obs.ledger
+    if not summary or not summary.get("acked"):
+        return "error", "no acked request in the ledger: the workload did not run"
+    failures = []
+    if summary["lost"] > spec.lost:
+        failures.append(f"{summary['lost']} lost (allowed {spec.lost})")
+    if summary["max_duplicates_per_message"] > spec.max_duplicates_per_message:
+        failures.append(
+            f"a message was answered {summary['max_duplicates_per_message']} extra time(s) "
+            f"(allowed {spec.max_duplicates_per_message})"
+        )
+    if summary["unexpected"] > spec.unexpected:
+        failures.append(f"{summary['unexpected']} unexpected answer(s)")
+    if spec.poison_dead_lettered and obs.poison_expected:
+        if not summary["poison_published"]:
+            return "error", "poison messages expected but none was published"
+        missing = summary["poison_published"] - summary["poison_dead_lettered"]
+        if missing > 0:
+            failures.append(
+                f"{missing} of {summary['poison_published']} poison message(s) not dead-lettered"
+            )
+    if spec.max_deliver_respected:
+        failures += _max_deliver(summary, obs.server)
+    shown = (
+        f"{summary['acked']} acked: {summary['answered']} answered, "
+        f"{summary['dead_lettered']} dead-lettered, {summary['lost']} lost, "
+        f"{summary['duplicate_outcomes']} duplicate(s)"
+    )
+    if failures:
+        return "fail", "; ".join(failures)
+    return "pass", shown
+
+
+def _max_deliver(summary: dict[str, Any], server: dict[str, Any]) -> list[str]:
+    """Dead-lettered messages against the server's max_deliver and delivery counts."""
+    dead = summary.get("dead_lettered_messages") or []
+    if not dead and not summary.get("exhausted_valid"):
+        return []
+    max_deliver = server.get("max_deliver")
+    if not max_deliver:
+        return [f"the server's max_deliver is unknown: {server.get('error', 'no consumer info')}"]
+    failures = []
+    early = [m for m in dead if m["deliveries"] is not None and m["deliveries"] < max_deliver]
+    if early:
+        worst = min(early, key=lambda m: m["deliveries"])
+        failures.append(
+            f"{len(early)} message(s) dead-lettered before max_deliver {max_deliver} "
+            f"(e.g. {worst['request_id']} after {worst['deliveries']} deliveries, "
+            f"per the {worst['source']})"
+        )
+    unknown = [m for m in dead if m["deliveries"] is None]
+    if unknown:
+        failures.append(
+            f"{len(unknown)} dead-lettered message(s) with no evidence of their delivery count "
+            "(no server advisory, no count in the DLQ record)"
+        )
+    if summary.get("exhausted_valid"):
+        failures.append(
+            f"{len(summary['exhausted_valid'])} valid message(s) exhausted max_deliver "
+            "(server advisory)"
+        )
+    return failures
 
 
 class DeliveryCheck(Check):
     kind = "delivery"
 
-    def __init__(self, expectation: DeliveryExpectation, ledger_summary: Any):
+    def __init__(self, spec: DeliveryExpectation):
         super().__init__("delivery invariants")
-        self.spec = expectation
-        self.summary_of = ledger_summary  # callable returning the ledger summary
+        self.spec = spec
 
-    async def verdict(self, run: RunView) -> CheckResult:
-        summary = self.summary_of()
-        if not summary or not summary.get("acked"):
-            return self.error(
-                "no acked request in the ledger: the workload did not run", ledger=summary
-            )
-        spec = self.spec
-        failures = []
-        if summary["lost"] > spec.lost:
-            failures.append(f"{summary['lost']} lost (allowed {spec.lost})")
-        if summary["max_duplicates_per_message"] > spec.max_duplicates_per_message:
-            failures.append(
-                f"a message was delivered {summary['max_duplicates_per_message']} extra time(s) "
-                f"(allowed {spec.max_duplicates_per_message})"
-            )
-        if summary["unexpected"] > spec.unexpected:
-            failures.append(f"{summary['unexpected']} unexpected answer(s)")
+    async def collect(self, run: RunView) -> DeliveryObservation:
+        ledger = run.ledger() if run.ledger else None
         poison = run.scenario.workload.mix.poison > 0 or any(
             f.kind == "poison" for f in run.scenario.faults
         )
-        if spec.poison_dead_lettered and poison:
-            if not summary["poison_published"]:
-                return self.error("poison messages expected but none was published", ledger=summary)
-            if summary["poison_dead_lettered"] < summary["poison_published"]:
-                failures.append(
-                    f"{summary['poison_published'] - summary['poison_dead_lettered']} of "
-                    f"{summary['poison_published']} poison message(s) not dead-lettered"
-                )
-        shown = (
-            f"{summary['acked']} acked: {summary['answered']} answered, "
-            f"{summary['dead_lettered']} dead-lettered, {summary['lost']} lost, "
-            f"{summary['duplicate_outcomes']} duplicate(s)"
+        server = (ledger or {}).get("server", {})
+        return DeliveryObservation(ledger, poison, server)
+
+    def judge(self, observed: DeliveryObservation) -> CheckResult:
+        status, summary = judge_delivery(self.spec, observed)
+        return result(
+            self,
+            status,
+            summary,
+            {"expected": self.spec.model_dump(), "ledger": observed.ledger},
         )
-        evidence = {"expected": spec.model_dump(), "ledger": summary}
-        if failures:
-            return CheckResult(self.name, self.kind, "fail", "; ".join(failures), evidence)
-        return CheckResult(self.name, self.kind, "pass", shown, evidence)

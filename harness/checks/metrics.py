@@ -1,189 +1,148 @@
-"""Metric checks: a PromQL expression must move during the fault relative to the run's own
-baseline (or cross an absolute bound), and optionally come back after heal.
+"""Metric checks: a PromQL expression must move during the fault *against the run's own
+baseline under the same workload* (or stay flat), and optionally come back after heal.
 
-`$window` in a query is replaced by the window's length, and the query is evaluated at the
-window's end: `sum(increase(x[$window]))` is then exactly "how much x grew in that window".
-A query without `$window` is sampled over the window (max, or min for `down`/`below`).
+`$window` in a query is replaced by the window's length and the query is evaluated at the
+window's end, so `sum(increase(x[$window]))` is exactly "how much x grew in that window". A
+query without `$window` is sampled over the window (max, or min for `down`/`below`). Absolute
+bounds (`above`, `below`) only ever narrow a relative condition: a metric the workload moves in
+the baseline as much as in the fault proves nothing about the fault.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 import anyio
+from pydantic import Field, model_validator
 
-from harness.checks.base import Check, CheckResult, RunView
-from harness.durations import format_duration
-from harness.prometheus import PrometheusAPI, PrometheusError, Series
-from harness.scenario import MetricExpectation
+from harness.checks.base import Check, CheckResult, RunView, Window, result
+from harness.config import Strict
+from harness.durations import Duration, format_duration
+from harness.errors import PrometheusError
+from harness.evidence.record import Phase, Status
+from harness.prometheus import PrometheusAPI, Series
 
 WINDOW = "$window"
+MEANINGLESS_LABEL_VALUES = frozenset({"", "unknown", "redacted", "other"})
+"""Label values that name nothing: an expectation on them proves no mapping works."""
+
+
+class MetricExpectation(Strict):
+    """A PromQL expression and how it must behave in the fault (or recovery) window compared
+    with the baseline window of the same run."""
+
+    query: str = Field(min_length=1)
+    window: Literal["fault", "recovery"] = "fault"
+    moved: Literal["up", "down", "flat"] | None = None
+    ratio_at_least: Annotated[float, Field(gt=0)] | None = None
+    delta_above: float | None = None
+    above: float | None = None
+    below: float | None = None
+    tolerance: Annotated[float, Field(ge=0)] = Field(
+        0.1, description="`moved: flat`: allowed change, as a share of the baseline"
+    )
+    tolerance_abs: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="`moved: flat`: allowed change in absolute terms (for a zero baseline)"
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+    recover_within: Duration | None = Field(None, gt=0)
+    recover_tolerance: Annotated[float, Field(ge=0)] = 0.1
+
+    @model_validator(mode="after")
+    def _relative(self) -> MetricExpectation:
+        relative = (self.moved, self.ratio_at_least, self.delta_above, self.recover_within)
+        if all(c is None for c in relative):
+            raise ValueError(
+                "needs a condition relative to the baseline: moved, ratio_at_least, "
+                "delta_above or recover_within (above/below only narrow one: a metric the "
+                "workload also moves in the baseline proves nothing about the fault)"
+            )
+        if self.ratio_at_least is not None and self.above is None:
+            raise ValueError(
+                "ratio_at_least needs an absolute floor (above:): any ratio holds against a "
+                "zero baseline"
+            )
+        return self
+
+    @property
+    def uses_low(self) -> bool:
+        return self.moved == "down" or (self.below is not None and self.above is None)
+
+
+@dataclass
+class MetricObservation:
+    """What Prometheus returned for the baseline and the judged window."""
+
+    base: float | None
+    value: float | None
+    series: int
+    matched: int
+    labels_seen: list[dict[str, str]] = field(default_factory=list)
+    baseline_window: Window | None = None
+    window: Window | None = None
+    recovery: dict[str, Any] | None = None
+    queries: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in wanted.items())
 
 
-class MetricCheck(Check):
-    kind = "metric"
+def conditions(spec: MetricExpectation, base: float | None, value: float) -> list[str] | str:
+    """The failed conditions; a string when the baseline they need is missing (an error)."""
+    if base is None:
+        return "no data in the baseline window to compare with"
+    failures = []
+    if spec.moved == "up" and not value > base:
+        failures.append("did not move up")
+    if spec.moved == "down" and not value < base:
+        failures.append("did not move down")
+    if spec.moved == "flat":
+        allowed = max(spec.tolerance * abs(base), spec.tolerance_abs)
+        if abs(value - base) > allowed:
+            failures.append(f"did not stay flat (allowed ±{allowed:g})")
+    if spec.ratio_at_least is not None:
+        if base > 0 and value / base < spec.ratio_at_least:
+            failures.append(f"ratio {value / base:.3g} below {spec.ratio_at_least:g}")
+        elif base <= 0 and spec.above is None:
+            return "a ratio against a zero baseline needs an absolute floor (above:)"
+    if spec.delta_above is not None and not value - base > spec.delta_above:
+        failures.append(f"delta {value - base:.3g} not above {spec.delta_above:g}")
+    if spec.above is not None and not value > spec.above:
+        failures.append(f"not above {spec.above:g}")
+    if spec.below is not None and not value < spec.below:
+        failures.append(f"not below {spec.below:g}")
+    return failures
 
-    def __init__(self, expectation: MetricExpectation, prometheus: PrometheusAPI, step: float):
-        super().__init__(f"metric {expectation.query}")
-        self.spec = expectation
-        self.prometheus = prometheus
-        self.step = step
-        self.queries: list[dict[str, Any]] = []
-        self.recovery: dict[str, Any] | None = None
-        self._recovery_done = anyio.Event()
 
-    def _uses_low(self) -> bool:
-        return self.spec.moved == "down" or (
-            self.spec.below is not None and self.spec.above is None
-        )
-
-    async def _value(self, start: float, end: float) -> tuple[float | None, dict[str, Any]]:
-        """The expectation's value over [start, end], with the exact query and raw result."""
-        length = max(1.0, end - start)
-        if WINDOW in self.spec.query:
-            query = self.spec.query.replace(WINDOW, format_duration(math.ceil(length)))
-            samples = await self.prometheus.instant(query, at=end)
-            kept = [s for s in samples if _matches(s.labels, self.spec.labels)]
-            raw = [
-                {"labels": s.labels, "value": s.value, "timestamp": s.timestamp} for s in samples
-            ]
-            value = sum(s.value for s in kept) if kept else None
-            record = {"query": query, "evaluated_at": end, "result": raw, "matched": len(kept)}
-        else:
-            query = self.spec.query
-            series = await self.prometheus.range(query, start, end, self.step)
-            kept_series = [s for s in series if _matches(s.labels, self.spec.labels)]
-            value = _pick(kept_series, low=self._uses_low())
-            record = {
-                "query": query,
-                "range": [start, end, self.step],
-                "result": [{"labels": s.labels, "points": s.points} for s in series],
-                "matched": len(kept_series),
-            }
-        record["value"] = value
-        self.queries.append(record)
-        return value, record
-
-    async def observe(self, run: RunView) -> None:
-        """Recovery polling: once heal ends, watch for the value to return near baseline."""
-        if self.spec.recover_within is None:
-            return
-        try:
-            await self._watch_recovery(run)
-        finally:
-            self._recovery_done.set()
-
-    async def _watch_recovery(self, run: RunView) -> None:
-        heal = await run.wait_ended("heal")
-        baseline = run.window("baseline")
-        if baseline is None or baseline.end is None or heal.end is None:
-            return
-        length = baseline.end - baseline.start
-        healed_at = heal.end
-        deadline = healed_at + self.spec.recover_within
-        base_value, _ = await self._safe_value(baseline.start, baseline.end)
-        points = []
-        while time.time() < deadline:
-            now = time.time()
-            value, _ = await self._safe_value(now - length, now)
-            points.append((now, value))
-            if base_value is not None and value is not None and _near(value, base_value, self.spec):
-                self.recovery = {
-                    "recovered_at": now,
-                    "seconds_after_heal": now - healed_at,
-                    "baseline": base_value,
-                    "points": points,
-                }
-                return
-            await anyio.sleep(max(1.0, self.step))
-        self.recovery = {"recovered_at": None, "baseline": base_value, "points": points}
-
-    async def settle(self, run: RunView) -> None:
-        if self.spec.recover_within is None:
-            return
-        await self._recovery_done.wait()
-
-    async def _safe_value(self, start: float, end: float) -> tuple[float | None, dict[str, Any]]:
-        try:
-            return await self._value(start, end)
-        except PrometheusError as exc:
-            return None, {"error": str(exc)}
-
-    async def verdict(self, run: RunView) -> CheckResult:
-        baseline = run.window("baseline")
-        fault_start = run.window("inject")
-        heal = run.window("heal")
-        recover = run.window("recover")
-        if baseline is None or baseline.end is None or fault_start is None or heal is None:
-            return self.error(
-                "run ended before the fault window was observed", queries=self.queries
+def judge_metric(spec: MetricExpectation, obs: MetricObservation) -> tuple[Status, str]:
+    """Pass only when the judged window moved as expected against this run's baseline."""
+    if obs.window is None or obs.baseline_window is None:
+        return "error", "run ended before the fault window was observed"
+    if obs.series == 0:
+        return "error", f"no data in the {spec.window} window (the query returned nothing)"
+    if spec.labels and obs.matched == 0:
+        seen = ", ".join(str({k: s.get(k) for k in spec.labels}) for s in obs.labels_seen[:5])
+        return "fail", f"no series with labels {spec.labels} (series seen: {seen})"
+    if obs.value is None:
+        return "error", f"no sample in the {spec.window} window"
+    failures = conditions(spec, obs.base, obs.value)
+    if isinstance(failures, str):
+        return "error", failures
+    if spec.recover_within is not None:
+        recovery = obs.recovery or {}
+        if recovery.get("recovered_at") is None:
+            failures.append(
+                f"not back within {spec.recover_tolerance:.0%} of the baseline "
+                f"{format_duration(spec.recover_within)} (production) after heal"
             )
-        window = (
-            (fault_start.start, heal.end or heal.start)
-            if self.spec.window == "fault"
-            else (heal.end or heal.start, (recover.end if recover and recover.end else time.time()))
-        )
-        try:
-            base, _ = await self._value(baseline.start, baseline.end)
-            value, _ = await self._value(*window)
-        except PrometheusError as exc:
-            return self.error(f"Prometheus did not answer: {exc}", queries=self.queries)
-        evidence: dict[str, Any] = {
-            "baseline_window": [baseline.start, baseline.end],
-            f"{self.spec.window}_window": list(window),
-            "baseline": base,
-            "value": value,
-            "labels_required": self.spec.labels,
-            "queries": self.queries,
-        }
-        if value is None:
-            wanted = f" with labels {self.spec.labels}" if self.spec.labels else ""
-            return self.error(f"no data{wanted} in the {self.spec.window} window", **evidence)
-        failures = self._conditions(base, value)
-        if isinstance(failures, str):
-            return self.error(failures, **evidence)
-        if self.spec.recover_within is not None:
-            evidence["recovery"] = self.recovery
-            if self.recovery is None or self.recovery.get("recovered_at") is None:
-                failures.append(
-                    f"not back within {self.spec.recover_tolerance:.0%} of baseline "
-                    f"{self.spec.recover_within:g}s after heal"
-                )
-        shown = f"{value:g} vs baseline {base:g}" if base is not None else f"{value:g}"
-        if failures:
-            return CheckResult(
-                self.name, self.kind, "fail", "; ".join(failures) + f" ({shown})", evidence
-            )
-        return CheckResult(self.name, self.kind, "pass", shown, evidence)
-
-    def _conditions(self, base: float | None, value: float) -> list[str] | str:
-        """Failed conditions, or a string when the baseline needed is missing (an error)."""
-        spec = self.spec
-        relative = spec.moved or spec.ratio_at_least is not None or spec.delta_above is not None
-        if relative and base is None:
-            return "no data in the baseline window to compare with"
-        failures = []
-        if spec.moved == "up" and not value > base:
-            failures.append("did not move up")
-        if spec.moved == "down" and not value < base:
-            failures.append("did not move down")
-        if spec.ratio_at_least is not None and not (
-            value > 0 and (base == 0 or value / base >= spec.ratio_at_least)
-        ):
-            failures.append(f"ratio below {spec.ratio_at_least:g}")
-        if spec.delta_above is not None and not value - base > spec.delta_above:
-            failures.append(f"delta not above {spec.delta_above:g}")
-        if spec.above is not None and not value > spec.above:
-            failures.append(f"not above {spec.above:g}")
-        if spec.below is not None and not value < spec.below:
-            failures.append(f"not below {spec.below:g}")
-        return failures
+    shown = f"{obs.value:g} vs baseline {obs.base:g}"
+    if failures:
+        return "fail", "; ".join(failures) + f" ({shown})"
+    return "pass", shown
 
 
 def _pick(series: list[Series], *, low: bool) -> float | None:
@@ -198,5 +157,149 @@ def _pick(series: list[Series], *, low: bool) -> float | None:
     return min(per_time.values()) if low else max(per_time.values())
 
 
-def _near(value: float, base: float, spec: MetricExpectation) -> bool:
-    return abs(value - base) <= spec.recover_tolerance * max(abs(base), 1e-9)
+def _near(value: float, base: float, tolerance: float) -> bool:
+    return abs(value - base) <= tolerance * max(abs(base), 1e-9)
+
+
+class MetricCheck(Check):
+    kind = "metric"
+
+    def __init__(self, spec: MetricExpectation, prometheus: PrometheusAPI, step: float):
+        super().__init__(f"metric {spec.query}")
+        self.spec = spec
+        self.prometheus = prometheus
+        self.step = step
+        self.queries: list[dict[str, Any]] = []
+        self.recovery: dict[str, Any] | None = None
+        self._recovery_done = anyio.Event()
+
+    async def _value(self, window: Window) -> tuple[float | None, int, int, list[dict]]:
+        """(value, series returned, series matching the labels, their label sets)."""
+        length = max(1.0, window.length)
+        if WINDOW in self.spec.query:
+            query = self.spec.query.replace(WINDOW, format_duration(math.ceil(length)))
+            samples = await self.prometheus.instant(query, at=window.end)
+            kept = [s for s in samples if _matches(s.labels, self.spec.labels)]
+            values = [s.value for s in kept if not math.isnan(s.value)]
+            value = sum(values) if values else None
+            self.queries.append(
+                {
+                    "query": query,
+                    "evaluated_at": window.end,
+                    "result": [
+                        {"labels": s.labels, "value": s.value, "timestamp": s.timestamp}
+                        for s in samples
+                    ],
+                    "matched": len(kept),
+                    "value": value,
+                }
+            )
+            return value, len(samples), len(kept), [s.labels for s in samples]
+        series = await self.prometheus.range(self.spec.query, window.start, window.end, self.step)
+        kept_series = [s for s in series if _matches(s.labels, self.spec.labels)]
+        value = _pick(kept_series, low=self.spec.uses_low)
+        self.queries.append(
+            {
+                "query": self.spec.query,
+                "range": [window.start, window.end, self.step],
+                "result": [{"labels": s.labels, "points": s.points} for s in series],
+                "matched": len(kept_series),
+                "value": value,
+            }
+        )
+        return value, len(series), len(kept_series), [s.labels for s in series]
+
+    async def observe(self, run: RunView) -> None:
+        """Recovery polling: once heal ends, watch for the value to return near baseline."""
+        if self.spec.recover_within is None:
+            return
+        try:
+            await self._watch_recovery(run)
+        finally:
+            self._recovery_done.set()
+
+    async def _watch_recovery(self, run: RunView) -> None:
+        await run.wait_ended(Phase.HEAL)
+        baseline, healed = run.baseline(), run.healed_at()
+        if baseline is None or healed is None or self.spec.recover_within is None:
+            return
+        deadline = healed + run.target.profile.compress(self.spec.recover_within)
+        try:
+            base, *_ = await self._value(baseline)
+        except PrometheusError as exc:
+            self.recovery = {"recovered_at": None, "error": str(exc)}
+            return
+        points: list[tuple[float, float | None]] = []
+        while time.time() < deadline:
+            now = time.time()
+            try:
+                value, *_ = await self._value(Window(now - baseline.length, now))
+            except PrometheusError as exc:
+                points.append((now, None))
+                self.recovery = {"recovered_at": None, "error": str(exc), "points": points}
+                await anyio.sleep(max(1.0, self.step))
+                continue
+            points.append((now, value))
+            if (
+                base is not None
+                and value is not None
+                and _near(value, base, self.spec.recover_tolerance)
+            ):
+                self.recovery = {
+                    "recovered_at": now,
+                    "seconds_after_heal": now - healed,
+                    "baseline": base,
+                    "points": points,
+                }
+                return
+            await anyio.sleep(max(1.0, self.step))
+        self.recovery = {"recovered_at": None, "baseline": base, "points": points}
+
+    async def settle(self, run: RunView) -> None:
+        if self.spec.recover_within is not None:
+            await self._recovery_done.wait()
+
+    async def collect(self, run: RunView) -> MetricObservation:
+        baseline, fault = run.baseline(), run.fault_window()
+        if baseline is None or fault is None:
+            return MetricObservation(None, None, 0, 0, queries=self.queries)
+        if self.spec.window == "fault":
+            window = fault
+        else:
+            recover = run.span(Phase.RECOVER)
+            end = recover.end if recover and recover.end else time.time()
+            window = Window(fault.end, max(end, fault.end + 1.0))
+        base, _, _, _ = await self._value(baseline)
+        value, series, matched, labels = await self._value(window)
+        return MetricObservation(
+            base=base,
+            value=value,
+            series=series,
+            matched=matched,
+            labels_seen=labels,
+            baseline_window=baseline,
+            window=window,
+            recovery=self.recovery,
+            queries=self.queries,
+        )
+
+    def judge(self, observed: MetricObservation) -> CheckResult:
+        status, summary = judge_metric(self.spec, observed)
+        return result(
+            self,
+            status,
+            summary,
+            {
+                "expected": self.spec.model_dump(mode="json", exclude_none=True),
+                "baseline_window": _pair(observed.baseline_window),
+                f"{self.spec.window}_window": _pair(observed.window),
+                "baseline": observed.base,
+                "value": observed.value,
+                "recovery": observed.recovery,
+                "queries": observed.queries,
+            },
+        )
+
+
+def _pair(window: Window | None) -> list[float] | None:
+    return [window.start, window.end] if window else None

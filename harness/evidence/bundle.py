@@ -1,27 +1,28 @@
-"""evidence.json: everything a run's verdicts rest on, in a versioned schema.
+"""evidence.json: the run record written out, the source of truth for every report.
 
-Per scenario: verdict and reason, phases with timestamps, faults with their read-backs and
-heal proofs, each check with status, exact queries, raw results with evaluation timestamps,
-alert timelines and budgets, the ledger summary; plus the target, profile, time-compression
-factor and tool versions. Rewritten atomically after each scenario, so an interrupted run
-still leaves what it observed.
+Per scenario: verdict and reason, its plan on the target's clock, phases with timestamps,
+faults with their read-backs and heal proofs, each check with status, exact queries, raw results
+with evaluation timestamps, alert timelines beside the contract's objectives and the rules'
+floors, the ledger; plus the target, profile, time compression, contract and tool versions.
+Rewritten atomically after each scenario, so an interrupted run still leaves what it observed.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import platform
+import socket
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from harness import __version__
 from harness.config import Target
-
-EVIDENCE_SCHEMA = "harness.evidence/v1"
+from harness.contract import Contract
+from harness.evidence.record import RunRecord
 
 
 def tool_versions() -> dict[str, str]:
@@ -34,25 +35,32 @@ def tool_versions() -> dict[str, str]:
     return versions
 
 
-def write_evidence(
-    out_dir: Path, run_id: str, target: Target, results: list[dict[str, Any]], **extra: Any
-) -> Path:
+def new_record(run_id: str, target: Target, contract: Contract, started_by: str = "") -> RunRecord:
+    """The record a run fills in, with who/what started it."""
+    return RunRecord(
+        run_id=run_id,
+        argv=list(sys.argv),
+        started_by=started_by or f"{getpass.getuser()}@{socket.gethostname()} (cli)",
+        target=target.model_dump(mode="json"),
+        profile=target.profile.model_dump(mode="json"),
+        time_compression=target.profile.time_compression,
+        contract={"version": contract.version, "alerts": sorted(contract.alerts)},
+        tools=tool_versions(),
+    )
+
+
+def write_evidence(out_dir: Path, record: RunRecord) -> Path:
     """Rewrite `evidence.json` atomically with everything known so far."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "schema": EVIDENCE_SCHEMA,
-        "run_id": run_id,
-        "written_at": time.time(),
-        "argv": sys.argv,
-        "target": target.model_dump(mode="json"),
-        "profile": target.profile.model_dump(mode="json"),
-        "time_compression": target.profile.time_compression,
-        "tools": tool_versions(),
-        "scenarios": results,
-        **extra,
-    }
+    record.written_at = time.time()
     path = out_dir / "evidence.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str))
+    tmp.write_text(json.dumps(record.document(), indent=2, default=str))
     os.replace(tmp, path)
     return path
+
+
+def read_evidence(path: Path) -> RunRecord:
+    """A run record back from its `evidence.json` (or the run directory holding it)."""
+    path = path / "evidence.json" if path.is_dir() else path
+    return RunRecord.model_validate(json.loads(path.read_text()))

@@ -1,6 +1,7 @@
 """JUnit XML: one test case per check, grouped per scenario, failures carrying the reason.
 
-CI systems show it natively; the JSON evidence stays the source of truth.
+Each case's time is the check's own observation span. CI systems show it natively; the JSON
+evidence stays the source of truth.
 """
 
 from __future__ import annotations
@@ -8,46 +9,50 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+
+from harness.evidence.record import RunRecord
 
 
-def _case(suite: ET.Element, scenario: str, name: str, seconds: float) -> ET.Element:
-    return ET.SubElement(
-        suite, "testcase", classname=f"scenario.{scenario}", name=name, time=f"{seconds:.3f}"
-    )
-
-
-def junit_xml(run_id: str, scenarios: list[dict[str, Any]]) -> ET.ElementTree:
-    """The JUnit document for a run's scenario results (as in evidence.json)."""
-    root = ET.Element("testsuites", name=f"harness run {run_id}")
+def junit_xml(record: RunRecord) -> ET.ElementTree:
+    """The JUnit document for a run."""
+    root = ET.Element("testsuites", name=f"harness run {record.run_id}")
     totals = {"tests": 0, "failures": 0, "errors": 0}
-    for result in scenarios:
-        sid = result["scenario_id"]
-        duration = (result.get("ended_at") or result["started_at"]) - result["started_at"]
-        suite = ET.SubElement(root, "testsuite", name=f"{sid} {result['title']}")
+    for result in record.scenarios:
+        sid = result.scenario_id
+        duration = (result.ended_at or result.started_at) - result.started_at
+        suite = ET.SubElement(root, "testsuite", name=f"{sid} {result.title}")
         counts = {"tests": 0, "failures": 0, "errors": 0}
-        cases: list[tuple[str, str, str, str]] = [
-            (c["name"], c["status"], c["summary"], json.dumps(c.get("evidence", {}))[:4000])
-            for c in result.get("checks", [])
+        cases: list[tuple[str, str, str, str, float]] = [
+            (
+                c.name,
+                c.status,
+                c.summary,
+                json.dumps(c.evidence, default=str)[:4000],
+                (c.ended_at or 0.0) - (c.started_at or c.ended_at or 0.0),
+            )
+            for c in result.checks
         ]
-        for fault in result.get("faults", []):
-            heal = fault.get("heal")
-            if fault.get("error"):
-                status, summary = "error", fault["error"]
+        for fault in result.faults:
+            heal = fault.heal
+            if fault.error:
+                status, summary = "error", fault.error
             elif heal is None:
                 status, summary = "error", "fault never applied or never healed"
             else:
-                status = "pass" if heal["healed"] else "error"
-                summary = (
-                    f"healed by {heal['method']}" if heal["healed"] else "; ".join(heal["errors"])
-                )
-            cases.append((f"fault {fault['kind']} healed ({fault['key']})", status, summary, ""))
-        if result["verdict"] in ("error", "interrupted") and not any(
-            status == "error" for _, status, _, _ in cases
-        ):
-            cases.append((f"scenario {result['verdict']}", "error", result["reason"], ""))
-        for name, status, summary, detail in cases:
-            case = _case(suite, sid, name, duration / max(1, len(cases)))
+                status = "pass" if heal.healed else "error"
+                summary = f"healed by {heal.method}" if heal.healed else "; ".join(heal.errors)
+            seconds = heal.seconds if heal else 0.0
+            cases.append((f"fault {fault.kind} healed ({fault.key})", status, summary, "", seconds))
+        if result.verdict in ("error", "interrupted") and not any(c[1] == "error" for c in cases):
+            cases.append((f"scenario {result.verdict}", "error", result.reason, "", 0.0))
+        for name, status, summary, detail, seconds in cases:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"scenario.{sid}",
+                name=name,
+                time=f"{max(0.0, seconds):.3f}",
+            )
             counts["tests"] += 1
             if status == "fail":
                 counts["failures"] += 1
@@ -66,9 +71,9 @@ def junit_xml(run_id: str, scenarios: list[dict[str, Any]]) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
-def write_junit(out_dir: Path, run_id: str, scenarios: list[dict[str, Any]]) -> Path:
+def write_junit(out_dir: Path, record: RunRecord) -> Path:
     path = out_dir / "junit.xml"
-    tree = junit_xml(run_id, scenarios)
+    tree = junit_xml(record)
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)
     return path

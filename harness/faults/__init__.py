@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Union
 
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from harness.faults.base import FaultContext, FaultDriver
 from harness.faults.flap import FlapDriver
@@ -14,7 +14,6 @@ from harness.faults.process import ProcessDriver
 from harness.faults.proxy_down import ProxyDownDriver
 from harness.faults.router_hook import RouterHookDriver
 from harness.faults.toxic import ToxicDriver
-from harness.scenario import Fault
 
 DRIVERS: dict[str, type[FaultDriver]] = {
     d.kind: d
@@ -28,6 +27,11 @@ DRIVERS: dict[str, type[FaultDriver]] = {
         PoisonDriver,
     )
 }
+Fault = Annotated[
+    Union[tuple(d.spec_model for d in DRIVERS.values())],  # noqa: UP007 - built from the registry
+    Field(discriminator="kind"),
+]
+"""Any scenario fault: the union of every driver's spec model, tagged by `kind`."""
 _FAULT = TypeAdapter(Fault)
 
 

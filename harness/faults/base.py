@@ -8,17 +8,33 @@ from typing import Any, ClassVar
 
 import anyio
 import httpx
+from pydantic import Field
 
-from harness.config import Target
+from harness.config import Strict, Target
+from harness.durations import Duration
+from harness.errors import HarnessError
 from harness.toxiproxy_client import ToxiproxyClient
 
 
-class FaultNotInEffect(RuntimeError):
+class FaultNotInEffect(HarnessError):
     """Read-back could not show the fault in effect."""
 
 
-class FaultStillPresent(RuntimeError):
+class FaultStillPresent(HarnessError):
     """Read-back after removal still shows the fault."""
+
+
+class FaultBase(Strict):
+    """When a fault is applied and for how long: offsets from the start of the inject phase,
+    in production time (the target's profile compresses them like the rules)."""
+
+    start: Duration = Field(0.0, ge=0)
+    duration: Duration = Field(gt=0)
+    why: str | None = Field(
+        None,
+        description="why this fault is not driven through Toxiproxy (required for kinds that "
+        "are not: the wire should express a fault wherever it can)",
+    )
 
 
 @dataclass
@@ -40,12 +56,19 @@ class FaultDriver(ABC):
     """
 
     kind: ClassVar[str]
+    spec_model: ClassVar[type[FaultBase]]
+    through_toxiproxy: ClassVar[bool] = True
 
     def __init__(self, spec: Any, ctx: FaultContext, key: str, state: dict | None = None):
         self.spec = spec
         self.ctx = ctx
         self.key = key
         self.state: dict[str, Any] = dict(state or {})
+
+    async def capable(self) -> str | None:
+        """Whether the target can take this fault, checked in preflight before anything is
+        injected: None when it can, else the reason (a missing hook, a refused toxic type)."""
+        return None
 
     async def prepare(self) -> None:
         """Record in `state` whatever healing will need; no side effect on the target."""

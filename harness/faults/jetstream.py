@@ -10,22 +10,42 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import nats
 from nats.js.api import ConsumerConfig
 from nats.js.errors import NotFoundError
 
-from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
-from harness.scenario import JetStreamFault
+from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
+
+
+class JetStreamFault(FaultBase):
+    """A JetStream admin action against the router's stream or consumer, undone on heal."""
+
+    kind: Literal["jetstream"]
+    action: Literal["delete_consumer"]
+    stream: str = "router-stream"
+    consumer: str = "router-decide-consumer"
+
 
 HOLD_INTERVAL = 0.5
 
 
 class JetStreamDriver(FaultDriver):
     kind = "jetstream"
+    spec_model = JetStreamFault
+    through_toxiproxy = False
     spec: JetStreamFault
+
+    async def capable(self) -> str | None:
+        try:
+            info = await self._info()
+        except Exception as exc:  # noqa: BLE001 - any failure to ask is the reason
+            return f"JetStream at {self.ctx.target.nats_url}: {type(exc).__name__}: {exc}"
+        if info is None:
+            return f"consumer {self.spec.consumer} of stream {self.spec.stream} does not exist"
+        return None
 
     @contextlib.asynccontextmanager
     async def _jetstream(self) -> AsyncIterator[Any]:

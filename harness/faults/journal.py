@@ -65,3 +65,37 @@ class Journal:
 
     def remove(self, key: str) -> None:
         self._write([e for e in self.entries() if e["key"] != key])
+
+    # -- operator overrides -----------------------------------------------------------------
+
+    @property
+    def forgotten_path(self) -> Path:
+        return self.path.with_name("fault-journal-forgotten.jsonl")
+
+    def forget(self, key: str, reason: str, by: str) -> dict[str, Any]:
+        """An operator clears an entry whose absence cannot be proven; kept for the record."""
+        entry = next((e for e in self.entries() if e["key"] == key), None)
+        if entry is None:
+            known = ", ".join(e["key"] for e in self.entries()) or "none"
+            raise KeyError(f"no journal entry {key!r} (entries: {known})")
+        record = {"key": key, "reason": reason, "by": by, "at": time.time(), "entry": entry}
+        with self.forgotten_path.open("a") as out:
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        self.remove(key)
+        return record
+
+    def take_forgotten(self, run_id: str) -> list[dict[str, Any]]:
+        """Entries forgotten since the last run, each reported once (in the next run's evidence)."""
+        try:
+            lines = self.forgotten_path.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        records = [json.loads(line) for line in lines if line.strip()]
+        fresh = [r for r in records if not r.get("reported_in")]
+        if fresh:
+            for r in records:
+                r.setdefault("reported_in", run_id)
+            self.forgotten_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return fresh

@@ -6,17 +6,30 @@ workload is gone with it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import anyio
+from pydantic import Field
 
-from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
-from harness.scenario import PoisonFault
+from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
+
+
+class PoisonFault(FaultBase):
+    """Poison messages injected into the workload: for the fault's duration this fraction
+    of requests has a tenant the router can never accept (NAKed to max_deliver, then DLQ)."""
+
+    kind: Literal["poison"]
+    fraction: Annotated[float, Field(gt=0.0, le=1.0)]
 
 
 class PoisonDriver(FaultDriver):
     kind = "poison"
+    spec_model = PoisonFault
+    through_toxiproxy = False
     spec: PoisonFault
+
+    async def capable(self) -> str | None:
+        return None if self.ctx.workload is not None else "poison faults need the workload"
 
     def _workload(self) -> Any:
         if self.ctx.workload is None:

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
+from typing import Any, Literal
 
-from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
-from harness.scenario import ProcessFault
+from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
 from harness.stack.process import process_state as _state
+
+
+class ProcessFault(FaultBase):
+    """A signal to a local-stack component; refused against an external target."""
+
+    kind: Literal["process"]
+    component: Literal["nats", "router"]
+    action: Literal["stop", "pause", "kill"]
 
 
 class ProcessDriver(FaultDriver):
     kind = "process"
+    spec_model = ProcessFault
+    through_toxiproxy = False
     spec: ProcessFault
+
+    async def capable(self) -> str | None:
+        try:
+            self._stack().record(self.spec.component)
+        except Exception as exc:  # noqa: BLE001 - FaultNotInEffect or StackError: the reason
+            return str(exc)
+        return None
 
     def _stack(self) -> Any:
         if self.ctx.stack is None or self.ctx.target.kind != "local":

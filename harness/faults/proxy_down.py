@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
-from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
-from harness.scenario import ProxyDownFault
+from harness.errors import ToxiproxyError
+from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
+
+
+class ProxyDownFault(FaultBase):
+    """The proxy disabled: new connections refused, live ones closed."""
+
+    kind: Literal["proxy_down"]
+    proxy: str
 
 
 async def connect_refused(listen: str) -> bool | None:
@@ -29,7 +36,11 @@ async def connect_refused(listen: str) -> bool | None:
 
 class ProxyDownDriver(FaultDriver):
     kind = "proxy_down"
+    spec_model = ProxyDownFault
     spec: ProxyDownFault
+
+    async def capable(self) -> str | None:
+        return await proxy_missing(self)
 
     async def apply(self) -> None:
         await self.ctx.toxiproxy.set_enabled(self.spec.proxy, False)
@@ -53,3 +64,15 @@ class ProxyDownDriver(FaultDriver):
         if not proxy.get("enabled", False):
             raise FaultStillPresent(f"proxy {self.spec.proxy} is still disabled")
         return {"proxy": proxy}
+
+
+async def proxy_missing(driver: FaultDriver) -> str | None:
+    """None when the driver's proxy exists on the target's Toxiproxy, else why not."""
+    try:
+        proxies = await driver.ctx.toxiproxy.proxies()
+    except ToxiproxyError as exc:
+        return str(exc)
+    name = driver.spec.proxy
+    if name not in proxies:
+        return f"Toxiproxy at {driver.ctx.toxiproxy.url} has no proxy {name!r}"
+    return None

@@ -6,12 +6,62 @@ else works. The hook has the shape of the original router's fault-injection modu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import httpx
+from pydantic import Field, model_validator
 
-from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
-from harness.scenario import RouterHookFault
+from harness.config import Strict
+from harness.errors import describe
+from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class HookFault(Strict):
+    """The router fault hook's own shape: error (with a reason), timeout, or delay (ms)."""
+
+    mode: Literal["error", "timeout", "delay"]
+    reason: str | None = None
+    ms: Annotated[int, Field(ge=0)] | None = None
+
+
+class RouterHookFault(FaultBase):
+    """A fault set in the router's fault hook, for what a network fault cannot target.
+
+    Same shape as the hook's API: `mode` error/timeout/delay, or intermittent with a
+    `probability` and the inner `fault` it injects that often.
+    """
+
+    kind: Literal["router_hook"]
+    operation: Literal["connect", "publish", "publish_with_ack", "ack", "nak", "subscribe"]
+    mode: Literal["error", "timeout", "delay", "intermittent"]
+    reason: str | None = None
+    ms: Annotated[int, Field(ge=0)] | None = None
+    probability: Fraction | None = None
+    fault: HookFault | None = None
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> RouterHookFault:
+        if self.mode == "delay" and self.ms is None:
+            raise ValueError("mode delay needs ms")
+        if self.mode == "intermittent" and (self.probability is None or self.fault is None):
+            raise ValueError("mode intermittent needs probability and fault")
+        return self
+
+    def hook_body(self) -> dict:
+        """The JSON the router's `POST /faults` takes."""
+        body = self.model_dump(
+            include={"mode", "reason", "ms", "probability", "fault"}, exclude_none=True
+        )
+        return {"op": self.operation, **body}
+
+    def supplied_labels(self) -> dict[str, str]:
+        """Label values this fault hands the router (a check on them would be tautological)."""
+        reason = self.reason or (self.fault.reason if self.fault else None)
+        if self.mode == "timeout" or (self.fault and self.fault.mode == "timeout"):
+            reason = reason or "timeout"
+        return {"reason": reason} if reason else {}
 
 
 def hook_urls(metrics_urls: list[str]) -> list[str]:
@@ -21,7 +71,33 @@ def hook_urls(metrics_urls: list[str]) -> list[str]:
 
 class RouterHookDriver(FaultDriver):
     kind = "router_hook"
+    spec_model = RouterHookFault
+    through_toxiproxy = False
     spec: RouterHookFault
+
+    async def capable(self) -> str | None:
+        """Every router answers `GET /faults` with its hook enabled."""
+        urls = hook_urls(self.ctx.target.router_metrics_urls)
+        if not urls:
+            return f"target {self.ctx.target.name} lists no router to hook into"
+        for url in urls:
+            try:
+                response = await self.ctx.http.get(url)
+            except httpx.HTTPError as exc:
+                return f"GET {url}: {describe(exc)}"
+            if response.status_code != 200:
+                return (
+                    f"router has no fault hook: GET {url} answered HTTP {response.status_code} "
+                    "(the scenario needs a router with the fault hook, e.g. the reference "
+                    "router started with --enable-fault-hook)"
+                )
+            try:
+                enabled = bool(response.json().get("enabled"))
+            except (ValueError, AttributeError):
+                return f"GET {url}: not the fault hook's JSON: {response.text[:100]!r}"
+            if not enabled:
+                return f"router fault hook at {url} is disabled (start it with --enable-fault-hook)"
+        return None
 
     def _urls(self) -> list[str]:
         urls = hook_urls(self.ctx.target.router_metrics_urls)
@@ -42,11 +118,21 @@ class RouterHookDriver(FaultDriver):
         for url in self._urls():
             await self._json("POST", url, json=self.spec.hook_body())
 
-    async def _armed(self) -> dict[str, dict[str, Any]]:
-        return {
-            url: (await self._json("GET", url)).get("faults", {}).get(self.spec.operation)
-            for url in self._urls()
-        }
+    async def _armed(self) -> dict[str, dict[str, Any] | None]:
+        """The armed fault per router; a router without a hook (404) can have none armed."""
+        armed: dict[str, dict[str, Any] | None] = {}
+        for url in self._urls():
+            try:
+                response = await self.ctx.http.get(url)
+            except httpx.HTTPError as exc:
+                raise FaultNotInEffect(f"GET {url}: {describe(exc)}") from exc
+            if response.status_code == 404:
+                armed[url] = None
+                continue
+            if response.status_code >= 400:
+                raise FaultNotInEffect(f"GET {url}: HTTP {response.status_code} {response.text}")
+            armed[url] = response.json().get("faults", {}).get(self.spec.operation)
+        return armed
 
     async def read_back(self) -> dict[str, Any]:
         armed = await self._armed()

@@ -9,12 +9,13 @@ fault gone. Entries a dead run left behind are healed by `heal_leftovers`.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import anyio
 import structlog
 
+from harness.errors import HarnessError
+from harness.evidence.record import HealOutcome
 from harness.faults import driver_for
 from harness.faults.base import FaultContext, FaultDriver, FaultNotInEffect
 from harness.faults.journal import Journal
@@ -22,24 +23,11 @@ from harness.faults.journal import Journal
 log = structlog.get_logger("faults")
 
 
-class FaultApplyError(RuntimeError):
+class FaultApplyError(HarnessError):
     """A fault could not be applied or shown in effect."""
 
 
-@dataclass
-class HealOutcome:
-    """How one fault was removed, with the read-back that proves it."""
-
-    key: str
-    kind: str
-    healed: bool
-    method: str  # "remove" | "fallback" | "failed"
-    seconds: float
-    evidence: dict[str, Any] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["FaultApplyError", "FaultRunner", "HealOutcome"]
 
 
 async def _attempt(step: str, timeout: float, call: Any) -> tuple[Any, str | None]:
@@ -106,13 +94,13 @@ class FaultRunner:
                 if error is None:
                     self.journal.remove(driver.key)
                     outcome = HealOutcome(
-                        driver.key,
-                        driver.kind,
-                        True,
-                        method,
-                        round(time.monotonic() - started, 3),
-                        evidence,
-                        errors,
+                        key=driver.key,
+                        kind=driver.kind,
+                        healed=True,
+                        method=method,
+                        seconds=round(time.monotonic() - started, 3),
+                        evidence=evidence,
+                        errors=errors,
                     )
                     log.info("fault_healed", key=driver.key, kind=driver.kind, method=method)
                     return outcome
@@ -120,13 +108,12 @@ class FaultRunner:
                 log.warning("fault_heal_attempt_failed", key=driver.key, method=method, error=error)
         log.error("fault_not_healed", key=driver.key, errors=errors)
         return HealOutcome(
-            driver.key,
-            driver.kind,
-            False,
-            "failed",
-            round(time.monotonic() - started, 3),
-            {},
-            errors,
+            key=driver.key,
+            kind=driver.kind,
+            healed=False,
+            method="failed",
+            seconds=round(time.monotonic() - started, 3),
+            errors=errors,
         )
 
     async def heal_leftovers(self) -> list[HealOutcome]:
@@ -138,7 +125,12 @@ class FaultRunner:
             except ValueError as exc:
                 outcomes.append(
                     HealOutcome(
-                        entry["key"], entry.get("kind", "?"), False, "failed", 0.0, {}, [str(exc)]
+                        key=entry["key"],
+                        kind=entry.get("kind", "?"),
+                        healed=False,
+                        method="failed",
+                        seconds=0.0,
+                        errors=[f"the journal entry cannot be read back as a fault: {exc}"],
                     )
                 )
                 continue

@@ -26,6 +26,15 @@ class ScrapeJob:
     metrics_path: str = "/metrics"
 
 
+@dataclass(frozen=True)
+class StackOptions:
+    """How the local stack's router is started: with or without the parts a router the team
+    did not write may lack (the fault hook, a readiness endpoint)."""
+
+    router_fault_hook: bool = True
+    router_readyz: bool = True
+
+
 @dataclass
 class StackContext:
     """Everything components share: the run directory, the profile and every allocated port."""
@@ -36,6 +45,7 @@ class StackContext:
     host: str = "127.0.0.1"
     ports: dict[str, dict[str, int]] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
+    options: StackOptions = field(default_factory=StackOptions)
 
     def port(self, component: str, name: str = "main") -> int:
         return self.ports[component][name]

@@ -20,7 +20,7 @@ import structlog
 from harness.config import PROFILES, Profile, Target, write_target
 from harness.paths import deploy_dir as default_deploy_dir
 from harness.probes import ProbeFailed
-from harness.stack.component import Component, StackContext
+from harness.stack.component import Component, StackContext, StackOptions
 from harness.stack.components.alertmanager import Alertmanager
 from harness.stack.components.nats import Nats
 from harness.stack.components.prometheus import Prometheus
@@ -80,6 +80,7 @@ class StackState:
     host: str
     ports: dict[str, dict[str, int]]
     deploy_dir: str = ""
+    options: dict = field(default_factory=dict)
     processes: dict[str, dict] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
 
@@ -95,6 +96,7 @@ class LocalStack:
         profile: Profile | None = None,
         deploy_dir: Path | None = None,
         host: str = "127.0.0.1",
+        options: StackOptions | None = None,
     ):
         self.run_dir = Path(run_dir).resolve()
         self.components = list(components) if components is not None else default_components()
@@ -104,6 +106,7 @@ class LocalStack:
             deploy_dir=deploy_dir or default_deploy_dir(),
             host=host,
             components=self.components,
+            options=options or StackOptions(),
         )
         self._popens: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -152,6 +155,7 @@ class LocalStack:
             profile=Profile.model_validate(state.profile),
             host=state.host,
             deploy_dir=Path(state.deploy_dir) if state.deploy_dir else None,
+            options=StackOptions(**state.options),
         )
         stack.ctx.ports = state.ports
         return stack
@@ -178,6 +182,7 @@ class LocalStack:
             host=self.ctx.host,
             ports=self.ctx.ports,
             deploy_dir=str(self.ctx.deploy_dir),
+            options=asdict(self.ctx.options),
         )
         self._write_state(state)
         started = time.monotonic()
@@ -264,6 +269,7 @@ class LocalStack:
             kind="local",
             profile=self.ctx.profile,
             run_dir=str(self.run_dir),
+            dashboards_dir=str(self.ctx.deploy_dir / "grafana" / "dashboards"),
             **{**defaults, **fields},
         )
 

@@ -27,7 +27,7 @@ from pydantic import TypeAdapter
 from harness.config import Target
 from harness.faults.base import FaultContext
 from harness.faults.journal import Journal
-from harness.scenario import Fault
+from harness.faults import Fault
 from harness.stack.process import process_state
 from harness.stack.stack import LocalStack
 from harness.toxiproxy_client import ToxiproxyClient

@@ -108,9 +108,9 @@ class RouterProcess:
         )
         try:
             with urllib.request.urlopen(req, timeout=5) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
+                return resp.status, _body(resp.read())
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+            return exc.code, _body(exc.read())
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -119,6 +119,14 @@ class RouterProcess:
         if self.record is not None:
             stop_process(self.record, popen=self.popen, grace=8.0)
             self.record = None
+
+
+def _body(raw: bytes) -> Any:
+    """JSON when it is JSON (the router's own answers), else the text (aiohttp's 404 page)."""
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return raw.decode(errors="replace")
 
 
 def _serving(router: RouterProcess) -> bool:

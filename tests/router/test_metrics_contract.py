@@ -128,14 +128,17 @@ def _family_of(sample_name: str, by_name: dict[str, dict[str, Any]]) -> str | No
 
 
 @pytest.mark.live
-def test_fault_hook_is_refused_unless_enabled(
+def test_without_the_hook_and_readyz_the_router_serves_neither(
     nats_server: NatsServer, start_router: Callable[..., RouterProcess]
 ) -> None:
-    router = start_router(nats_server.url)
-    assert router.http("POST", "/faults", {"op": "ack", "mode": "error"})[0] == 403
-    assert router.http("DELETE", "/faults")[0] == 403
-    status, body = router.http("GET", "/faults")
-    assert status == 200 and body == {"enabled": False, "faults": {}}
+    """A router started plainly looks like one the team did not write: no /faults at all
+    (404, as the harness's capability check expects), and /readyz gone when switched off."""
+    router = start_router(nats_server.url, "--serve-readyz", "false")
+    assert router.http("POST", "/faults", {"op": "ack", "mode": "error"})[0] == 404
+    assert router.http("DELETE", "/faults")[0] == 404
+    assert router.http("GET", "/faults")[0] == 404
+    assert router.http("GET", "/readyz")[0] == 404
+    assert router.http("GET", "/metrics")[0] == 200
 
 
 def test_help_documents_every_flag_and_env_var() -> None:

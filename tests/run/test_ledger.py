@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from harness.scenario import Workload as WorkloadSpec
+from harness.workload import WorkloadSpec
 from harness.workload import Ledger, Workload, request_body
 
 

@@ -33,11 +33,12 @@ class Router(Component):
             f"--nats-url=nats://{ctx.address('toxiproxy', 'router_nats')}",
             f"--metrics-host={ctx.host}",
             f"--metrics-port={ctx.port(self.name)}",
-            "--enable-fault-hook=true",
+            f"--enable-fault-hook={str(ctx.options.router_fault_hook).lower()}",
+            f"--serve-readyz={str(ctx.options.router_readyz).lower()}",
             # The workload's defaults: tenant-a/b allowed, tenant-blocked's requests are poison.
             "--tenant-allowlist=tenant-a,tenant-b",
             "--label-tenants=tenant-blocked",
-            f"--ack-wait={_scaled(30, factor, 2)}",
+            f"--ack-wait={_scaled(30, factor, 1)}",
             f"--backoff={backoff}",
             f"--monitor-interval={_scaled(5, factor, 0.5)}",
             f"--reconnect-delay-ms={max(100, round(1000 / factor))}",
@@ -48,11 +49,18 @@ class Router(Component):
             "--log-format=kv",
         ]
 
+    def _ready_url(self, ctx: StackContext) -> str | None:
+        return f"{ctx.url(self.name)}/readyz" if ctx.options.router_readyz else None
+
     async def ready(self, ctx: StackContext, client: httpx.AsyncClient) -> str:
-        return await probe_router(client, ctx.url(self.name))
+        return await probe_router(client, f"{ctx.url(self.name)}/metrics", self._ready_url(ctx))
 
     def target_fields(self, ctx: StackContext) -> dict[str, Any]:
-        return {"router_metrics_urls": [f"{ctx.url(self.name)}/metrics"]}
+        ready = self._ready_url(ctx)
+        return {
+            "router_metrics_urls": [f"{ctx.url(self.name)}/metrics"],
+            "router_ready_urls": [ready] if ready else [],
+        }
 
     def scrape_jobs(self, ctx: StackContext) -> list[ScrapeJob]:
         return [ScrapeJob("router", ctx.address(self.name))]

@@ -1,0 +1,82 @@
+"""Preflight: before anything is injected, the target is healthy, nothing of ours is still in
+effect, every fault of the scenario is possible on this target, and the alerts the scenario
+names are quiet (an alert already active cannot be attributed to this scenario's faults).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+
+from harness.checks.alert_poller import AlertPoller
+from harness.config import Target
+from harness.errors import HarnessError, ToxiproxyError
+from harness.faults.base import FaultDriver
+from harness.faults.journal import Journal
+from harness.scenario import Scenario
+from harness.target_check import check_target
+from harness.toxiproxy_client import ToxiproxyClient
+
+
+class PreflightFailed(HarnessError):
+    """The scenario cannot start on this target; the message says why."""
+
+
+async def preflight(
+    target: Target,
+    scenario: Scenario,
+    drivers: list[FaultDriver],
+    journal: Journal,
+    run_id: str,
+    poller: AlertPoller,
+) -> dict[str, Any]:
+    """The checks above, in order; raises PreflightFailed with every reason found."""
+    evidence: dict[str, Any] = {}
+    probes = await check_target(target)
+    evidence["probes"] = [p.as_dict() for p in probes]
+    down = [f"{p.name}: {p.detail}" for p in probes if not p.ok]
+    if down:
+        raise PreflightFailed("target not healthy: " + "; ".join(down))
+    ours = [e["key"] for e in journal.entries() if e["key"].startswith(f"{run_id}-{scenario.id}-")]
+    if ours:
+        raise PreflightFailed(f"faults already active: {', '.join(ours)}")
+    await _proxies_clean(target, scenario, evidence)
+    reasons = []
+    for index, driver in enumerate(drivers):
+        reason = await driver.capable()
+        if reason is not None:
+            reasons.append(f"fault {index} ({driver.kind}): {reason}")
+    evidence["capabilities"] = reasons or "every fault is possible on this target"
+    if reasons:
+        raise PreflightFailed(
+            "the target cannot take this scenario's faults: " + "; ".join(reasons)
+        )
+    started = time.monotonic()
+    named = scenario.alerts_named()
+    while named:
+        await poller.poll()
+        active = poller.active() & named
+        evidence["active_alerts"] = sorted(active)
+        if not active:
+            break
+        evidence["waited_for_alerts_s"] = round(time.monotonic() - started, 1)
+        await anyio.sleep(poller.interval)
+    return evidence
+
+
+async def _proxies_clean(target: Target, scenario: Scenario, evidence: dict[str, Any]) -> None:
+    try:
+        proxies = await ToxiproxyClient(target.toxiproxy_url).proxies()
+    except ToxiproxyError as exc:
+        raise PreflightFailed(str(exc)) from exc
+    toxics = {n: [t["name"] for t in p.get("toxics", [])] for n, p in proxies.items()}
+    disabled = [n for n, p in proxies.items() if not p.get("enabled", True)]
+    evidence["toxiproxy"] = {"toxics": toxics, "disabled": disabled}
+    for name in scenario.proxies():
+        if toxics.get(name) or name in disabled:
+            raise PreflightFailed(
+                f"proxy {name} is already faulted: toxics {toxics.get(name)}, "
+                f"disabled={name in disabled}"
+            )

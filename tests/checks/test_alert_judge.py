@@ -1,0 +1,223 @@
+"""The alert judges on synthetic timelines, notifications and rules, including each way the
+issue says an alert check was fooled: a budget that follows a slower rule, a misroute the
+"expected" receiver followed, changed severity, a dropped `by()` label, resolved notifications
+switched off, an inhibited alert, a notification from an earlier run, and a forbidden alert
+whose rule cannot run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from harness.checks.alerts import (
+    AlertObservation,
+    ForbiddenObservation,
+    Instance,
+    LoadedRule,
+    Objectives,
+    judge_alert,
+    judge_forbidden,
+)
+from harness.notifications import Notification, NotifiedAlert
+
+T0 = 1000.0  # fault start
+HEALED = T0 + 30
+LABELS = {"severity": "critical", "service": "router", "component": "nats", "team": "platform"}
+WANT = Objectives(
+    labels=LABELS,
+    carries=[],
+    receiver="router-critical",
+    send_resolved=True,
+    detect_s=21.0,
+    resolve_s=28.0,
+)
+RULE = LoadedRule(
+    labels=LABELS,
+    query="sum(rate(x[10s])) > 0.01",
+    for_s=10.0,
+    group_interval_s=1.0,
+    health="ok",
+    last_error="",
+    last_evaluation="2026-12-01T10:00:00Z",
+)
+INSTANCE_LABELS = {"alertname": "A", **LABELS}
+
+
+def note(at: float, status: str, receiver: str = "router-critical", **labels: str) -> Notification:
+    return Notification(
+        received_at=at,
+        receiver=receiver,
+        status=status,
+        alerts=[NotifiedAlert(labels={**INSTANCE_LABELS, **labels}, status=status)],
+    )
+
+
+def good(**changes: object) -> AlertObservation:
+    observation = AlertObservation(
+        alert="A",
+        objectives=WANT,
+        rule=RULE,
+        scrape_interval_s=1.0,
+        evaluation_interval_s=1.0,
+        instances=[
+            Instance(
+                labels=INSTANCE_LABELS,
+                pending=[T0 + 3 + i for i in range(10)],
+                firing=[T0 + 13 + i for i in range(25)],
+            )
+        ],
+        polled=[],
+        held=[
+            {
+                "at": T0 + 14,
+                "state": "active",
+                "inhibited_by": [],
+                "silenced_by": [],
+                "receivers": ["router-critical"],
+                "labels": INSTANCE_LABELS,
+            }
+        ],
+        notifications=[note(T0 + 14.5, "firing"), note(HEALED + 20, "resolved")],
+        fault_start=T0,
+        healed_at=HEALED,
+        observed_until=HEALED + 40,
+        still_firing=False,
+    )
+    return dataclasses.replace(observation, **changes)
+
+
+def test_the_unbroken_alert_passes_with_floor_and_slack() -> None:
+    status, summary, layers = judge_alert(good())
+    assert status == "pass", summary
+    assert layers["time_to_fire_s"] == 13.0
+    assert layers["floor_s"] == 3 * 1.0 + 1.0 + 10.0
+    assert layers["slack_s"] == 21.0 - 14.0
+
+
+def test_a_slower_rule_breaks_the_contract_objective_not_a_budget_it_brings() -> None:
+    slow = dataclasses.replace(RULE, for_s=30.0)
+    late = [Instance(INSTANCE_LABELS, pending=[T0 + 3], firing=[T0 + 33 + i for i in range(5)])]
+    status, summary, layers = judge_alert(good(rule=slow, instances=late))
+    assert status == "fail"
+    assert "fired 33.0s after the fault, objective 21.0s" in summary
+    assert "fired 3.0s after the fault was healed" in summary
+    assert layers["floor_s"] == 34.0 and layers["slack_s"] == -13.0
+
+
+def test_changed_severity_fails_on_labels() -> None:
+    rule = dataclasses.replace(RULE, labels={**LABELS, "severity": "warning"})
+    status, summary, _ = judge_alert(good(rule=rule))
+    assert status == "fail" and "severity='warning' (contract: 'critical')" in summary
+
+
+def test_misroute_fails_even_though_a_notification_arrived() -> None:
+    notes = [
+        note(T0 + 14.5, "firing", "router-warning"),
+        note(HEALED + 20, "resolved", "router-warning"),
+    ]
+    status, summary, _ = judge_alert(good(notifications=notes))
+    assert status == "fail"
+    assert "notification went to router-warning, the contract says router-critical" in summary
+
+
+def test_a_receiver_that_notifies_nobody_fails() -> None:
+    status, summary, _ = judge_alert(good(notifications=[]))
+    assert status == "fail" and "no firing notification reached router-critical" in summary
+
+
+def test_resolved_notifications_switched_off_fail_where_the_contract_promises_them() -> None:
+    status, summary, _ = judge_alert(good(notifications=[note(T0 + 14.5, "firing")]))
+    assert status == "fail" and "no resolved notification reached router-critical" in summary
+    quiet = dataclasses.replace(WANT, send_resolved=False)
+    assert (
+        judge_alert(good(objectives=quiet, notifications=[note(T0 + 14.5, "firing")]))[0] == "pass"
+    )
+
+
+def test_an_inhibited_alert_fails_on_alertmanager() -> None:
+    held = [
+        {
+            "at": T0 + 14,
+            "state": "suppressed",
+            "inhibited_by": ["f00d"],
+            "silenced_by": [],
+            "receivers": ["router-critical"],
+            "labels": INSTANCE_LABELS,
+        }
+    ]
+    status, summary, _ = judge_alert(good(held=held, notifications=[]))
+    assert status == "fail"
+    assert (
+        "Alertmanager held it suppressed, never active (inhibited or silenced by f00d)" in summary
+    )
+
+
+def test_a_notification_from_before_the_first_firing_never_counts() -> None:
+    earlier = [note(T0 - 120, "firing"), note(T0 - 60, "resolved")]
+    status, summary, _ = judge_alert(good(notifications=earlier))
+    assert status == "fail" and "no firing notification reached" in summary
+
+
+def test_a_notification_for_another_instance_never_counts() -> None:
+    other = [note(T0 + 14.5, "firing", instance="router-2:9001"), note(HEALED + 20, "resolved")]
+    instance = [
+        Instance(
+            {**INSTANCE_LABELS, "instance": "router-1:9001"},
+            firing=[T0 + 13 + i for i in range(25)],
+        )
+    ]
+    status, summary, _ = judge_alert(good(instances=instance, notifications=other))
+    assert status == "fail" and "no firing notification reached" in summary
+
+
+def test_a_dropped_by_label_fails_when_the_contract_says_it_is_carried() -> None:
+    want = dataclasses.replace(WANT, carries=["source"])
+    status, summary, _ = judge_alert(good(objectives=want))
+    assert status == "fail" and "firing instances lack label(s) source" in summary
+
+
+def test_already_firing_before_the_fault_fails() -> None:
+    early = [Instance(INSTANCE_LABELS, firing=[T0 - 5 + i for i in range(30)])]
+    status, summary, _ = judge_alert(good(instances=early))
+    assert status == "fail" and "already firing" in summary
+
+
+def test_never_fired_and_still_firing_after_heal_fail() -> None:
+    assert judge_alert(good(instances=[]))[1].startswith("never fired")
+    status, summary, _ = judge_alert(good(still_firing=True))
+    assert status == "fail" and "still firing after heal" in summary
+
+
+def test_no_contract_entry_or_no_fault_is_an_error() -> None:
+    assert judge_alert(good(objectives=None))[0] == "error"
+    assert judge_alert(good(fault_start=None))[0] == "error"
+
+
+def forbidden(**changes: object) -> ForbiddenObservation:
+    base = ForbiddenObservation(
+        alert="B",
+        rule=RULE,
+        instances=[],
+        polled=[],
+        window=(T0 - 10, HEALED + 40),
+        last_evaluation=HEALED + 39,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_forbidden_alert_silent_with_a_live_rule_passes() -> None:
+    assert judge_forbidden(forbidden())[0] == "pass"
+
+
+def test_forbidden_alert_that_went_pending_fails() -> None:
+    status, summary = judge_forbidden(forbidden(instances=[Instance({}, pending=[T0 + 4])]))
+    assert status == "fail" and summary.startswith("went pending")
+
+
+def test_forbidden_alert_whose_rule_cannot_run_is_not_a_pass() -> None:
+    """Fooled before: "never pending or firing" held for a rule that errors every evaluation,
+    is missing, or is never evaluated."""
+    broken = dataclasses.replace(RULE, health="err", last_error="many-to-many matching not allowed")
+    status, summary = judge_forbidden(forbidden(rule=broken))
+    assert status == "fail" and "many-to-many" in summary and "silence proves nothing" in summary
+    assert judge_forbidden(forbidden(rule=None))[0] == "fail"
+    assert judge_forbidden(forbidden(last_evaluation=T0 - 60))[0] == "fail"

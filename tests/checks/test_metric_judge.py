@@ -1,0 +1,79 @@
+"""The metric judge on synthetic observations, including each way the issue says a metric
+check was fooled: an absolute bound the workload already meets, a ratio against a zero
+baseline, a label value nobody maps to, a metric that must stay flat."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.checks.base import Window
+from harness.checks.metrics import MetricExpectation, MetricObservation, judge_metric
+
+BASE, FAULT = Window(0, 10), Window(10, 40)
+
+
+def obs(base: float | None, value: float | None, **kw: object) -> MetricObservation:
+    defaults = {"series": 1, "matched": 1, "baseline_window": BASE, "window": FAULT}
+    return MetricObservation(base=base, value=value, **{**defaults, **kw})  # type: ignore[arg-type]
+
+
+def spec(**kw: object) -> MetricExpectation:
+    return MetricExpectation(query="sum(rate(x[$window]))", **kw)  # type: ignore[arg-type]
+
+
+def test_moved_up_passes_only_above_the_baseline() -> None:
+    assert judge_metric(spec(moved="up"), obs(0.0, 2.5))[0] == "pass"
+    assert judge_metric(spec(moved="up"), obs(2.5, 2.5)) == (
+        "fail",
+        "did not move up (2.5 vs baseline 2.5)",
+    )
+
+
+def test_absolute_bound_the_baseline_already_meets_fails_with_moved() -> None:
+    """Fooled before: `above: 0` on a metric the workload's own poison moved all along."""
+    with pytest.raises(ValueError, match="relative to the baseline"):
+        spec(above=0)
+    status, summary = judge_metric(spec(moved="up", above=0), obs(0.2, 0.2))
+    assert status == "fail" and "did not move up" in summary
+
+
+def test_ratio_against_zero_baseline_needs_its_floor() -> None:
+    """Fooled before: `ratio_at_least` passed on anything when the baseline was 0."""
+    with pytest.raises(ValueError, match="absolute floor"):
+        spec(ratio_at_least=3)
+    s = spec(ratio_at_least=3, above=5)
+    assert judge_metric(s, obs(0.0, 0.01))[0] == "fail"  # zero baseline: the floor decides
+    assert judge_metric(s, obs(0.0, 9.0))[0] == "pass"
+    assert judge_metric(s, obs(4.0, 9.0))[0] == "fail"  # 2.25x < 3x
+    assert judge_metric(s, obs(2.0, 9.0))[0] == "pass"
+
+
+def test_flat_fails_when_the_fault_moves_it() -> None:
+    """The seed's S1: an ACK failure is not a NAK, the NAK redelivery counter stays flat."""
+    s = spec(moved="flat", tolerance_abs=0.01)
+    assert judge_metric(s, obs(0.0, 0.0))[0] == "pass"
+    status, summary = judge_metric(s, obs(0.0, 0.8))
+    assert status == "fail" and "did not stay flat" in summary
+    relative = spec(moved="flat", tolerance=0.1)
+    assert judge_metric(relative, obs(10.0, 10.9))[0] == "pass"
+    assert judge_metric(relative, obs(10.0, 11.5))[0] == "fail"
+
+
+def test_wrong_label_value_fails_rather_than_errors() -> None:
+    """A router labelling `subject="unknown"`: data exists, none with the real labels."""
+    s = spec(moved="up", labels={"subject": "beamline.router.v1.decide"})
+    observed = obs(None, None, matched=0, labels_seen=[{"subject": "unknown"}])
+    status, summary = judge_metric(s, observed)
+    assert status == "fail" and "no series with labels" in summary and "unknown" in summary
+
+
+def test_no_data_is_an_error_never_a_pass() -> None:
+    assert judge_metric(spec(moved="up"), obs(None, None, series=0))[0] == "error"
+    assert judge_metric(spec(moved="up"), obs(None, 3.0))[0] == "error"  # no baseline
+    assert judge_metric(spec(moved="up"), obs(0.0, 3.0, window=None))[0] == "error"
+
+
+def test_recovery_is_required_when_asked_for() -> None:
+    s = spec(moved="up", recover_within="1m")
+    assert judge_metric(s, obs(0.0, 3.0, recovery={"recovered_at": None}))[0] == "fail"
+    assert judge_metric(s, obs(0.0, 3.0, recovery={"recovered_at": 55.0}))[0] == "pass"
