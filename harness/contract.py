@@ -72,6 +72,11 @@ class Contract(Strict):
 
     schema_: Literal["harness.contract/v1"] = Field(alias="schema")
     version: int = Field(ge=1)
+    notification_allowance: Duration = Field(
+        gt=0,
+        description="how long a firing notification may trail the firing alert (Alertmanager "
+        "batches per group: one group_interval)",
+    )
     alerts: dict[str, AlertContract] = Field(min_length=1)
 
     def get(self, alert: str) -> AlertContract | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.checks.alerts import rule_floor
 from harness.checks.metrics import MEANINGLESS_LABEL_VALUES
 from harness.config import Target
 from harness.contract import Contract
@@ -177,7 +178,7 @@ def production_scrape_interval(deploy_dir: Path) -> float:
 
 def contract_problems(contract: Contract, contract_path: Path, deploy_dir: Path) -> list[Problem]:
     """Contract entries with no rule, rules with no entry, and objectives a rule's floor
-    (scrape + evaluation + `for:` + two scrapes for its window) exceeds even in theory."""
+    (scrape + evaluation + `for:`) exceeds even in theory."""
     rules = alert_rules(deploy_dir / "prometheus" / "rules")
     _, root = parse_yaml(contract_path.read_text(), str(contract_path))
     problems = []
@@ -200,8 +201,14 @@ def contract_problems(contract: Contract, contract_path: Path, deploy_dir: Path)
                 )
             )
             continue
+        labels = rule.get("labels") or {}
+        wrong = {k: v for k, v in entry.labels.items() if labels.get(k) != v}
+        if wrong:
+            shown = ", ".join(f"{k}={labels.get(k)!r} (contract: {v!r})" for k, v in wrong.items())
+            message = f"labels differ from the alerting contract: {shown}"
+            problems.append(Problem(str(path), None, name, message))
         evaluation = parse_duration(str(group.get("interval", "1m")))
-        floor = 3 * scrape + evaluation + parse_duration(str(rule.get("for", "0s")))
+        floor = rule_floor(scrape, evaluation, parse_duration(str(rule.get("for", "0s"))))
         if floor > entry.detect_within:
             problems.append(
                 Problem(
@@ -209,7 +216,7 @@ def contract_problems(contract: Contract, contract_path: Path, deploy_dir: Path)
                     locate(root, ["alerts", name, "detect_within"]),
                     f"alerts.{name}.detect_within",
                     f"the rule cannot fire within {format_duration(entry.detect_within)} even in "
-                    f"theory: its floor is {format_duration(floor)} (3 × scrape "
+                    f"theory: its floor is {format_duration(floor)} (scrape "
                     f"{format_duration(scrape)} + evaluation {format_duration(evaluation)} + "
                     f"for {rule.get('for', '0s')})",
                 )

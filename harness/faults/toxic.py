@@ -184,14 +184,20 @@ class ToxicDriver(FaultDriver):
         return {"proxy": self.spec.proxy, "toxic": toxic}
 
     async def remove(self) -> None:
-        if await self._find() is not None:
+        toxic = await self._find()
+        if toxic is not None:
+            if "stats" in toxic:  # what the protocol-aware toxic did, read just before removal
+                self.state["stats_at_removal"] = toxic["stats"]
             await self.ctx.toxiproxy.remove_toxic(self.spec.proxy, self.name)
 
     async def prove_gone(self) -> dict[str, Any]:
         toxics = await self.ctx.toxiproxy.toxics(self.spec.proxy)
         if any(t["name"] == self.name for t in toxics):
             raise FaultStillPresent(f"toxic {self.name} still on proxy {self.spec.proxy}")
-        return {"proxy": self.spec.proxy, "toxics_left": [t["name"] for t in toxics]}
+        evidence = {"proxy": self.spec.proxy, "toxics_left": [t["name"] for t in toxics]}
+        if "stats_at_removal" in self.state:
+            evidence["stats_at_removal"] = self.state["stats_at_removal"]
+        return evidence
 
 
 SCRATCH_PREFIX = "harness-probe-"

@@ -33,6 +33,9 @@ class StackOptions:
 
     router_fault_hook: bool = True
     router_readyz: bool = True
+    router_source: str | None = None
+    """A directory holding another `router` package to run instead of ours (first on the
+    router's PYTHONPATH): a modified or independently written router."""
 
 
 @dataclass

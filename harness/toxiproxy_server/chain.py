@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.toxiproxy_server import jsonbody
@@ -37,32 +37,43 @@ class Toxic:
     stream: str
     direction: str
     toxicity: float
-    attributes: dict[str, int]
+    attributes: dict[str, Any]
+    # per-frame kinds only (an extension): frames seen, matched and acted on, over every link of
+    # the proxy (live or closed) since the toxic was created
+    stats: dict[str, int] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.kind.per_frame and self.stats is None:
+            self.stats = {"frames": 0, "matched": 0, "acted": 0}
 
     def to_json(self) -> dict[str, Any]:
         toxicity: float | int = self.toxicity
         if float(toxicity).is_integer() and abs(toxicity) < 1e15:
             toxicity = int(toxicity)
-        return {
+        body = {
             "attributes": dict(self.attributes),
             "name": self.name,
             "type": self.kind.name,
             "stream": self.stream,
             "toxicity": toxicity,
         }
+        if self.stats is not None:
+            body["stats"] = dict(self.stats)
+        return body
 
 
-def _attributes(kind: ToxicKind, value: Any, base: dict[str, int]) -> dict[str, int]:
+def _attributes(
+    kind: ToxicKind, value: Any, base: dict[str, Any], direction: str
+) -> dict[str, Any]:
     """Merge a request's `attributes` into `base`; unknown keys are ignored, as in Go."""
     if value is not None and not isinstance(value, dict):
         raise bad_body(
             f"json: cannot unmarshal {jsonbody.json_type(value)} into field attributes "
             f"of type {kind.name} attributes object"
         )
-    schema: dict[str, jsonbody.Kind] = {name: "int" for name in kind.defaults}
     merged = dict(base)
-    merged.update(jsonbody.fields(value, schema, f"{kind.name}.attributes"))
-    problem = kind.check(merged)
+    merged.update(jsonbody.fields(value, kind.schema, f"{kind.name}.attributes"))
+    problem = kind.check(merged, direction)
     if problem is not None:
         raise bad_body(f"invalid {kind.name} attributes: {problem}")
     return merged
@@ -104,13 +115,15 @@ class ToxicChains:
         name = fields.get("name") or f"{kind.name}_{stream}"
         if self.find(name) is not None:
             raise ApiError(409, TOXIC_EXISTS)
-        attributes = _attributes(kind, fields.get("attributes"), kind.defaults)
+        attributes = _attributes(kind, fields.get("attributes"), kind.defaults, direction)
         return Toxic(name, kind, stream, direction, fields.get("toxicity", 1.0), attributes)
 
-    def parse_update(self, toxic: Toxic, body: Any) -> tuple[dict[str, int], float]:
+    def parse_update(self, toxic: Toxic, body: Any) -> tuple[dict[str, Any], float]:
         """New attributes (merged into the current ones) and toxicity; omitted ones are kept."""
         fields = jsonbody.fields(body, _UPDATE_FIELDS, "ToxicWrapper")
-        attributes = _attributes(toxic.kind, fields.get("attributes"), toxic.attributes)
+        attributes = _attributes(
+            toxic.kind, fields.get("attributes"), toxic.attributes, toxic.direction
+        )
         return attributes, fields.get("toxicity", toxic.toxicity)
 
     def add(self, toxic: Toxic) -> None:

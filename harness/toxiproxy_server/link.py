@@ -250,12 +250,14 @@ class Link:
             stage.start()
 
     def remove_toxic(self, toxic: Toxic) -> None:
-        """Take the stage out, passing on what it held and queued (timeout: close the link)."""
+        """Take the stage out, passing on all it held, kept and queued (timeout: close the link)."""
         index = self._index(toxic)
         if index is None:
             return
         stage = self.stages.pop(index)
         stage.stop()
+        for chunk in toxic.kind.release(stage):  # e.g. delayed frames, then a partial frame
+            stage.send(chunk)
         previous = self.stages[index - 1] if index > 0 else None
         if previous is not None:
             previous.stop()

@@ -1,8 +1,10 @@
 """The pieces a toxic pipeline is built from: timestamped chunks, channels between stages, stages.
 
-Every await point in a stage leaves its in-flight data either in a channel or in `Stage.held`, so a
-stage can be interrupted synchronously (cancel its task, pass `held` on) without losing or
-reordering bytes: that is what makes toxic updates and removals instant, even under load.
+Every await point in a stage leaves its in-flight data either in a channel, in `Stage.held`, or in
+`Stage.state` (per-link state that survives restarts, handed on by the kind's `release` hook when
+the stage is removed), so a stage can be interrupted synchronously (cancel its task, pass `held`
+on) without losing or reordering bytes: that is what makes toxic updates and removals instant, even
+under load.
 """
 
 from __future__ import annotations
@@ -111,10 +113,10 @@ def _resolve(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-Runner = Callable[["Stage", dict[str, int]], Awaitable[None]]
+Runner = Callable[["Stage", dict[str, Any]], Awaitable[None]]
 
 
-async def run_noop(stage: Stage, attrs: dict[str, int]) -> None:
+async def run_noop(stage: Stage, attrs: dict[str, Any]) -> None:
     """Pass everything through (also what a toxic that lost its toxicity roll runs)."""
     get, send = stage.input.get, stage.send
     while True:
@@ -127,7 +129,18 @@ async def run_noop(stage: Stage, attrs: dict[str, int]) -> None:
 class Stage:
     """One toxic on one link: its task, its channels, and per-link state that survives restarts."""
 
-    __slots__ = ("link", "toxic", "input", "output", "held", "task", "state", "finished", "active")
+    __slots__ = (
+        "link",
+        "toxic",
+        "input",
+        "output",
+        "held",
+        "task",
+        "state",
+        "finished",
+        "active",
+        "fresh",
+    )
 
     def __init__(self, link: Link, toxic: Toxic, input: Channel, output: Channel) -> None:
         self.link = link
@@ -136,9 +149,12 @@ class Stage:
         self.output = output
         self.held: Any = None
         self.task: asyncio.Task[None] | None = None
-        self.state: dict[str, int] = {}
+        self.state: dict[str, Any] = {}
         self.finished = False
         self.active = False
+        # The link had read nothing yet: this stage sees its stream from the first byte (a
+        # protocol parser is then aligned; one added to a live link starts mid-stream).
+        self.fresh = link.received == 0
 
     def send(self, item: Any) -> None:
         """Pass an item downstream; nothing passes after EOF."""
@@ -149,11 +165,15 @@ class Stage:
         self.output.put(item)
 
     def start(self) -> None:
-        """(Re)start the stage, rolling its toxicity again as the real server does."""
+        """(Re)start the stage, rolling its toxicity again as the real server does.
+
+        A per-frame kind rolls for each frame itself, so it always runs (at toxicity 0 it parses
+        and never acts).
+        """
         if self.finished:
             return
         toxic = self.toxic
-        self.active = self.link.rng.random() < toxic.toxicity
+        self.active = toxic.kind.per_frame or self.link.rng.random() < toxic.toxicity
         runner = toxic.kind.run if self.active else run_noop
         task = asyncio.get_running_loop().create_task(runner(self, dict(toxic.attributes)))
         task.add_done_callback(self._done)

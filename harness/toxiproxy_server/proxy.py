@@ -102,7 +102,7 @@ class Proxy:
         for link in self._live_links(toxic.direction):
             link.add_toxic(toxic)
 
-    def update_toxic(self, toxic: Toxic, attributes: dict[str, int], toxicity: float) -> None:
+    def update_toxic(self, toxic: Toxic, attributes: dict[str, Any], toxicity: float) -> None:
         toxic.attributes = attributes
         toxic.toxicity = toxicity
         for link in self._live_links(toxic.direction):

@@ -1,7 +1,8 @@
-"""Every toxic type: its attributes (defaults 0), input checks, and its behaviour on one link.
+"""Every toxic type: its attributes (with defaults), input checks, and its behaviour on one link.
 
 Behaviour follows Toxiproxy 2.12 (see the reference spec §2); checks reject the inputs that crash
-or hang the Go server (negative bandwidth, slicer size 0 or variation > average).
+or hang the Go server (negative bandwidth, slicer size 0 or variation > average). The two
+NATS-protocol-aware types (`nats_drop`, `nats_delay`) are extensions, in nats_toxics.py.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from harness.toxiproxy_server import nats_toxics
+from harness.toxiproxy_server.jsonbody import Kind
 from harness.toxiproxy_server.pipeline import EOF, Chunk, Runner, Stage, run_noop
 
 # Longest single wait (~115 days): huge int64 attributes must not overflow the loop's timers.
@@ -170,11 +174,11 @@ async def run_limit_data(stage: Stage, attrs: dict[str, int]) -> None:
             return
 
 
-def _check_bandwidth(attrs: dict[str, int]) -> str | None:
+def _check_bandwidth(attrs: dict[str, int], direction: str) -> str | None:
     return "rate must be >= 0" if attrs["rate"] < 0 else None
 
 
-def _check_slicer(attrs: dict[str, int]) -> str | None:
+def _check_slicer(attrs: dict[str, int], direction: str) -> str | None:
     if attrs["average_size"] <= 0:
         return "average_size must be > 0"
     if attrs["size_variation"] < 0:
@@ -184,15 +188,37 @@ def _check_slicer(attrs: dict[str, int]) -> str | None:
     return None
 
 
+def _nothing_held(stage: Stage) -> list[Chunk]:
+    return []
+
+
 @dataclass(frozen=True)
 class ToxicKind:
-    """A toxic type: attribute names in output order with defaults, behaviour and input checks."""
+    """A toxic type: attribute names in output order with defaults, behaviour and input checks.
+
+    `check(attributes, direction)` says why a configuration is invalid (or None). `per_frame`:
+    toxicity is a probability per frame, rolled by the toxic itself, so the stage always runs and
+    the toxic counts frames (its JSON gains `stats`). `release(stage)` hands on what a stage
+    keeps in its per-link state when it is removed, so nothing is lost.
+    """
 
     name: str
-    defaults: dict[str, int]
+    defaults: dict[str, Any]
     run: Runner
-    check: Callable[[dict[str, int]], str | None] = field(default=lambda attrs: None)
+    check: Callable[[dict[str, Any], str], str | None] = field(
+        default=lambda attrs, direction: None
+    )
     closes_on_remove: bool = False
+    per_frame: bool = False
+    release: Callable[[Stage], list[Chunk]] = _nothing_held
+
+    @property
+    def schema(self) -> dict[str, Kind]:
+        """Each attribute's JSON type, declared by its default: int, or string."""
+        return {
+            name: "string" if isinstance(default, str) else "int"
+            for name, default in self.defaults.items()
+        }
 
 
 _SLICER_DEFAULTS = {"average_size": 0, "size_variation": 0, "delay": 0}
@@ -208,5 +234,21 @@ KINDS: dict[str, ToxicKind] = {
         ToxicKind("reset_peer", {"timeout": 0}, run_reset_peer),
         ToxicKind("slicer", _SLICER_DEFAULTS, run_slicer, _check_slicer),
         ToxicKind("limit_data", {"bytes": 0}, run_limit_data),
+        ToxicKind(
+            "nats_drop",
+            nats_toxics.DROP_DEFAULTS,
+            nats_toxics.run_nats_drop,
+            nats_toxics.check_attributes,
+            per_frame=True,
+            release=nats_toxics.release,
+        ),
+        ToxicKind(
+            "nats_delay",
+            nats_toxics.DELAY_DEFAULTS,
+            nats_toxics.run_nats_delay,
+            nats_toxics.check_attributes,
+            per_frame=True,
+            release=nats_toxics.release,
+        ),
     )
 }

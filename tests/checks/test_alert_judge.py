@@ -29,6 +29,7 @@ WANT = Objectives(
     send_resolved=True,
     detect_s=21.0,
     resolve_s=28.0,
+    notify_s=31.0,
 )
 RULE = LoadedRule(
     labels=LABELS,
@@ -89,8 +90,8 @@ def test_the_unbroken_alert_passes_with_floor_and_slack() -> None:
     status, summary, layers = judge_alert(good())
     assert status == "pass", summary
     assert layers["time_to_fire_s"] == 13.0
-    assert layers["floor_s"] == 3 * 1.0 + 1.0 + 10.0
-    assert layers["slack_s"] == 21.0 - 14.0
+    assert layers["floor_s"] == 1.0 + 1.0 + 10.0
+    assert layers["slack_s"] == 21.0 - 12.0
 
 
 def test_a_slower_rule_breaks_the_contract_objective_not_a_budget_it_brings() -> None:
@@ -100,7 +101,7 @@ def test_a_slower_rule_breaks_the_contract_objective_not_a_budget_it_brings() ->
     assert status == "fail"
     assert "fired 33.0s after the fault, objective 21.0s" in summary
     assert "fired 3.0s after the fault was healed" in summary
-    assert layers["floor_s"] == 34.0 and layers["slack_s"] == -13.0
+    assert layers["floor_s"] == 32.0 and layers["slack_s"] == -11.0
 
 
 def test_changed_severity_fails_on_labels() -> None:
@@ -147,7 +148,7 @@ def test_an_inhibited_alert_fails_on_alertmanager() -> None:
     status, summary, _ = judge_alert(good(held=held, notifications=[]))
     assert status == "fail"
     assert (
-        "Alertmanager held it suppressed, never active (inhibited or silenced by f00d)" in summary
+        "Alertmanager held it suppressed while it fired (inhibited or silenced by f00d)" in summary
     )
 
 
@@ -221,3 +222,9 @@ def test_forbidden_alert_whose_rule_cannot_run_is_not_a_pass() -> None:
     assert status == "fail" and "many-to-many" in summary and "silence proves nothing" in summary
     assert judge_forbidden(forbidden(rule=None))[0] == "fail"
     assert judge_forbidden(forbidden(last_evaluation=T0 - 60))[0] == "fail"
+
+
+def test_notification_later_than_its_objective_fails() -> None:
+    late = [note(T0 + 35, "firing"), note(HEALED + 20, "resolved")]
+    status, summary, _ = judge_alert(good(notifications=late))
+    assert status == "fail" and "notified 35.0s after the fault, objective 31.0s" in summary

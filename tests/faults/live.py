@@ -25,9 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import TypeAdapter
 
 from harness.config import Target
+from harness.faults import Fault
 from harness.faults.base import FaultContext
 from harness.faults.journal import Journal
-from harness.faults import Fault
 from harness.stack.process import process_state
 from harness.stack.stack import LocalStack
 from harness.toxiproxy_client import ToxiproxyClient

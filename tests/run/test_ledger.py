@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from harness.workload import WorkloadSpec
-from harness.workload import Ledger, Workload, request_body
+from harness.workload import Ledger, Workload, WorkloadSpec, request_body
 
 
 def ok(request_id: str | None) -> bytes:

@@ -49,6 +49,10 @@ class Router(Component):
             "--log-format=kv",
         ]
 
+    def env(self, ctx: StackContext) -> dict[str, str]:
+        source = ctx.options.router_source
+        return {"PYTHONPATH": source} if source else {}
+
     def _ready_url(self, ctx: StackContext) -> str | None:
         return f"{ctx.url(self.name)}/readyz" if ctx.options.router_readyz else None
 
