@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import signal
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from rich.table import Table
 from harness.config import Target
 from harness.contract import Contract
 from harness.errors import HarnessError
-from harness.evidence.bundle import new_record, write_evidence
+from harness.evidence.bundle import new_record, read_evidence, write_evidence
 from harness.evidence.junit import write_junit
 from harness.evidence.record import PHASES, HealOutcome, Phase, RunRecord, ScenarioResult
 from harness.faults.base import FaultContext
@@ -59,15 +62,22 @@ def unproven_forbidden(results: list[ScenarioResult]) -> dict[str, list[str]]:
     return forbidden
 
 
-async def run_scenarios(
+async def execute(
     scenarios: list[Scenario],
     target: Target,
     contract: Contract,
-    out: Path | None,
-    concurrency: int,
-) -> int:
-    """Run, write evidence.json as each scenario finishes, then junit.xml and the summary;
-    returns the exit code (0 only when every scenario passed)."""
+    out_dir: Path,
+    *,
+    concurrency: int = 1,
+    started_by: str = "",
+    run_id: str | None = None,
+    on_phase: Callable[[str, Phase], None] | None = None,
+    on_result: Callable[[ScenarioResult], None] | None = None,
+) -> RunRecord:
+    """One run, the way the CLI and the service both drive it: lock the target, heal
+    leftovers, every scenario through its phases, evidence.json after each scenario and
+    junit.xml at the end. Cancelling it (Ctrl-C, a cancel scope) still heals; the record then
+    says `interrupted`. A locked target raises TargetLocked; unhealable leftovers PhaseFailed."""
 
     def make_workload(scenario: Scenario, target: Target) -> Workload:
         return Workload(target.nats_url, scenario.workload)
@@ -76,12 +86,61 @@ async def run_scenarios(
         target,
         contract,
         stack=_stack_for(target),
+        run_id=run_id,
         workload=make_workload,
         concurrency=concurrency,
+        on_phase=on_phase,
     )
-    out_dir = out or Path(".harness") / "runs" / orchestrator.run_id
+    record = new_record(orchestrator.run_id, target, contract, started_by)
+
+    def save(result: ScenarioResult) -> None:
+        record.scenarios.append(result)
+        write_evidence(out_dir, record)
+        if on_result is not None:
+            on_result(result)
+
+    orchestrator.on_result = save
+    log.info("run_start", run_id=record.run_id, out=str(out_dir), scenarios=len(scenarios))
+    try:
+        await orchestrator.run(scenarios)
+    except anyio.get_cancelled_exc_class():
+        record.interrupted = True
+        _finish(record, orchestrator, scenarios, out_dir)  # synchronous: cannot be cancelled
+        raise
+    _finish(record, orchestrator, scenarios, out_dir)
+    return record
+
+
+def _finish(
+    record: RunRecord, orchestrator: Orchestrator, scenarios: list[Scenario], out_dir: Path
+) -> None:
+    record.leftovers_healed = orchestrator.leftovers
+    record.forgotten = orchestrator.forgotten
+    order = {s.id: i for i, s in enumerate(scenarios)}
+    record.scenarios.sort(key=lambda r: order.get(r.scenario_id, 0))
+    record.unproven_forbidden = unproven_forbidden(record.scenarios)
+    write_junit(out_dir, record)
+    write_evidence(out_dir, record)
+
+
+def passed(record: RunRecord, scenarios: list[Scenario]) -> bool:
+    return len(record.scenarios) == len(scenarios) and all(
+        r.verdict == "passed" for r in record.scenarios
+    )
+
+
+async def run_scenarios(
+    scenarios: list[Scenario],
+    target: Target,
+    contract: Contract,
+    out: Path | None,
+    concurrency: int,
+) -> int:
+    """`harness run`: `execute` with progress on the terminal, SIGINT/SIGTERM handling and the
+    summary; returns the exit code (0 only when every scenario passed)."""
+    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    out_dir = out or Path(".harness") / "runs" / run_id
     configure_logging(json_path=out_dir / "harness.log.jsonl", console_level="warning")
-    record = new_record(orchestrator.run_id, target, contract)
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -99,18 +158,14 @@ async def run_scenarios(
             completed=PHASES.index(phase),
         )
 
-    def save(result: ScenarioResult) -> None:
-        record.scenarios.append(result)
+    def on_result(result: ScenarioResult) -> None:
         progress.update(
             tasks[result.scenario_id],
             description=f"{result.scenario_id}: {result.verdict}",
             completed=len(PHASES),
         )
-        write_evidence(out_dir, record)
 
-    orchestrator.on_phase = on_phase
-    orchestrator.on_result = save
-    log.info("run_start", run_id=orchestrator.run_id, out=str(out_dir), scenarios=len(scenarios))
+    record: RunRecord | None = None
     interrupted = False
     refused: TargetLocked | PhaseFailed | None = None
     progress.start()
@@ -129,7 +184,16 @@ async def run_scenarios(
             tg.start_soon(watch_signals)
             # Caught here: out of the task group it would arrive wrapped in an ExceptionGroup.
             try:
-                await orchestrator.run(scenarios)
+                record = await execute(
+                    scenarios,
+                    target,
+                    contract,
+                    out_dir,
+                    concurrency=concurrency,
+                    run_id=run_id,
+                    on_phase=on_phase,
+                    on_result=on_result,
+                )
             except (TargetLocked, PhaseFailed) as exc:
                 refused = exc
             tg.cancel_scope.cancel()
@@ -138,21 +202,14 @@ async def run_scenarios(
     if refused is not None:
         console.print(f"[bold red]error:[/] {refused}")
         return 3 if isinstance(refused, TargetLocked) else 1
-    record.interrupted = interrupted
-    record.leftovers_healed = orchestrator.leftovers
-    record.forgotten = orchestrator.forgotten
-    order = {s.id: i for i, s in enumerate(scenarios)}
-    record.scenarios.sort(key=lambda r: order.get(r.scenario_id, 0))
-    record.unproven_forbidden = unproven_forbidden(record.scenarios)
-    write_junit(out_dir, record)
-    write_evidence(out_dir, record)
+    if record is None:  # interrupted before any evidence: read back what was written
+        record = read_evidence(out_dir) if (out_dir / "evidence.json").exists() else None
+        if record is None:
+            return 130
     _summary(record, out_dir)
     if interrupted:
         return 130
-    ok = len(record.scenarios) == len(scenarios) and all(
-        r.verdict == "passed" for r in record.scenarios
-    )
-    return 0 if ok else 1
+    return 0 if passed(record, scenarios) else 1
 
 
 def _summary(record: RunRecord, out_dir: Path) -> None:

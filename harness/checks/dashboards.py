@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from harness.checks.base import Check, CheckResult, RunView, Window, result
+from harness.checks.metrics import MAX_POINTS, MAX_SERIES
 from harness.config import Strict
 from harness.durations import format_duration
 from harness.evidence.record import Status
@@ -196,11 +198,12 @@ class PanelCheck(Check):
         if baseline is None or fault is None:
             return PanelObservation(self.spec, "the run ended before the fault window")
         scrape = run.target.profile.scrape_interval
-        step = max(scrape, 1.0)
+        end = time.time()  # the whole scenario, baseline to recovery, like a dashboard snapshot
+        step = max(scrape, (end - baseline.start) / MAX_POINTS, 1.0)
         queries = []
         for target in panel.get("targets", []):
             expr = fill_variables(target.get("expr", ""), scrape=scrape, window=fault.length)
-            series = await self.prometheus.range(expr, baseline.start, fault.end, step)
+            series = await self.prometheus.range(expr, baseline.start, end, step)
             queries.append(
                 QueryObservation(
                     target.get("refId", "?"),
@@ -217,5 +220,8 @@ class PanelCheck(Check):
         status, summary, rows = judge_panel(observed)
         evidence: dict[str, Any] = {"expected": self.spec.model_dump(), "queries": rows}
         for row, q in zip(rows, observed.queries, strict=False):
-            row["result"] = [{"labels": s.labels, "points": s.points} for s in q.series[:10]]
+            row["result"] = [
+                {"labels": s.labels, "points": s.points} for s in q.series[:MAX_SERIES]
+            ]
+            row["truncated"] = max(0, len(q.series) - MAX_SERIES)
         return result(self, status, summary, evidence)

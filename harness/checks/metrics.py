@@ -19,7 +19,7 @@ import anyio
 from pydantic import Field, model_validator
 
 from harness.checks.base import Check, CheckResult, RunView, Window, result
-from harness.config import Strict
+from harness.config import Profile, Strict
 from harness.durations import Duration, format_duration
 from harness.errors import PrometheusError
 from harness.evidence.record import Phase, Status
@@ -85,6 +85,7 @@ class MetricObservation:
     window: Window | None = None
     recovery: dict[str, Any] | None = None
     queries: list[dict[str, Any]] = field(default_factory=list)
+    series_over_run: dict[str, Any] | None = None
 
 
 def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
@@ -271,6 +272,9 @@ class MetricCheck(Check):
             window = Window(fault.end, max(end, fault.end + 1.0))
         base, _, _, _ = await self._value(baseline)
         value, series, matched, labels = await self._value(window)
+        plot = await series_over_run(
+            self.prometheus, self.spec.query, baseline.start, time.time(), run.target.profile
+        )
         return MetricObservation(
             base=base,
             value=value,
@@ -281,6 +285,7 @@ class MetricCheck(Check):
             window=window,
             recovery=self.recovery,
             queries=self.queries,
+            series_over_run=plot,
         )
 
     def judge(self, observed: MetricObservation) -> CheckResult:
@@ -297,9 +302,38 @@ class MetricCheck(Check):
                 "value": observed.value,
                 "recovery": observed.recovery,
                 "queries": observed.queries,
+                "series": observed.series_over_run,
             },
         )
 
 
 def _pair(window: Window | None) -> list[float] | None:
     return [window.start, window.end] if window else None
+
+
+MAX_SERIES = 20
+MAX_POINTS = 2000
+
+
+async def series_over_run(
+    prometheus: PrometheusAPI, query: str, start: float, end: float, profile: Profile
+) -> dict[str, Any]:
+    """The query over the whole scenario (baseline start → now), for plots: `$window` becomes a
+    rolling window of four scrapes; at most MAX_SERIES series, the step widened so no series
+    has more than MAX_POINTS points. A failure is recorded, never raised: plots are evidence
+    beside the verdict, not part of it."""
+    rolling = max(4 * profile.scrape_interval, profile.min_range)
+    expr = query.replace(WINDOW, format_duration(rolling))
+    step = max(profile.scrape_interval, (end - start) / MAX_POINTS, 0.5)
+    try:
+        series = await prometheus.range(expr, start, end, step)
+    except PrometheusError as exc:
+        return {"query": expr, "error": str(exc)}
+    return {
+        "query": expr,
+        "step": step,
+        "range": [start, end],
+        "rolling_window": format_duration(rolling) if WINDOW in query else None,
+        "truncated": max(0, len(series) - MAX_SERIES),
+        "series": [{"labels": s.labels, "points": s.points} for s in series[:MAX_SERIES]],
+    }

@@ -137,6 +137,9 @@ class RunRecord(Model):
     tools: dict[str, str] = Field(default_factory=dict)
     scenarios: list[ScenarioResult] = Field(default_factory=list)
     interrupted: bool = False
+    aborted_by: dict[str, Any] | None = Field(
+        None, description="a guard that stopped the run: {guard, at, detail} (the service sets it)"
+    )
     leftovers_healed: list[HealOutcome] = Field(default_factory=list)
     forgotten: list[dict[str, Any]] = Field(default_factory=list)
     unproven_forbidden: dict[str, list[str]] = Field(default_factory=dict)
