@@ -287,11 +287,13 @@ _ID = re.compile(r"^([A-Z]+)-?(\d+)$")
 _ID_GROUPS = {"S": 0, "JS": 1, "NATS": 2, "PERF": 3}
 
 
-def _id_order(scenario_id: str) -> tuple[int, str, int]:
-    """S1–S3, then JS-, NATS-, PERF- (the coverage matrix order), numerically within each."""
-    match = _ID.match(scenario_id)
-    prefix, number = match.groups() if match else (scenario_id, "0")
-    return _ID_GROUPS.get(prefix, 9), prefix, int(number)
+def _id_order(scenario_id: str) -> tuple[int, str, int, str]:
+    """S1–S3, then JS-, NATS-, PERF- (the coverage matrix order), numerically within each; a
+    scenario's variants right after it."""
+    base, _, variant = scenario_id.partition("@")
+    match = _ID.match(base)
+    prefix, number = match.groups() if match else (base, "0")
+    return _ID_GROUPS.get(prefix, 9), prefix, int(number), variant
 
 
 @app.command()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from harness.config import Target, load_target
+from harness.stack.component import StackOptions
 from harness.stack.components.nats import Nats
 from harness.stack.stack import LocalStack
 from tests.faults.live import repair, stack_problems, wait_usable
@@ -85,3 +92,44 @@ def clean_stack(local_stack: LocalStack, target: Target) -> Iterator[LocalStack]
         anyio.run(repair, local_stack, target)
     anyio.run(wait_usable, local_stack, target)
     assert not problems, f"the test left the shared stack dirty: {problems}"
+
+
+@dataclass
+class CatalogueRun:
+    """One `harness run --all` of the repo's catalogue through the real CLI."""
+
+    returncode: int
+    stderr: str
+    out: Path
+    evidence: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def catalogue_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogueRun]:
+    """The whole catalogue (every scenario and boundary variant) once per session, against a
+    stack whose router has neither the fault hook nor /readyz: the scenarios must not need
+    anything a router the team did not write may lack."""
+    base = tmp_path_factory.mktemp("catalogue")
+    stack = LocalStack(
+        base / "stack",
+        options=StackOptions(router_fault_hook=False, router_readyz=False),
+    )
+    anyio.run(stack.up)
+    out = base / "run"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "harness", "run", "--all",
+             "--target", str(stack.target_path), "--out", str(out)],
+            capture_output=True, text=True, timeout=1500,
+            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        )  # fmt: skip
+        evidence = json.loads((out / "evidence.json").read_text())
+        yield CatalogueRun(result.returncode, result.stderr, out, evidence)
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def live_run_dir(catalogue_run: CatalogueRun) -> Path:
+    """A run directory with evidence from a live run of the suite (for report tests)."""
+    return catalogue_run.out

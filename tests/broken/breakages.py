@@ -1,100 +1,129 @@
-"""A deliberately broken copy of `deploy/`: one breakage per alert, plus the scenario that
-expects all those alerts (and one unbroken one, the control).
+"""Deliberate breakages of the observability, the way real teams break it, applied to the files
+the stack loads (copies of deploy/ and router/), with the alerting contract untouched.
 
-Every edit is checked to have happened exactly once and to be what the loaded YAML now says,
-so a change in `deploy/` makes these tests fail loudly instead of testing an unbroken copy.
+Stack A breaks rules and routing; stack B breaks the router's code and a dashboard. Every edit
+is checked to have happened exactly once, so a change in deploy/ or router/ makes these tests
+fail loudly instead of testing an unbroken copy.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 RULES = Path("prometheus") / "rules" / "router-alerts.yml"
 ALERTMANAGER = Path("alertmanager") / "alertmanager.yml"
+DASHBOARD = Path("grafana") / "dashboards" / "router-jetstream.json"
 
-# 1. The canonical file's ratio alert as written (catalogue §4.3): a labelled numerator over an
-#    unlabelled denominator. `ack_total + ack_failures_total` matches no label set, so the
-#    expression is always empty and the alert can never fire.
-CANONICAL_ACK = "RouterNatsHighAckFailureRate"
-CANONICAL_ACK_EXPR = (
-    "(rate(router_nats_ack_failures_total[5m]) / (rate(router_nats_ack_total[5m])"
-    " + rate(router_nats_ack_failures_total[5m]) + 1)) > 0.01"
+
+@dataclass(frozen=True)
+class Breakage:
+    """One breakage: where, what, and the check (scenario, check name) that must catch it."""
+
+    what: str
+    scenario: str
+    check: str
+    caught_by: str  # text the failing check's summary must contain
+
+
+# --- stack A: rules and Alertmanager routing ---------------------------------------------------
+LONG_FOR = Breakage(
+    "RouterJetStreamMaxDeliverExhausted: for 2m -> 6m (three times longer)",
+    "S3",
+    "alert RouterJetStreamMaxDeliverExhausted fires",
+    "after the fault, objective",
 )
-# 2. A threshold out of reach: 1000 dead-letters/s at a 20 msg/s workload.
-THRESHOLD = "RouterDLQHighRate"
-THRESHOLD_FROM, THRESHOLD_TO = (
-    "sum(rate(router_dlq_total[5m])) > 0.1",
-    ("sum(rate(router_dlq_total[5m])) > 1000"),
+RAISED_THRESHOLD = Breakage(
+    "RouterNatsHighAckFailureRate: > 0.01 -> > 0.1 (the contract promises 1 %)",
+    "S1@above",
+    "alert RouterNatsHighAckFailureRate fires",
+    "never fired",
 )
-# 3. A `for:` five times the reference (2m → 10m; 4 s → 20 s compressed, budget 17 s), still
-#    short enough to fire inside the 40 s fault.
-LONG_FOR = "RouterJetStreamMaxDeliverExhausted"
-LONG_FOR_FROM, LONG_FOR_TO = "for: 2m", "for: 10m"
-# 4. Alertmanager: severity="warning" still routes to `router-warning`, but that receiver has
-#    lost its webhook, so a warning fires and is received but never notified.
-DROPPED = "RouterJetStreamHighRedeliveryFromSource"  # severity: warning
-DROPPED_RECEIVER = "router-warning"
-# 5. A metric renamed in one rule (the router exports `..._redelivered_messages_total`).
-RENAMED = "RouterJetStreamHighRedeliveryRate"
-RENAMED_FROM = "router_jetstream_redelivered_messages_total"
-RENAMED_TO = "router_jetstream_redelivered_msgs_total"
-# The control: unbroken, fires in the same run, must pass.
-CONTROL = "RouterDLQHighRateCritical"
+SEVERITY = Breakage(
+    "RouterDLQHighRateCritical: severity critical -> warning",
+    "S3",
+    "alert RouterDLQHighRateCritical fires",
+    "severity='warning' (contract: 'critical')",
+)
+DEAD_RULE = Breakage(
+    "RouterNatsConnectionDown: an expression that errors at every evaluation",
+    "S1@above",
+    "alert RouterNatsConnectionDown stays silent",
+    "its rule is not healthy",
+)
+MISROUTE = Breakage(
+    "Alertmanager: a route sends RouterJetStreamHighRedeliveryRate (warning) to router-critical",
+    "S3",
+    "alert RouterJetStreamHighRedeliveryRate fires",
+    "notification went to router-critical, the contract says router-warning",
+)
+NULL_RECEIVER = Breakage(
+    "Alertmanager: RouterJetStreamHighRedeliveryFromSource routed to a receiver notifying nobody",
+    "S3",
+    "alert RouterJetStreamHighRedeliveryFromSource fires",
+    "no firing notification reached router-warning",
+)
+RESOLVED_OFF = Breakage(
+    "Alertmanager: router-critical sends no resolved notifications (send_resolved: false)",
+    "S3",
+    "alert RouterJetStreamMaxDeliverExhausted fires",
+    "no resolved notification reached router-critical",
+)
+INHIBITED = Breakage(
+    "Alertmanager: an inhibition lets RouterDLQHighRateCritical silence RouterDLQHighRate",
+    "S3",
+    "alert RouterDLQHighRate fires",
+    "Alertmanager held it suppressed while it fired",
+)
+STACK_A = (
+    LONG_FOR,
+    RAISED_THRESHOLD,
+    SEVERITY,
+    DEAD_RULE,
+    MISROUTE,
+    NULL_RECEIVER,
+    RESOLVED_OFF,
+    INHIBITED,
+)
+SCENARIOS_A = ("S1@above", "S3")
 
-BROKEN = {CANONICAL_ACK, THRESHOLD, LONG_FOR, DROPPED, RENAMED}
+# --- stack B: the router's code and a dashboard ------------------------------------------------
+NO_ACK_FAILURE_COUNT = Breakage(
+    "router: ACK failures are no longer counted",
+    "S1",
+    "metric sum by (reason, subject, stream, consumer) (rate(router_nats_ack_failures_total"
+    "[$window]))",
+    "did not move up",
+)
+WRONG_LABEL = Breakage(
+    'router: dead letters counted with assignment_id="unknown"',
+    "S3",
+    "metric sum by (reason, source, assignment_id) (rate(router_dlq_total[$window]))",
+    "did not move up",
+)
+EARLY_DLQ = Breakage(
+    "router: poison is dead-lettered after 3 deliveries instead of max_deliver (5)",
+    "S3",
+    "delivery invariants",
+    "dead-lettered before max_deliver 5",
+)
+BROKEN_PANEL = Breakage(
+    "dashboard: DLQ Inflow Rate (Total) queries a misspelt metric",
+    "S3",
+    "panel router-jetstream / DLQ Inflow Rate (Total)",
+    "query A returned no data",
+)
+STACK_B = (NO_ACK_FAILURE_COUNT, WRONG_LABEL, EARLY_DLQ, BROKEN_PANEL)
+SCENARIOS_B = ("S1", "S3")
 
-FAULT_S = 40
-
-SCENARIO = f"""\
-id: BROKEN-001
-title: ACK errors plus poison, against deliberately broken observability
-description: |
-  S1's intermittent ACK errors and S3's poison at once, so the ACK, redelivery, MaxDeliver and
-  DLQ alerts all have a reason to fire. Against the unbroken deploy/ every check passes.
-faults:
-  - kind: router_hook
-    operation: ack
-    mode: intermittent
-    probability: 0.5
-    fault: {{mode: error, reason: timeout}}
-    start: 0s
-    duration: {FAULT_S}s
-  - kind: poison
-    fraction: 0.2
-    start: 0s
-    duration: {FAULT_S}s
-workload:
-  rate: 20
-  mix: {{valid: 1.0}}
-expect:
-  metrics:
-    # the data each broken rule had to work with
-    - query: sum by (reason) (rate(router_nats_ack_failures_total[$window]))
-      moved: up
-      labels: {{reason: timeout}}
-    - query: sum(rate(router_jetstream_redelivered_messages_total[$window]))
-      moved: up
-    - query: sum(rate(router_jetstream_maxdeliver_exhausted_total[$window]))
-      moved: up
-    - query: sum(rate(router_dlq_total[$window]))
-      moved: up
-  alerts:
-    fire: [{CANONICAL_ACK}, {THRESHOLD}, {LONG_FOR}, {DROPPED}, {RENAMED}, {CONTROL}]
-    forbid: [RouterNatsConnectionDown]
-    resolve_after_heal: true
-  delivery:
-    lost: 0
-    max_duplicates_per_message: 4
-    poison_dead_lettered: true
-  dashboards:
-    - {{dashboard: router-jetstream, panel: NATS ACK Failures by Reason}}
-timeouts:
-  baseline: 10s
-  recover: 45s
-"""
+DEAD_EXPR = "max without (state) (router_nats_connection_status) * on() group_left() up < 1"
+"""`up` has one series per scrape target: on() matches them all on the right, so every
+evaluation fails with "found duplicate series" and the rule never produces a result."""
 
 
 def _rule_block(lines: list[str], alert: str) -> tuple[int, int]:
@@ -147,43 +176,96 @@ def rules_by_alert(path: Path) -> dict[str, dict]:
     return {r["alert"]: r for g in doc["groups"] for r in g["rules"] if "alert" in r}
 
 
-def expr_line(path: Path, alert: str) -> int:
-    """1-based line of the `expr:` key of the rule for `alert`."""
-    lines = path.read_text().splitlines(keepends=True)
-    start, end = _rule_block(lines, alert)
-    return next(i + 1 for i in range(start, end) if lines[i].strip().startswith("expr:"))
-
-
-def break_deploy(source: Path, dest: Path) -> Path:
-    """Copy `source` (a deploy/ dir) to `dest` and apply every breakage; returns `dest`."""
+def break_rules_and_routing(source: Path, dest: Path) -> Path:
+    """Stack A: copy deploy/ and break rules and routing; returns `dest`."""
     shutil.copytree(source, dest)
-    rules_path = dest / RULES
+    rules = dest / RULES
     reference = rules_by_alert(source / RULES)
-
-    text = rules_path.read_text()
-    text = set_expr(text, CANONICAL_ACK, CANONICAL_ACK_EXPR)
-    text = replace_in_rule(text, THRESHOLD, THRESHOLD_FROM, THRESHOLD_TO)
-    text = replace_in_rule(text, LONG_FOR, LONG_FOR_FROM, LONG_FOR_TO)
-    text = replace_in_rule(text, RENAMED, RENAMED_FROM, RENAMED_TO)
-    rules_path.write_text(text)
-
-    broken = rules_by_alert(rules_path)
-    assert broken[CANONICAL_ACK]["expr"] == CANONICAL_ACK_EXPR
-    assert THRESHOLD_TO in broken[THRESHOLD]["expr"]
-    assert broken[LONG_FOR]["for"] == "10m" and reference[LONG_FOR]["for"] == "2m"
-    assert RENAMED_TO in broken[RENAMED]["expr"] and RENAMED_FROM not in broken[RENAMED]["expr"]
+    text = rules.read_text()
+    text = replace_in_rule(text, "RouterJetStreamMaxDeliverExhausted", "for: 2m", "for: 6m")
+    text = replace_in_rule(text, "RouterNatsHighAckFailureRate", "> 0.01", "> 0.1")
+    text = replace_in_rule(
+        text, "RouterDLQHighRateCritical", "severity: critical", "severity: warning"
+    )
+    text = set_expr(text, "RouterNatsConnectionDown", DEAD_EXPR)
+    rules.write_text(text)
+    broken = rules_by_alert(rules)
     changed = {a for a in reference if broken[a] != reference[a]}
-    assert changed == BROKEN - {DROPPED}, changed
-    assert broken[DROPPED]["labels"]["severity"] == "warning"
-    assert broken[CONTROL]["labels"]["severity"] == "critical"
+    assert changed == {
+        "RouterJetStreamMaxDeliverExhausted",
+        "RouterNatsHighAckFailureRate",
+        "RouterDLQHighRateCritical",
+        "RouterNatsConnectionDown",
+    }, changed
 
-    am_path = dest / ALERTMANAGER
-    config = yaml.safe_load(am_path.read_text())
-    routes = config["route"]["routes"]
-    assert any(
-        r["receiver"] == DROPPED_RECEIVER and 'severity="warning"' in r["matchers"] for r in routes
-    ), routes
-    (receiver,) = [r for r in config["receivers"] if r["name"] == DROPPED_RECEIVER]
-    assert receiver.pop("webhook_configs"), receiver
-    am_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    am = dest / ALERTMANAGER
+    config = yaml.safe_load(am.read_text())
+    route = config["route"]
+    route["routes"] = [
+        {
+            "receiver": "router-critical",
+            "matchers": ['alertname="RouterJetStreamHighRedeliveryRate"'],
+        },
+        {
+            "receiver": "router-null",
+            "matchers": ['alertname="RouterJetStreamHighRedeliveryFromSource"'],
+        },
+        *route["routes"],
+    ]
+    config["receivers"].append({"name": "router-null"})
+    (critical,) = [r for r in config["receivers"] if r["name"] == "router-critical"]
+    assert critical["webhook_configs"][0]["send_resolved"] is True
+    critical["webhook_configs"][0]["send_resolved"] = False
+    assert not config.get("inhibit_rules"), "deploy/ has inhibitions now: revisit INHIBITED"
+    config["inhibit_rules"] = [
+        {
+            "source_matchers": ['alertname="RouterDLQHighRateCritical"'],
+            "target_matchers": ['alertname="RouterDLQHighRate"'],
+            "equal": ["service"],
+        }
+    ]
+    am.write_text(yaml.safe_dump(config, sort_keys=False))
+    return dest
+
+
+def _patch_package(root: Path, pattern: str, replacement: str) -> None:
+    """Apply a regex to the one file of the package where it matches, exactly once."""
+    hits = []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text()
+        found = len(re.findall(pattern, text))
+        if found:
+            hits.append((path, found, text))
+    if len(hits) != 1 or hits[0][1] != 1:
+        raise AssertionError(f"{pattern!r} matched {[(str(p), n) for p, n, _ in hits]}")
+    path, _, text = hits[0]
+    path.write_text(re.sub(pattern, replacement, text))
+
+
+def break_router(source: Path, dest: Path) -> Path:
+    """Stack B's router: a copy of the `router` package with three code breakages; returns the
+    directory to put first on the router's PYTHONPATH."""
+    package = dest / "router"
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+    _patch_package(
+        package,
+        r"(self\.metrics\.ack_failures\.labels\([^)]*\))\.inc\(\)",
+        r"\1  # breakage: not counted",
+    )
+    _patch_package(package, r"(dlq_total\.labels\(\s*)c\.assignment_id", r'\1"unknown"')
+    _patch_package(package, r"if delivery >= c\.max_deliver:", "if delivery >= 3:")
+    return dest
+
+
+def break_dashboard(source: Path, dest: Path) -> Path:
+    """Stack B's deploy/: a copy whose DLQ inflow panel queries a misspelt metric."""
+    shutil.copytree(source, dest)
+    path = dest / DASHBOARD
+    doc = json.loads(path.read_text())
+    panels = [p for row in doc["panels"] for p in [row, *row.get("panels", [])]]
+    (panel,) = [p for p in panels if p.get("title") == "DLQ Inflow Rate (Total)"]
+    (target,) = panel["targets"]
+    assert "router_dlq_total" in target["expr"], target
+    target["expr"] = target["expr"].replace("router_dlq_total", "router_dlq_totl")
+    path.write_text(json.dumps(doc, indent=2))
     return dest

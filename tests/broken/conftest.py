@@ -1,5 +1,6 @@
-"""Fixtures: the broken deploy copy, a local stack started from it (once per module), and one
-`harness run` of the BROKEN-001 scenario against it through the real CLI."""
+"""Fixtures: two broken stacks (A: rules and routing, B: router code and a dashboard), each
+started from its broken files, and one `harness run` of the repo's own scenarios against each
+through the real CLI, judged against the repo's untouched alerting contract."""
 
 from __future__ import annotations
 
@@ -16,39 +17,28 @@ from typing import Any
 import anyio
 import pytest
 
-from harness.paths import deploy_dir
+from harness.paths import deploy_dir, project_root
+from harness.stack.component import StackOptions
 from harness.stack.stack import LocalStack
-from tests.broken.breakages import SCENARIO, break_deploy
+from tests.broken.breakages import (
+    SCENARIOS_A,
+    SCENARIOS_B,
+    break_dashboard,
+    break_router,
+    break_rules_and_routing,
+)
 
 REPO_DEPLOY = deploy_dir()
+REPO_ROUTER = project_root() / "router"
 
 
 def harness_env(**extra: str) -> dict[str, str]:
-    """The environment for a `python -m harness` subprocess: the repo's own deploy/ as the
-    reference unless `extra` says otherwise, no stray run dir, no line wrapping."""
+    """The environment for a `python -m harness` subprocess: the repo's own contract and
+    scenarios, no stray run dir, no line wrapping."""
     env = {
         k: v for k, v in os.environ.items() if k not in ("HARNESS_PROJECT_DIR", "HARNESS_RUN_DIR")
     }
     return {**env, "COLUMNS": "1000", "NO_COLOR": "1", **extra}
-
-
-@pytest.fixture(scope="module")
-def broken_deploy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the repo's deploy/ with one breakage per alert (see breakages.py)."""
-    return break_deploy(REPO_DEPLOY, tmp_path_factory.mktemp("broken") / "deploy")
-
-
-@pytest.fixture(scope="module")
-def broken_stack(
-    broken_deploy: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalStack]:
-    """The whole local stack, its Prometheus and Alertmanager configured from the broken copy."""
-    stack = LocalStack(tmp_path_factory.mktemp("broken-stack") / "run", deploy_dir=broken_deploy)
-    anyio.run(stack.up)
-    try:
-        yield stack
-    finally:
-        stack.down()
 
 
 @dataclass
@@ -59,34 +49,60 @@ class BrokenRun:
     out: Path
     evidence: dict[str, Any]
 
-    @property
-    def scenario(self) -> dict[str, Any]:
-        (scenario,) = self.evidence["scenarios"]
+    def scenario(self, scenario_id: str) -> dict[str, Any]:
+        (scenario,) = [s for s in self.evidence["scenarios"] if s["scenario_id"] == scenario_id]
         return scenario
 
-    def check(self, name: str) -> dict[str, Any]:
-        (check,) = [c for c in self.scenario["checks"] if c["name"] == name]
+    def check(self, scenario_id: str, name: str) -> dict[str, Any]:
+        checks = self.scenario(scenario_id)["checks"]
+        (check,) = [c for c in checks if c["name"] == name]
         return check
 
 
-@pytest.fixture(scope="module")
-def broken_run(broken_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> BrokenRun:
-    """`harness run BROKEN-001` against the broken stack, judged against the repo's deploy/."""
-    base = tmp_path_factory.mktemp("broken-run")
-    scenarios = base / "scenarios"
-    scenarios.mkdir()
-    (scenarios / "broken-001.yaml").write_text(SCENARIO)
-    out = base / "out"
+def run_against(stack: LocalStack, scenarios: tuple[str, ...], out: Path) -> BrokenRun:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "BROKEN-001",
-         "--target", str(broken_stack.target_path), "--scenarios", str(scenarios),
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=240, env=harness_env(),
+        [sys.executable, "-m", "harness", "run", *scenarios,
+         "--target", str(stack.target_path), "--out", str(out)],
+        capture_output=True, text=True, timeout=240 * len(scenarios), env=harness_env(),
     )  # fmt: skip
     seconds = time.monotonic() - started
-    evidence_file = out / "evidence.json"
-    assert evidence_file.exists(), f"no evidence (exit {result.returncode}):\n{result.stderr}"
+    evidence = out / "evidence.json"
+    assert evidence.exists(), f"no evidence (exit {result.returncode}):\n{result.stderr}"
     return BrokenRun(
-        result.returncode, result.stderr, seconds, out, json.loads(evidence_file.read_text())
+        result.returncode, result.stderr, seconds, out, json.loads(evidence.read_text())
     )
+
+
+@pytest.fixture(scope="module")
+def deploy_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return break_rules_and_routing(REPO_DEPLOY, tmp_path_factory.mktemp("broken-a") / "deploy")
+
+
+@pytest.fixture(scope="module")
+def broken_a(deploy_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokenRun]:
+    """Stack A up from the broken rules and routing; S1, S1@above and S3 run against it."""
+    stack = LocalStack(tmp_path_factory.mktemp("broken-a-stack") / "run", deploy_dir=deploy_a)
+    anyio.run(stack.up)
+    try:
+        yield run_against(stack, SCENARIOS_A, tmp_path_factory.mktemp("broken-a-run") / "out")
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="module")
+def broken_b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokenRun]:
+    """Stack B up with a broken copy of the router and a broken dashboard; S1 and S3."""
+    base = tmp_path_factory.mktemp("broken-b")
+    source = break_router(REPO_ROUTER, base / "router-src")
+    deploy = break_dashboard(REPO_DEPLOY, base / "deploy")
+    stack = LocalStack(
+        base / "run",
+        deploy_dir=deploy,
+        options=StackOptions(router_source=str(source)),
+    )
+    anyio.run(stack.up)
+    try:
+        yield run_against(stack, SCENARIOS_B, base / "out")
+    finally:
+        stack.down()

@@ -209,9 +209,11 @@ def test_forbidden_alert_silent_with_a_live_rule_passes() -> None:
     assert judge_forbidden(forbidden())[0] == "pass"
 
 
-def test_forbidden_alert_that_went_pending_fails() -> None:
+def test_forbidden_alert_that_fired_fails_and_a_pending_one_is_a_near_miss() -> None:
+    status, summary = judge_forbidden(forbidden(instances=[Instance({}, firing=[T0 + 4])]))
+    assert status == "fail" and summary.startswith("fired at")
     status, summary = judge_forbidden(forbidden(instances=[Instance({}, pending=[T0 + 4])]))
-    assert status == "fail" and summary.startswith("went pending")
+    assert status == "pass" and "near miss: pending at" in summary
 
 
 def test_forbidden_alert_whose_rule_cannot_run_is_not_a_pass() -> None:

@@ -57,8 +57,9 @@ def test_services_and_images() -> None:
         "alertmanager",
         "grafana",
     }
-    assert SERVICES["toxiproxy"]["image"].startswith("ghcr.io/shopify/toxiproxy:")
-    for built in ("router", "harness"):
+    # our Toxiproxy-compatible server: the protocol-aware toxics exist only there
+    assert SERVICES["toxiproxy"]["command"][:2] == ["harness", "toxiproxy-server"]
+    for built in ("router", "harness", "toxiproxy"):
         assert SERVICES[built]["build"] == "."
     assert (ROOT / "Dockerfile").is_file()
 
