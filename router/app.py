@@ -11,11 +11,12 @@ from aiohttp import web
 
 from router.backpressure import Backpressure, Inputs
 from router.config import Config
-from router.connection import Connection, reason_of
+from router.connection import Connection
 from router.consumer import DecideConsumer
 from router.faults import FaultHook
 from router.http import make_app
 from router.metrics import Metrics
+from router.reasons import reason_of
 
 log = structlog.get_logger(component="router.app")
 

@@ -1,90 +1,165 @@
-"""Router settings from command-line flags, each with a ROUTER_* environment variable fallback."""
+"""Router settings, declared once: each field of `Config` gives its default, type, parser and
+help; the `--flag`, the ROUTER_* environment variable and the `--help` line are derived from it.
+
+Flags win over ROUTER_* env vars (pydantic-settings: init values over the environment), which
+win over the defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "ROUTER_"
 
 
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+def _csv(value: Any) -> Any:
+    """`a, b,c` → ["a", "b", "c"]; lists pass through (defaults, programmatic use)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
-def _floats(text: str) -> list[float]:
-    return [float(part) for part in _csv(text)]
-
-
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
+def _bool(value: Any) -> Any:
+    """1/true/yes/on and 0/false/no/off (any case; empty is false); bools pass through."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
         return True
-    if value in ("0", "false", "no", "off", ""):
+    if text in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"not a boolean: {text!r}")
+    raise ValueError(f"not a boolean: {value!r}")
 
 
-def _providers(text: str) -> list[tuple[str, int]]:
+def _providers(value: Any) -> Any:
+    """`name:weight,...` (weight defaults to 1) → [(name, weight)], total weight > 0."""
+    if not isinstance(value, str):
+        return value
     result: list[tuple[str, int]] = []
-    for part in _csv(text):
+    for part in _csv(value):
         name, _, weight = part.partition(":")
         result.append((name.strip(), int(weight) if weight else 1))
     if not result or any(w < 0 for _, w in result) or sum(w for _, w in result) == 0:
-        raise ValueError(f"providers need positive total weight: {text!r}")
+        raise ValueError(f"providers need positive total weight: {value!r}")
     return result
 
 
-@dataclass(frozen=True)
-class Config:
+# Field types whose text form is not JSON: NoDecode keeps pydantic-settings from json-decoding
+# the env var, the validator parses what the flag and the env var both give.
+Bool = Annotated[bool, BeforeValidator(_bool)]
+Csv = Annotated[list[str], NoDecode, BeforeValidator(_csv)]
+Floats = Annotated[list[float], NoDecode, BeforeValidator(_csv)]
+Providers = Annotated[list[tuple[str, int]], NoDecode, BeforeValidator(_providers)]
+
+
+def setting(default: Any, help: str, *, flag: str | None = None) -> Any:
+    """One setting: its default, its `--help` text and, when not `--<field-name>`, its flag."""
+    extra = {"flag": flag} if flag else None
+    if isinstance(default, list):
+        value = list(default)
+        return Field(default_factory=lambda: list(value), description=help, json_schema_extra=extra)
+    return Field(default, description=help, json_schema_extra=extra)
+
+
+class Config(BaseSettings):
     """Everything the router needs; defaults follow the catalogue's documented intent (§6.3)."""
 
-    nats_url: str = "nats://127.0.0.1:4222"
-    nats_cluster: str = "default"
-    subject: str = "beamline.router.v1.decide"
-    stream: str = "router-stream"
-    dlq_stream: str = "router-dlq"
-    consumer: str = "router-decide-consumer"
-    stream_storage: str = "file"
-    ack_wait: float = 30.0
-    max_deliver: int = 5
-    backoff: list[float] = field(default_factory=lambda: [1.0, 5.0, 15.0])
-    consumer_backoff: bool = False
-    ack_timeout: float = 2.0
-    publish_timeout: float = 2.0
-    fetch_batch: int = 100
-    fetch_timeout: float = 1.0
-    max_inflight: int = 1000
-    tenant_allowlist: list[str] = field(default_factory=list)
-    label_tenants: list[str] = field(default_factory=list)
-    providers: list[tuple[str, int]] = field(
-        default_factory=lambda: [("provider-a", 70), ("provider-b", 30)]
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    nats_url: str = setting(
+        "nats://127.0.0.1:4222", "NATS server URL (through the Toxiproxy proxy in the local stack)"
     )
-    max_payload_bytes: int = 1_048_576
-    bp_queue_threshold: int = 1000
-    bp_latency_threshold_ms: float = 5000.0
-    bp_inflight_threshold: int = 500
-    bp_retry_after: float = 30.0
-    latency_window: float = 60.0
-    monitor_interval: float = 1.0
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9001
-    connect_timeout: float = 2.0
-    ping_interval: float = 5.0
-    max_outstanding_pings: int = 2
-    reconnect_delay_ms: int = 1000
-    max_reconnect_delay_ms: int = 30000
-    max_reconnect_attempts: int = 10
-    fail_open: bool = False
-    max_pending_operations: int = 1000
-    subscribe_recreate_after: int = 3
-    fault_hook: bool = False
-    serve_readyz: bool = True
-    log_level: str = "info"
-    log_format: str = "kv"
+    nats_cluster: str = setting("default", "value of the `cluster` label on connect failures")
+    subject: str = setting(
+        "beamline.router.v1.decide",
+        "decide subject; replies default to <subject>.reply, DLQ is <subject>.dlq",
+    )
+    stream: str = setting("router-stream", "stream holding the decide subject (created if missing)")
+    dlq_stream: str = setting("router-dlq", "stream holding <subject>.dlq (created if missing)")
+    consumer: str = setting("router-decide-consumer", "durable pull consumer name")
+    stream_storage: str = setting("file", "storage of created streams: file or memory")
+    ack_wait: float = setting(30.0, "consumer ack_wait in seconds (short for time-compressed runs)")
+    max_deliver: int = setting(
+        5, "consumer max_deliver; at this delivery a failing message goes to the DLQ"
+    )
+    backoff: Floats = setting(
+        [1.0, 5.0, 15.0],
+        "NAK delays in seconds per delivery count, comma-separated (last repeats)",
+    )
+    consumer_backoff: Bool = setting(
+        False,
+        "also put --backoff on the consumer (server-side); the server then uses it "
+        "instead of ack_wait as the ack-timeout redelivery schedule",
+    )
+    ack_timeout: float = setting(2.0, "seconds to wait for the server to confirm an ACK/NAK/TERM")
+    publish_timeout: float = setting(2.0, "seconds to wait for a PubAck (DLQ publishes)")
+    fetch_batch: int = setting(100, "max messages per pull fetch")
+    fetch_timeout: float = setting(1.0, "seconds a fetch waits for messages")
+    max_inflight: int = setting(1000, "max messages being processed at once")
+    tenant_allowlist: Csv = setting(
+        [], "allowed tenant ids, comma-separated; empty disables the tenant check"
+    )
+    label_tenants: Csv = setting(
+        [], "extra tenant ids kept verbatim in tenant_id labels (others become `other`)"
+    )
+    providers: Providers = setting(
+        [("provider-a", 70), ("provider-b", 30)],
+        "weighted providers name:weight,... for decisions",
+    )
+    max_payload_bytes: int = setting(1_048_576, "larger requests are invalid")
+    bp_queue_threshold: int = setting(
+        1000, "backpressure: consumer pending messages above this is overloaded"
+    )
+    bp_latency_threshold_ms: float = setting(
+        5000.0, "backpressure: p95 processing latency (ms) above this is overloaded"
+    )
+    bp_inflight_threshold: int = setting(
+        500, "backpressure: in-flight messages above this is overloaded"
+    )
+    bp_retry_after: float = setting(
+        30.0, "NAK delay in seconds for messages rejected by active backpressure"
+    )
+    latency_window: float = setting(60.0, "seconds of samples behind the p50/p95/p99 gauges")
+    monitor_interval: float = setting(
+        1.0, "seconds between consumer-info, health-check and backpressure evaluations"
+    )
+    metrics_host: str = setting("127.0.0.1", "bind address of /metrics, /healthz and /faults")
+    metrics_port: int = setting(9001, "port of /metrics, /healthz and /faults")
+    connect_timeout: float = setting(2.0, "seconds per connect attempt")
+    ping_interval: float = setting(
+        5.0, "seconds between client PINGs (loss detection on a blackholed link)"
+    )
+    max_outstanding_pings: int = setting(2, "unanswered PINGs before the connection counts as lost")
+    reconnect_delay_ms: int = setting(1000, "reconnect backoff base: delay = base * 2^attempt")
+    max_reconnect_delay_ms: int = setting(30000, "reconnect backoff cap")
+    max_reconnect_attempts: int = setting(
+        10,
+        "failed attempts before 'reconnection exhausted' and fail-open (retries go on at the cap)",
+    )
+    fail_open: Bool = setting(
+        False, "start in fail-open mode: publishes while disconnected are dropped, not queued"
+    )
+    max_pending_operations: int = setting(
+        1000, "cap of the disconnected-publish queue (oldest dropped)"
+    )
+    subscribe_recreate_after: int = setting(
+        3, "consecutive subscribe failures before stream and consumer are re-created"
+    )
+    fault_hook: Bool = setting(
+        False, "serve POST/GET/DELETE /faults (off by default)", flag="--enable-fault-hook"
+    )
+    serve_readyz: Bool = setting(
+        True, "serve GET /readyz (200 once connected to NATS); off, readiness rests on /metrics"
+    )
+    log_level: str = setting("info", "debug, info, warning or error")
+    log_format: str = setting("kv", "kv (key=value) or json")
 
     @property
     def reply_subject(self) -> str:
@@ -114,168 +189,34 @@ class Config:
         return delay_ms / 1000.0
 
 
-# (flag, field, parser, help). The env var is ROUTER_<FIELD upper-cased>.
-_OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
-    (
-        "--nats-url",
-        "nats_url",
-        str,
-        "NATS server URL (through the Toxiproxy proxy in the local stack)",
-    ),
-    ("--nats-cluster", "nats_cluster", str, "value of the `cluster` label on connect failures"),
-    (
-        "--subject",
-        "subject",
-        str,
-        "decide subject; replies default to <subject>.reply, DLQ is <subject>.dlq",
-    ),
-    ("--stream", "stream", str, "stream holding the decide subject (created if missing)"),
-    ("--dlq-stream", "dlq_stream", str, "stream holding <subject>.dlq (created if missing)"),
-    ("--consumer", "consumer", str, "durable pull consumer name"),
-    ("--stream-storage", "stream_storage", str, "storage of created streams: file or memory"),
-    (
-        "--ack-wait",
-        "ack_wait",
-        float,
-        "consumer ack_wait in seconds (short for time-compressed runs)",
-    ),
-    (
-        "--max-deliver",
-        "max_deliver",
-        int,
-        "consumer max_deliver; at this delivery a failing message goes to the DLQ",
-    ),
-    (
-        "--backoff",
-        "backoff",
-        _floats,
-        "NAK delays in seconds per delivery count, comma-separated (last repeats)",
-    ),
-    (
-        "--consumer-backoff",
-        "consumer_backoff",
-        _bool,
-        "also put --backoff on the consumer (server-side); the server then uses it "
-        "instead of ack_wait as the ack-timeout redelivery schedule",
-    ),
-    (
-        "--ack-timeout",
-        "ack_timeout",
-        float,
-        "seconds to wait for the server to confirm an ACK/NAK/TERM",
-    ),
-    ("--publish-timeout", "publish_timeout", float, "seconds to wait for a PubAck (DLQ publishes)"),
-    ("--fetch-batch", "fetch_batch", int, "max messages per pull fetch"),
-    ("--fetch-timeout", "fetch_timeout", float, "seconds a fetch waits for messages"),
-    ("--max-inflight", "max_inflight", int, "max messages being processed at once"),
-    (
-        "--tenant-allowlist",
-        "tenant_allowlist",
-        _csv,
-        "allowed tenant ids, comma-separated; empty disables the tenant check",
-    ),
-    (
-        "--label-tenants",
-        "label_tenants",
-        _csv,
-        "extra tenant ids kept verbatim in tenant_id labels (others become `other`)",
-    ),
-    ("--providers", "providers", _providers, "weighted providers name:weight,... for decisions"),
-    ("--max-payload-bytes", "max_payload_bytes", int, "larger requests are invalid"),
-    (
-        "--bp-queue-threshold",
-        "bp_queue_threshold",
-        int,
-        "backpressure: consumer pending messages above this is overloaded",
-    ),
-    (
-        "--bp-latency-threshold-ms",
-        "bp_latency_threshold_ms",
-        float,
-        "backpressure: p95 processing latency (ms) above this is overloaded",
-    ),
-    (
-        "--bp-inflight-threshold",
-        "bp_inflight_threshold",
-        int,
-        "backpressure: in-flight messages above this is overloaded",
-    ),
-    (
-        "--bp-retry-after",
-        "bp_retry_after",
-        float,
-        "NAK delay in seconds for messages rejected by active backpressure",
-    ),
-    (
-        "--latency-window",
-        "latency_window",
-        float,
-        "seconds of samples behind the p50/p95/p99 gauges",
-    ),
-    (
-        "--monitor-interval",
-        "monitor_interval",
-        float,
-        "seconds between consumer-info, health-check and backpressure evaluations",
-    ),
-    ("--metrics-host", "metrics_host", str, "bind address of /metrics, /healthz and /faults"),
-    ("--metrics-port", "metrics_port", int, "port of /metrics, /healthz and /faults"),
-    ("--connect-timeout", "connect_timeout", float, "seconds per connect attempt"),
-    (
-        "--ping-interval",
-        "ping_interval",
-        float,
-        "seconds between client PINGs (loss detection on a blackholed link)",
-    ),
-    (
-        "--max-outstanding-pings",
-        "max_outstanding_pings",
-        int,
-        "unanswered PINGs before the connection counts as lost",
-    ),
-    (
-        "--reconnect-delay-ms",
-        "reconnect_delay_ms",
-        int,
-        "reconnect backoff base: delay = base * 2^attempt",
-    ),
-    ("--max-reconnect-delay-ms", "max_reconnect_delay_ms", int, "reconnect backoff cap"),
-    (
-        "--max-reconnect-attempts",
-        "max_reconnect_attempts",
-        int,
-        "failed attempts before 'reconnection exhausted' and fail-open (retries go on at the cap)",
-    ),
-    (
-        "--fail-open",
-        "fail_open",
-        _bool,
-        "start in fail-open mode: publishes while disconnected are dropped, not queued",
-    ),
-    (
-        "--max-pending-operations",
-        "max_pending_operations",
-        int,
-        "cap of the disconnected-publish queue (oldest dropped)",
-    ),
-    (
-        "--subscribe-recreate-after",
-        "subscribe_recreate_after",
-        int,
-        "consecutive subscribe failures before stream and consumer are re-created",
-    ),
-    ("--enable-fault-hook", "fault_hook", _bool, "serve POST/GET/DELETE /faults (off by default)"),
-    (
-        "--serve-readyz",
-        "serve_readyz",
-        _bool,
-        "serve GET /readyz (200 once connected to NATS); off, readiness rests on /metrics",
-    ),
-    ("--log-level", "log_level", str, "debug, info, warning or error"),
-    ("--log-format", "log_format", str, "kv (key=value) or json"),
-]
+@dataclass(frozen=True)
+class Option:
+    """One setting as the command line and the environment see it."""
 
-_BOOL_FIELDS = {"consumer_backoff", "fail_open", "fault_hook", "serve_readyz"}
+    field: str
+    flag: str
+    env: str
+    is_bool: bool
+    help: str
+    default: Any
+
+
+def options() -> list[Option]:
+    """Every setting of `Config`, in declaration order."""
+    return [_option(name, info) for name, info in Config.model_fields.items()]
+
+
+def _option(name: str, info: FieldInfo) -> Option:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    flag = str(extra.get("flag") or "--" + name.replace("_", "-"))
+    return Option(
+        field=name,
+        flag=flag,
+        env=ENV_PREFIX + name.upper(),
+        is_bool=info.annotation is bool,
+        help=info.description or "",
+        default=info.get_default(call_default_factory=True),
+    )
 
 
 def _display(value: Any) -> str:
@@ -298,44 +239,38 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reference JetStream decide router: consumes decide requests, replies, "
         "ACKs/NAKs with confirmation, dead-letters exhausted messages, exports Prometheus metrics.",
     )
-    defaults = Config()
-    for flag, name, _, text in _OPTIONS:
-        env = ENV_PREFIX + name.upper()
-        default = _display(getattr(defaults, name))
-        if name in _BOOL_FIELDS:
+    for opt in options():
+        text = f"{opt.help} (env {opt.env}; default {_display(opt.default)})"
+        if opt.is_bool:
+            # `--flag` alone means true; `--flag=false` / `--flag false` switch it off.
             parser.add_argument(
-                flag,
-                dest=name,
+                opt.flag,
+                dest=opt.field,
                 nargs="?",
                 const="true",
                 default=None,
                 metavar="BOOL",
-                help=f"{text} (env {env}; default {default})",
+                help=text,
             )
         else:
-            parser.add_argument(
-                flag, dest=name, default=None, help=f"{text} (env {env}; default {default})"
-            )
+            parser.add_argument(opt.flag, dest=opt.field, default=None, help=text)
     return parser
 
 
-def load_config(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> Config:
+def load_config(argv: Sequence[str] | None = None) -> Config:
     """Flags win over ROUTER_* env vars, which win over the defaults."""
-    env = dict(os.environ) if env is None else env
     args = build_parser().parse_args(argv)
-    values: dict[str, Any] = {}
-    for flag, name, parse, _ in _OPTIONS:
-        raw = getattr(args, name)
-        if raw is None:
-            raw = env.get(ENV_PREFIX + name.upper())
-        if raw is None:
-            continue
-        parser = _bool if name in _BOOL_FIELDS else parse
-        try:
-            values[name] = parser(raw)
-        except ValueError as exc:
-            raise SystemExit(f"invalid value for {flag}: {exc}") from exc
-    config = Config(**values)
+    given = {name: raw for name, raw in vars(args).items() if raw is not None}
+    try:
+        config = Config(**given)
+    except ValidationError as exc:
+        where = {opt.field: f"{opt.flag} (env {opt.env})" for opt in options()}
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else ""
+            msg = error["msg"].removeprefix("Value error, ")
+            problems.append(f"invalid value for {where.get(name, name)}: {msg}")
+        raise SystemExit("; ".join(problems)) from exc
     validate(config)
     return config
 

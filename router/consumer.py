@@ -14,7 +14,7 @@ from nats.js import JetStreamContext
 
 from router.backpressure import Backpressure
 from router.config import Config
-from router.connection import Connection, SubscribeFailed, reason_of
+from router.connection import Connection
 from router.decide import (
     REPLY_TO_HEADER,
     DecideRequest,
@@ -34,6 +34,8 @@ from router.metrics import (
     TENANT_REJECT_REASON,
     Metrics,
 )
+from router.reasons import reason_of
+from router.topology import SubscribeFailed
 
 log = structlog.get_logger(component="router.consumer")
 

@@ -373,3 +373,134 @@ def test_backpressure_active_naks_with_reason_backpressure(
         == 1
     )
     assert router.value("router_jetstream_processed_success_total") == 0
+
+
+async def publish_requests(url: str, *request_ids: str) -> None:
+    nc = await connect(url)
+    for request_id in request_ids:
+        await nc.jetstream().publish(SUBJECT, request(request_id))
+    await nc.close()
+
+
+def test_reconnect_exhaustion_after_a_loss_enters_fail_open_and_drops_publishes(
+    nats_server: NatsServer, start_router: Callable[..., RouterProcess]
+) -> None:
+    """NATS-003 (scheme A): an outage longer than --max-reconnect-attempts failures counts
+    `reconnection_exhausted` once, enters fail-open (a publish is dropped, not queued) and keeps
+    retrying at the cap; the restore resets fail-open to the configured value."""
+    router = start_router(nats_server.url, "--enable-fault-hook", "--max-reconnect-attempts", "2")
+    # Hold the reply publish until the router has given up reconnecting.
+    router.http("POST", "/faults", {"op": "publish", "mode": "delay", "ms": 6000})
+    asyncio.run(publish_requests(nats_server.url, "exhaust-1"))
+    wait_for(lambda: router.value("router_jetstream_delivered_messages_total") >= 1)
+    nats_server.stop()
+
+    router.wait_value("router_nats_connection_lost_total", lambda v: v == 1)
+    router.wait_value("router_nats_reconnection_exhausted_total", lambda v: v == 1)
+    assert router.connection_state() == "disconnected"
+    assert router.http("GET", "/healthz")[1]["nats"]["fail_open"] is True
+    assert router.value("router_nats_reconnect_failures_total", attempt="2") >= 1
+    router.wait_value(
+        "router_nats_publish_failures_total", lambda v: v == 1, reason="not_connected"
+    )
+    assert router.value("router_nats_pending_operations_count") == 0
+    assert router.value("router_nats_pending_operations_dropped_total") == 0
+    # Retries go on at the cap after exhaustion; exhaustion is counted once per outage.
+    attempts = router.value("router_nats_reconnect_attempts_total")
+    router.wait_value("router_nats_reconnect_attempts_total", lambda v: v >= attempts + 2)
+    assert router.value("router_nats_reconnection_exhausted_total") == 1
+
+    router.http("DELETE", "/faults")
+    nats_server.start()
+    router.wait_value("router_nats_connection_restored_total", lambda v: v == 1)
+    assert router.connection_state() == "connected"
+    assert router.http("GET", "/healthz")[1]["nats"]["fail_open"] is False
+    assert router.value("router_nats_pending_operations_retry_total") == 0
+    assert router.value("router_nats_reconnection_exhausted_total") == 1
+
+
+def test_pending_queue_cap_drops_the_oldest_and_the_flush_brings_the_gauge_to_zero(
+    nats_server: NatsServer, start_router: Callable[..., RouterProcess]
+) -> None:
+    """NATS-007: publishes while disconnected queue up to --max-pending-operations; beyond it
+    the oldest is dropped and counted; the flush on reconnect empties the queue."""
+    router = start_router(
+        nats_server.url,
+        "--enable-fault-hook",
+        "--max-reconnect-attempts",
+        "50",
+        "--max-pending-operations",
+        "2",
+    )
+    router.http("POST", "/faults", {"op": "publish", "mode": "delay", "ms": 5000})
+    asyncio.run(publish_requests(nats_server.url, "cap-1", "cap-2", "cap-3"))
+    wait_for(lambda: router.value("router_jetstream_delivered_messages_total") >= 3)
+    nats_server.stop()
+
+    router.wait_value(
+        "router_nats_publish_failures_total", lambda v: v == 3, reason="not_connected"
+    )
+    assert router.value("router_nats_pending_operations_count") == 2
+    assert router.value("router_nats_pending_operations_dropped_total") == 1
+    assert router.http("GET", "/healthz")[1]["nats"]["pending_operations"] == 2
+
+    router.http("DELETE", "/faults")
+    nats_server.start()
+    router.wait_value("router_nats_connection_restored_total", lambda v: v == 1)
+    router.wait_value("router_nats_pending_operations_retry_total", lambda v: v == 2)
+    assert router.value("router_nats_pending_operations_retry_success_total") == 2
+    assert router.value("router_nats_pending_operations_retry_failed_total") == 0
+    assert router.value("router_nats_pending_operations_count") == 0
+    assert router.value("router_nats_pending_operations_dropped_total") == 1
+
+
+def test_in_flight_and_latency_together_activate_backpressure(
+    nats_server: NatsServer, start_router: Callable[..., RouterProcess]
+) -> None:
+    """PERF-001/003/004: slow replies raise the intake latency histogram and p95, held messages
+    raise the in-flight gauge; one threshold alone is a warning, latency + in-flight is active."""
+    router = start_router(
+        nats_server.url,
+        "--enable-fault-hook",
+        "--ack-wait",
+        "15",
+        "--bp-queue-threshold",
+        "1000000",
+        "--bp-latency-threshold-ms",
+        "1000",
+        "--bp-inflight-threshold",
+        "2",
+    )
+    router.http("POST", "/faults", {"op": "publish", "mode": "delay", "ms": 2000})
+    active = "router_intake_backpressure_active"
+    triggered = "router_intake_backpressure_triggered_total"
+    events = "router_backpressure_events_total"
+    inflight = "router_intake_inflight_messages"
+
+    # Wave 1: three slow messages; in flight together, but no latency sample yet -> warning.
+    asyncio.run(publish_requests(nats_server.url, "slow-1", "slow-2", "slow-3"))
+    router.wait_value(inflight, lambda v: v == 3, subject=SUBJECT)
+    router.wait_value("router_jetstream_processed_success_total", lambda v: v == 3)
+    router.wait_value("router_intake_processing_latency_p95", lambda v: v >= 1900)
+    router.wait_value(inflight, lambda v: v == 0, subject=SUBJECT)
+    assert router.value(events, event_type="backpressure_warning") >= 1
+    assert router.value(active) == 0
+    assert router.value(triggered) == 0
+
+    # Wave 2: p95 is still above 1000 ms, and three more in flight -> 2 of 3 -> active.
+    asyncio.run(publish_requests(nats_server.url, "slow-4", "slow-5", "slow-6"))
+    router.wait_value(active, lambda v: v == 1, subject=SUBJECT)
+    assert router.value(events, event_type="backpressure_active") == 1
+    assert router.value(triggered, trigger="latency_overload") == 1
+    assert router.value(triggered, trigger="inflight_overload") == 1
+    assert router.value(triggered, trigger="queue_overload") == 0
+
+    router.wait_value("router_jetstream_processed_success_total", lambda v: v == 6)
+    router.wait_value(active, lambda v: v == 0, subject=SUBJECT)
+    assert router.value(events, event_type="recovery") >= 1
+    assert router.value("router_intake_backpressure_rejections_total") == 0
+    histogram = "router_intake_processing_latency_seconds"
+    assert router.value(f"{histogram}_count", subject=SUBJECT, status="success") == 6
+    assert router.value(f"{histogram}_sum", status="success") >= 6 * 1.9
+    assert router.value(f"{histogram}_bucket", status="success", le="1.0") == 0
+    assert router.value(f"{histogram}_bucket", status="success", le="+Inf") == 6
