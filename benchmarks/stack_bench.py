@@ -32,7 +32,7 @@ def main() -> None:
     for _ in range(RUNS):
         with tempfile.TemporaryDirectory() as run_dir:
             env = {**os.environ, "HARNESS_RUN_DIR": run_dir}
-            ups.append(timed(["up", "--detach"], env))
+            ups.append(timed(["up", "--detach", "--slots", "1"], env))
             downs.append(timed(["down"], env))
     print(f"stack up --detach until ready: runs={RUNS}")
     print(f"  median {statistics.median(ups):.2f} s  min {min(ups):.2f} s  max {max(ups):.2f} s")

@@ -7,6 +7,7 @@ import json
 import re
 import signal
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from harness.paths import deploy_dir, project_root
 from harness.paths import run_dir as resolve_run_dir
 from harness.plan import plan_for
 from harness.scenario import Scenario, load_scenarios
+from harness.stack import slots as slot_stacks
 from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError, StackOptions
 from harness.target_check import check_target
@@ -78,57 +80,98 @@ def up(
     router_readyz: Annotated[
         bool, typer.Option(help="let the router serve /readyz (readiness then also rests on it)")
     ] = True,
+    slots: Annotated[
+        str,
+        typer.Option(
+            help="how many isolated stacks (slots) to start: a number, or `auto` for what this "
+            "machine can hold (one per core plus one, memory permitting)"
+        ),
+    ] = "auto",
     run_dir: RunDir = None,
 ) -> None:
-    """Start the local stack; stay in the foreground until Ctrl-C unless --detach."""
+    """Start the local stack (every slot); stay in the foreground until Ctrl-C unless
+    --detach."""
     configure_logging()
     if profile not in PROFILES:
         raise _fail(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    stack = LocalStack(
-        resolve_run_dir(run_dir),
-        profile=PROFILES[profile],
-        options=StackOptions(router_fault_hook=router_fault_hook, router_readyz=router_readyz),
-    )
+    directory = resolve_run_dir(run_dir)
+    running = [s for s in slot_stacks.existing(directory) if anyio.run(_alive, s)]
+    if running:
+        raise _fail(
+            f"a stack is already running in {running[0].run_dir} "
+            f"({len(running)} slot(s)): run `harness down` first"
+        )
+    options = StackOptions(router_fault_hook=router_fault_hook, router_readyz=router_readyz)
     # SIGTERM tears down like Ctrl-C does, also half-way through start-up.
     signal.signal(signal.SIGTERM, lambda *_: _raise_interrupt())
     try:
-        target = anyio.run(stack.up)
+        started = anyio.run(
+            partial(
+                slot_stacks.up,
+                directory,
+                _slot_count(slots),
+                profile=PROFILES[profile],
+                options=options,
+            )
+        )
     except StackError as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; everything started was stopped", 130) from None
+    started.sort(key=lambda st: str(st.run_dir))
     if detach:
-        _show_started(stack, target)
+        _show_started(started)
         console.print("detached; stop it with `harness down`")
         return
     try:
-        _show_started(stack, target)
-        _foreground(stack)
+        _show_started(started)
+        _foreground(started)
     except KeyboardInterrupt:
-        stack.down()
+        slot_stacks.down(started)
         console.print("stack stopped")
 
 
-def _show_started(stack: LocalStack, target: Target) -> None:
-    _show(anyio.run(stack.status), f"local stack in {stack.run_dir}")
-    console.print(f"target file: {stack.target_path}")
-    console.print(f"Prometheus:   {target.prometheus_url}")
-    console.print(f"Alertmanager: {target.alertmanager_url}")
+def _slot_count(text: str) -> int:
+    if text == "auto":
+        return slot_stacks.default_slots()
+    if not text.isdigit() or not 1 <= int(text) <= slot_stacks.MAX_SLOTS:
+        raise _fail(f"--slots must be auto or 1..{slot_stacks.MAX_SLOTS}, got {text!r}", 2)
+    return int(text)
 
 
-def _foreground(stack: LocalStack) -> None:
+async def _alive(stack: LocalStack) -> bool:
+    state = stack.read_state()
+    return bool(state and any(r.alive() for r in stack.records(state)))
+
+
+def _show_started(stacks: list[LocalStack]) -> None:
+    for stack in stacks:
+        target = stack.target()
+        _show(anyio.run(stack.status), f"{slot_stacks.name(stack)}: local stack in {stack.run_dir}")
+        console.print(f"target file: {stack.target_path}")
+        console.print(f"Prometheus:   {target.prometheus_url}")
+        console.print(f"Alertmanager: {target.alertmanager_url}")
+
+
+def _foreground(stacks: list[LocalStack]) -> None:
     """Watch the processes until Ctrl-C/SIGTERM or a crash, then tear everything down."""
     console.print("running; Ctrl-C stops the stack")
-    state = stack.read_state()
-    records = stack.records(state) if state else []
+    records = [
+        (stack, record)
+        for stack in stacks
+        for state in [stack.read_state()]
+        if state
+        for record in stack.records(state)
+    ]
     while True:
         time.sleep(0.5)
-        dead = [r for r in records if not r.alive()]
+        dead = [(stack, r) for stack, r in records if not r.alive()]
         if dead:
-            stack.down()
+            slot_stacks.down(stacks)
+            stack, record = dead[0]
             raise _fail(
-                f"component {dead[0].name} exited; the stack was stopped\n"
-                f"--- last lines of {dead[0].log} ---\n{tail(dead[0].log)}"
+                f"component {record.name} of {slot_stacks.name(stack)} exited; the stack was "
+                f"stopped\n--- last lines of {record.log} ---\n{tail(record.log)}"
             )
 
 
@@ -156,36 +199,51 @@ def status(
             for r in results
         ]
         title, kind = spec.name, spec.kind
-    else:
+        if as_json:
+            print(_as_json(title, kind, statuses))
+        else:
+            _show(statuses, title)
+        if not all(s.state == "up" for s in statuses):
+            raise typer.Exit(1)
+        return
+    directory = resolve_run_dir(run_dir)
+    stacks = slot_stacks.existing(directory)
+    if not stacks:
+        raise _fail(f"no local stack in {directory.resolve()} (no stack.json): run `harness up`")
+    all_up, documents = True, []
+    for stack in stacks:
         try:
-            stack = LocalStack.attach(resolve_run_dir(run_dir))
             statuses = anyio.run(stack.status)
         except StackError as exc:
             raise _fail(str(exc)) from None
-        title, kind = f"local stack in {stack.run_dir}", "local"
+        title = f"local stack in {stack.run_dir}"
+        all_up = all_up and all(s.state == "up" for s in statuses)
+        if as_json:
+            documents.append(json.loads(_as_json(title, "local", statuses)))
+        else:
+            _show(statuses, f"{slot_stacks.name(stack)}: {title}" if len(stacks) > 1 else title)
     if as_json:
-        print(_as_json(title, kind, statuses))
-    else:
-        _show(statuses, title)
-    if not all(s.state == "up" for s in statuses):
+        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
+    if not all_up:
         raise typer.Exit(1)
 
 
 @app.command()
 def down(run_dir: RunDir = None) -> None:
-    """Stop everything `harness up` started in the run directory."""
+    """Stop everything `harness up` started in the run directory, every slot."""
     configure_logging()
     directory = resolve_run_dir(run_dir)
-    try:
-        stack = LocalStack.attach(directory)
-    except StackError:
+    stacks = slot_stacks.existing(directory)
+    if not stacks:
         console.print(f"no local stack in {directory.resolve()}; nothing to stop")
         return
     try:
-        stopped = stack.down()
+        stopped = slot_stacks.down(stacks)
     except StackError as exc:
         raise _fail(str(exc)) from None
-    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    if len(stacks) == 1:
+        stopped = [line.split(": ", 1)[1] for line in stopped]
+    console.print(f"stopped: {'; '.join(stopped) if stopped else 'nothing was running'}")
 
 
 @app.command("toxiproxy-server")
@@ -423,7 +481,10 @@ def _print_plan(scenarios: list[Scenario], name: str, profile: Profile, contract
 def run(
     ids: Annotated[list[str] | None, typer.Argument(help="scenario IDs or aliases")] = None,
     run_all: Annotated[bool, typer.Option("--all", help="every scenario in the catalogue")] = False,
-    target: TargetFile = None,
+    target: Annotated[
+        list[Path] | None,
+        typer.Option("--target", help="target file, repeatable: one slot each [the local stack]"),
+    ] = None,
     run_dir: RunDir = None,
     scenarios: ScenariosDir = None,
     out: Annotated[Path | None, typer.Option("--out", help="output directory for the run")] = None,
@@ -437,17 +498,22 @@ def run(
     variants: Annotated[
         bool, typer.Option("--variants", help="also the variants of the named scenarios")
     ] = False,
+    slots: Annotated[
+        str | None,
+        typer.Option(
+            help="local stack: isolated stacks to run in parallel, a number or `auto` [every "
+            "slot that is up]; slots not up yet are started for the run and stopped after it"
+        ),
+    ] = None,
     contract: ContractFile = None,
-    concurrency: Annotated[
-        int, typer.Option(help="scenarios at once (exclusive ones run alone)")
-    ] = 1,
 ) -> None:
     """Run scenarios against the target: heal leftovers, lock, inject, observe, heal, judge."""
     catalogue = _catalogue(scenarios)
     chosen = _select(catalogue, ids or [], run_all, variants)
     promises = _contract(contract)
+    files = target or []
     if dry_run:
-        spec = _resolve_target(target, run_dir) if profile is None else None
+        spec = _resolve_target(files[0] if files else None, run_dir) if profile is None else None
         if profile is not None and profile not in PROFILES:
             raise _fail(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", 2)
         clock = spec.profile if spec else PROFILES[profile or "local"]
@@ -458,16 +524,56 @@ def run(
             err.print(str(problem), highlight=False)
         _print_plan(chosen, spec.name if spec else f"(none, profile {clock.name})", clock, promises)
         raise typer.Exit(2 if problems else 0)
-    spec = _require_target(target, run_dir)
-    problems = cross_check({s.id: catalogue[s.id] for s in chosen}, deploy_dir(), promises, spec)
-    if problems:
-        for problem in problems:
-            err.print(str(problem), highlight=False)
-        raise _fail(f"{len(problems)} problem(s) in the chosen scenarios", 2)
-    from harness.runner import run_scenarios
+    specs, started = _run_targets(files, run_dir, slots)
+    try:
+        problems = cross_check(
+            {s.id: catalogue[s.id] for s in chosen}, deploy_dir(), promises, specs[0]
+        )
+        if problems:
+            for problem in problems:
+                err.print(str(problem), highlight=False)
+            raise _fail(f"{len(problems)} problem(s) in the chosen scenarios", 2)
+        from harness.runner import run_scenarios
 
-    code = anyio.run(run_scenarios, chosen, spec, promises, out, concurrency)
+        code = anyio.run(run_scenarios, chosen, specs, promises, out)
+    finally:
+        slot_stacks.down(started)
     raise typer.Exit(code)
+
+
+def _run_targets(
+    files: list[Path], run_dir: Path | None, slots: str | None
+) -> tuple[list[Target], list[LocalStack]]:
+    """The targets of a run (one per slot), and the slots started for it (to stop after)."""
+    if files:
+        if slots is not None and _slot_count(slots) != len(files):
+            raise _fail("against target files there is one slot per --target; drop --slots", 2)
+        specs = [_require_target(f, run_dir) for f in files]
+        return specs, []
+    first = _require_target(None, run_dir)
+    if first.kind != "local" or not first.run_dir:
+        return [first], []
+    directory = resolve_run_dir(run_dir)
+    have = slot_stacks.existing(directory)
+    wanted = _slot_count(slots) if slots is not None else len(have)
+    started: list[LocalStack] = []
+    if len(have) < wanted:
+        model = have[0]
+        try:
+            started = anyio.run(
+                partial(
+                    slot_stacks.up,
+                    directory,
+                    wanted,
+                    profile=model.ctx.profile,
+                    options=model.ctx.options,
+                    deploy_dir=model.ctx.deploy_dir,
+                )
+            )
+        except StackError as exc:
+            raise _fail(f"could not start the slots for this run: {exc}") from None
+        have = slot_stacks.existing(directory)
+    return [load_target(s.target_path) for s in have[:wanted]], started
 
 
 @app.command()
@@ -483,29 +589,35 @@ def heal(
     ] = None,
     reason: Annotated[str | None, typer.Option(help="why --forget is safe (required)")] = None,
 ) -> None:
-    """Heal every fault a killed run left on the target (from its fault journal)."""
+    """Heal every fault a killed run left on the target (every slot of the local stack)."""
     configure_logging()
-    spec = _require_target(target, run_dir)
+    specs = _heal_targets(target, run_dir)
     from harness.runner import forget_fault, heal_target
 
     if forget is not None:
         if not reason or not reason.strip():
             raise _fail("--forget needs --reason: say why the entry is safe to clear", 2)
+        for spec in specs:
+            try:
+                entry = forget_fault(spec, forget, reason.strip(), getpass.getuser())
+            except KeyError:
+                continue
+            except TargetLocked as exc:
+                raise _fail(str(exc), 1) from None
+            console.print(
+                f"forgot {entry['key']} ({entry['entry'].get('kind')}) on {spec.name}; the next "
+                "run's evidence records it"
+            )
+            return
+        raise _fail(f"no journal entry {forget!r} on {', '.join(s.name for s in specs)}", 1)
+    outcomes = []
+    for spec in specs:
         try:
-            entry = forget_fault(spec, forget, reason.strip(), getpass.getuser())
-        except (TargetLocked, KeyError) as exc:
-            raise _fail(str(exc).strip("'\""), 1) from None
-        console.print(
-            f"forgot {entry['key']} ({entry['entry'].get('kind')}); the next run's evidence "
-            "records it"
-        )
-        return
-    try:
-        outcomes = anyio.run(heal_target, spec)
-    except TargetLocked as exc:
-        raise _fail(str(exc)) from None
+            outcomes += anyio.run(heal_target, spec)
+        except TargetLocked as exc:
+            raise _fail(str(exc)) from None
     if not outcomes:
-        console.print(f"nothing to heal on target {spec.name}")
+        console.print(f"nothing to heal on {', '.join(s.name for s in specs)}")
         return
     for o in outcomes:
         state = "[green]healed[/]" if o.healed else "[red]NOT healed[/]"
@@ -520,3 +632,13 @@ def heal(
             "`harness heal --forget KEY --reason TEXT`."
         )
         raise typer.Exit(1)
+
+
+def _heal_targets(target: Path | None, run_dir: Path | None) -> list[Target]:
+    """The given target, or every slot of the local stack."""
+    if target is not None:
+        return [_require_target(target, run_dir)]
+    stacks = slot_stacks.existing(resolve_run_dir(run_dir))
+    if not stacks:
+        return [_require_target(None, run_dir)]
+    return [load_target(s.target_path) for s in stacks]

@@ -1,9 +1,10 @@
 """Drives scenarios through their phases against one target, healing every fault whatever happens.
 
-`Orchestrator` runs many scenarios (lock the target, heal what a dead run left, a concurrency
-limit, exclusive scenarios alone). `ScenarioRun` is one scenario: preflight → baseline → inject
-→ observe → heal → recover → verdict, one method per phase, each with a deadline from the
-scenario's plan on the target's clock. An exception, Ctrl-C or SIGTERM anywhere still heals
+`Orchestrator` owns one target: its `session` locks it and heals what a dead run left; scenarios
+then run one at a time on it (two on one stack would see each other's faults and alerts: run
+in parallel in separate slots instead). `ScenarioRun` is one scenario: preflight → baseline →
+inject → observe → heal → recover → verdict, one method per phase, each with a deadline from
+the scenario's plan on the target's clock. An exception, Ctrl-C or SIGTERM anywhere still heals
 (shielded, with a fallback) and keeps what was observed.
 """
 
@@ -73,7 +74,6 @@ class Orchestrator:
         stack: Any = None,
         run_id: str | None = None,
         workload: WorkloadFactory | None = None,
-        concurrency: int = 1,
         heal_timeout: float = 10.0,
         on_result: ResultHook | None = None,
         on_phase: PhaseHook | None = None,
@@ -83,7 +83,6 @@ class Orchestrator:
         self.stack = stack
         self.run_id = run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.workload_factory = workload or (lambda s, t: None)
-        self.concurrency = max(1, concurrency)
         self.heal_timeout = heal_timeout
         self.on_result = on_result
         self.on_phase = on_phase
@@ -91,9 +90,9 @@ class Orchestrator:
         self.leftovers: list[HealOutcome] = []
         self.forgotten: list[dict[str, Any]] = []
 
-    async def run(self, scenarios: Sequence[Scenario]) -> list[ScenarioResult]:
-        """Lock the target, heal what a dead run left, run every scenario, release."""
-        results: list[ScenarioResult] = []
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[FaultContext]:
+        """The target locked for this run, with whatever a dead run left healed first."""
         with TargetLock(state_dir(self.target), self.run_id, self.target.name):
             self.forgotten = self.journal.take_forgotten(self.run_id)
             async with self._fault_context() as ctx:
@@ -101,26 +100,18 @@ class Orchestrator:
                 unhealed = [o for o in self.leftovers if not o.healed]
                 if unhealed:
                     raise PhaseFailed(
-                        "faults left by an earlier run could not be healed: "
+                        f"faults left by an earlier run on {self.target.name} could not be "
+                        "healed: "
                         + "; ".join(f"{o.key}: {'; '.join(o.errors)}" for o in unhealed)
                         + " (see `harness heal`; `harness heal --forget KEY --reason TEXT` "
                         "clears an entry whose absence cannot be proven)"
                     )
-                shared = [s for s in scenarios if not s.exclusive]
-                alone = [s for s in scenarios if s.exclusive]
-                limiter = anyio.CapacityLimiter(self.concurrency)
+                yield ctx
 
-                async def one(scenario: Scenario) -> None:
-                    async with limiter:
-                        results.append(await ScenarioRun(self, scenario, ctx).run())
-
-                async with anyio.create_task_group() as tg:
-                    for scenario in shared:
-                        tg.start_soon(one, scenario)
-                for scenario in alone:
-                    results.append(await ScenarioRun(self, scenario, ctx).run())
-        order = {s.id: i for i, s in enumerate(scenarios)}
-        return sorted(results, key=lambda r: order.get(r.scenario_id, 0))
+    async def run(self, scenarios: Sequence[Scenario]) -> list[ScenarioResult]:
+        """Every scenario, one after the other, in one session."""
+        async with self.session() as ctx:
+            return [await ScenarioRun(self, scenario, ctx).run() for scenario in scenarios]
 
     @contextlib.asynccontextmanager
     async def _fault_context(self) -> AsyncIterator[FaultContext]:
@@ -147,6 +138,7 @@ class ScenarioRun:
             base_id=scenario.base_id,
             title=scenario.title,
             run_id=owner.run_id,
+            target=target.name,
             aliases=scenario.aliases,
             plan=self.plan.as_dict(),
         )

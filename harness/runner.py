@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 import uuid
@@ -28,7 +29,8 @@ from harness.faults.lock import TargetLock, TargetLocked
 from harness.faults.runner import FaultRunner
 from harness.faults.toxic import SCRATCH_PREFIX
 from harness.logs import configure_logging
-from harness.orchestrator import Orchestrator, PhaseFailed
+from harness.orchestrator import Orchestrator, PhaseFailed, ScenarioRun
+from harness.plan import plan_for
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
 from harness.workload import Workload
@@ -64,34 +66,36 @@ def unproven_forbidden(results: list[ScenarioResult]) -> dict[str, list[str]]:
 
 async def execute(
     scenarios: list[Scenario],
-    target: Target,
+    targets: list[Target],
     contract: Contract,
     out_dir: Path,
     *,
-    concurrency: int = 1,
     started_by: str = "",
     run_id: str | None = None,
     on_phase: Callable[[str, Phase], None] | None = None,
     on_result: Callable[[ScenarioResult], None] | None = None,
 ) -> RunRecord:
-    """One run, the way the CLI and the service both drive it: lock the target, heal
-    leftovers, every scenario through its phases, evidence.json after each scenario and
-    junit.xml at the end. Cancelling it (Ctrl-C, a cancel scope) still heals; the record then
-    says `interrupted`. A locked target raises TargetLocked; unhealable leftovers PhaseFailed."""
-
-    def make_workload(scenario: Scenario, target: Target) -> Workload:
-        return Workload(target.nats_url, scenario.workload)
-
-    orchestrator = Orchestrator(
-        target,
-        contract,
-        stack=_stack_for(target),
-        run_id=run_id,
-        workload=make_workload,
-        concurrency=concurrency,
-        on_phase=on_phase,
-    )
-    record = new_record(orchestrator.run_id, target, contract, started_by)
+    """One run, the way the CLI and the service both drive it: lock every target (slot), heal
+    its leftovers, then each slot takes the next scenario until none is left; evidence.json
+    after each scenario and junit.xml at the end. Cancelling it (Ctrl-C, a cancel scope) still
+    heals; the record then says `interrupted`. A locked target raises TargetLocked,
+    unhealable leftovers PhaseFailed."""
+    if not targets:
+        raise ValueError("a run needs at least one target")
+    run_id = run_id or new_run_id()
+    record = new_record(run_id, targets[0], contract, started_by)
+    record.slots = [t.model_dump(mode="json") for t in targets]
+    orchestrators = [
+        Orchestrator(
+            target,
+            contract,
+            stack=_stack_for(target),
+            run_id=run_id,
+            workload=lambda scenario, target: Workload(target.nats_url, scenario.workload),
+            on_phase=on_phase,
+        )
+        for target in targets
+    ]
 
     def save(result: ScenarioResult) -> None:
         record.scenarios.append(result)
@@ -99,23 +103,44 @@ async def execute(
         if on_result is not None:
             on_result(result)
 
-    orchestrator.on_result = save
-    log.info("run_start", run_id=record.run_id, out=str(out_dir), scenarios=len(scenarios))
+    for orchestrator in orchestrators:
+        orchestrator.on_result = save
+    log.info(
+        "run_start", run_id=run_id, out=str(out_dir), scenarios=len(scenarios), slots=len(targets)
+    )
+    # longest first: the slots finish closer together
+    todo = sorted(scenarios, key=lambda s: -plan_for(s, targets[0].profile).total_s)
+
+    async def slot(orchestrator: Orchestrator, ctx: FaultContext) -> None:
+        while todo:
+            await ScenarioRun(orchestrator, todo.pop(0), ctx).run()
+
     try:
-        await orchestrator.run(scenarios)
+        async with contextlib.AsyncExitStack() as sessions:
+            contexts = [await sessions.enter_async_context(o.session()) for o in orchestrators]
+            async with anyio.create_task_group() as tg:
+                for orchestrator, ctx in zip(orchestrators, contexts, strict=True):
+                    tg.start_soon(slot, orchestrator, ctx)
     except anyio.get_cancelled_exc_class():
         record.interrupted = True
-        _finish(record, orchestrator, scenarios, out_dir)  # synchronous: cannot be cancelled
+        _finish(record, orchestrators, scenarios, out_dir)  # synchronous: cannot be cancelled
         raise
-    _finish(record, orchestrator, scenarios, out_dir)
+    _finish(record, orchestrators, scenarios, out_dir)
     return record
 
 
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
 def _finish(
-    record: RunRecord, orchestrator: Orchestrator, scenarios: list[Scenario], out_dir: Path
+    record: RunRecord,
+    orchestrators: list[Orchestrator],
+    scenarios: list[Scenario],
+    out_dir: Path,
 ) -> None:
-    record.leftovers_healed = orchestrator.leftovers
-    record.forgotten = orchestrator.forgotten
+    record.leftovers_healed = [o for orch in orchestrators for o in orch.leftovers]
+    record.forgotten = [f for orch in orchestrators for f in orch.forgotten]
     order = {s.id: i for i, s in enumerate(scenarios)}
     record.scenarios.sort(key=lambda r: order.get(r.scenario_id, 0))
     record.unproven_forbidden = unproven_forbidden(record.scenarios)
@@ -131,14 +156,13 @@ def passed(record: RunRecord, scenarios: list[Scenario]) -> bool:
 
 async def run_scenarios(
     scenarios: list[Scenario],
-    target: Target,
+    targets: list[Target],
     contract: Contract,
     out: Path | None,
-    concurrency: int,
 ) -> int:
     """`harness run`: `execute` with progress on the terminal, SIGINT/SIGTERM handling and the
     summary; returns the exit code (0 only when every scenario passed)."""
-    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run_id = new_run_id()
     out_dir = out or Path(".harness") / "runs" / run_id
     configure_logging(json_path=out_dir / "harness.log.jsonl", console_level="warning")
     progress = Progress(
@@ -186,10 +210,9 @@ async def run_scenarios(
             try:
                 record = await execute(
                     scenarios,
-                    target,
+                    targets,
                     contract,
                     out_dir,
-                    concurrency=concurrency,
                     run_id=run_id,
                     on_phase=on_phase,
                     on_result=on_result,

@@ -94,6 +94,7 @@ class ScenarioResult(Model):
     base_id: str
     title: str
     run_id: str
+    target: str = Field("", description="the target (slot) it ran on")
     aliases: list[str] = Field(default_factory=list)
     verdict: Verdict = "error"
     reason: str = ""
@@ -131,6 +132,9 @@ class RunRecord(Model):
     argv: list[str] = Field(default_factory=list)
     started_by: str = ""
     target: dict[str, Any]
+    slots: list[dict[str, Any]] = Field(
+        default_factory=list, description="every target the run used (one per slot)"
+    )
     profile: dict[str, Any]
     time_compression: float
     contract: dict[str, Any] = Field(default_factory=dict)

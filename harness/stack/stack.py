@@ -264,8 +264,9 @@ class LocalStack:
             "prometheus_url": "http://127.0.0.1:0",
             "alertmanager_url": "http://127.0.0.1:0",
         }
+        slot = self.run_dir.name if self.run_dir.parent.name == "slots" else None
         return Target(
-            name="local",
+            name=f"local-slot-{slot}" if slot else "local",
             kind="local",
             profile=self.ctx.profile,
             run_dir=str(self.run_dir),

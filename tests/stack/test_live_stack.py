@@ -69,7 +69,7 @@ async def real_answers(target_path: Path) -> dict[str, object]:
 def test_up_status_down_through_the_cli(tmp_path: Path) -> None:
     run_dir = tmp_path / "stack"
     env = {**os.environ, "HARNESS_RUN_DIR": str(run_dir)}
-    started = run(["up", "--detach"], env)
+    started = run(["up", "--detach", "--slots", "1"], env)
     assert started.returncode == 0, started.stdout + started.stderr
     try:
         status = run(["status", "--json"], env)
@@ -127,7 +127,11 @@ def test_foreground_up_tears_down_on_ctrl_c(tmp_path: Path) -> None:
     run_dir = tmp_path / "stack"
     env = {**os.environ, "HARNESS_RUN_DIR": str(run_dir)}
     proc = subprocess.Popen(
-        [*HARNESS, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*HARNESS, "up", "--slots", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -149,9 +153,9 @@ def test_foreground_up_tears_down_on_ctrl_c(tmp_path: Path) -> None:
 
 def test_second_up_in_same_run_dir_is_refused(tmp_path: Path) -> None:
     env = {**os.environ, "HARNESS_RUN_DIR": str(tmp_path / "stack")}
-    assert run(["up", "--detach"], env).returncode == 0
+    assert run(["up", "--detach", "--slots", "1"], env).returncode == 0
     try:
-        again = run(["up", "--detach"], env)
+        again = run(["up", "--detach", "--slots", "1"], env)
         assert again.returncode == 1
         assert "already running" in again.stderr
     finally:
