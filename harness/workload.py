@@ -121,9 +121,11 @@ class Entry:
 class Ledger:
     """Every request of a run by id; pure bookkeeping, no I/O (so it is unit-testable)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tag: str | None = None) -> None:
+        self.tag = tag  # this run's request-id prefix; other ids are another run's (foreign)
         self.entries: dict[str, Entry] = {}
         self.unexpected: list[dict[str, Any]] = []
+        self.foreign = 0
         self.unparsable = 0
         self.advisories: dict[int, list[dict[str, Any]]] = {}  # by stream sequence
         self.stream: str | None = None  # the stream the workload's subject lands in
@@ -144,7 +146,7 @@ class Ledger:
             return
         entry = self.entries.get(request_id) if isinstance(request_id, str) else None
         if entry is None:
-            self.unexpected.append({"subject": "reply", "request_id": request_id, "at": at})
+            self._stray("reply", request_id, at)
             return
         (entry.ok_replies if ok else entry.error_replies).append(at)
 
@@ -157,12 +159,20 @@ class Ledger:
             return
         entry = self.entries.get(request_id) if isinstance(request_id, str) else None
         if entry is None:
-            self.unexpected.append({"subject": "dlq", "request_id": request_id, "at": at})
+            self._stray("dlq", request_id, at)
             return
         entry.dead_letters.append(at)
         count = record.get("delivery_count")
         if isinstance(count, int):
             entry.dlq_delivery_count = count
+
+    def _stray(self, subject: str, request_id: object, at: float) -> None:
+        """An answer for no request of ours: another run's (replayed, e.g. by a re-created
+        consumer) or one nobody published (unexpected)."""
+        if self.tag and isinstance(request_id, str) and not request_id.startswith(self.tag + "-"):
+            self.foreign += 1
+            return
+        self.unexpected.append({"subject": subject, "request_id": request_id, "at": at})
 
     def advisory(self, payload: bytes, at: float) -> None:
         """A JetStream consumer advisory (max deliveries reached, message terminated)."""
@@ -221,6 +231,7 @@ class Ledger:
             "duplicate_outcomes": sum(duplicates),
             "max_duplicates_per_message": max(duplicates, default=0),
             "unexpected": len(self.unexpected),
+            "foreign": self.foreign,
             "unparsable": self.unparsable,
             "poison_published": sum(1 for e in entries if e.kind == "poison" and e.acked_at),
             "poison_dead_lettered": sum(
@@ -273,8 +284,8 @@ class Workload:
     def __init__(self, nats_url: str, spec: WorkloadSpec, *, seed: int | None = None):
         self.nats_url = nats_url
         self.spec = spec
-        self.ledger = Ledger()
         self.run_tag = uuid.uuid4().hex[:8]
+        self.ledger = Ledger(self.run_tag)
         self._rng = random.Random(seed)
         self._stop = anyio.Event()
         self._stopped = anyio.Event()
@@ -287,11 +298,16 @@ class Workload:
         return self.spec.mix.poison if self._poison is None else self._poison
 
     def poison_in_flight(self) -> int:
-        """Acked poison requests not dead-lettered yet."""
+        """Acked poison requests the server still delivers: neither dead-lettered nor ended
+        by the server (terminated or out of deliveries, per its advisories)."""
+        ended = self.ledger.advisories
         return sum(
             1
             for e in self.ledger.entries.values()
-            if e.kind == "poison" and e.acked_at and not e.dead_letters
+            if e.kind == "poison"
+            and e.acked_at
+            and not e.dead_letters
+            and (e.stream_seq is None or e.stream_seq not in ended)
         )
 
     def set_poison_override(self, fraction: float | None) -> None:

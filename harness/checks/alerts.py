@@ -313,12 +313,15 @@ def _resolution(
         layers["resolved_at"] = resolved
         layers["resolve_after_heal_s"] = round(max(0.0, resolved - obs.healed_at), 3)
     if want.send_resolved:
-        resolved_notes = _notified(obs.notifications, "resolved", labels, obs.healed_at)
+        # the notification of the final resolution: after the last firing sample (an alert on
+        # a one-off event, an exhaustion, may resolve while the fault still holds, which is
+        # within any objective)
+        resolved_notes = _notified(obs.notifications, "resolved", labels, last)
         mine = [n for n, _ in resolved_notes if n.receiver == want.receiver]
         if not mine:
             failures.append(f"no resolved notification reached {want.receiver}")
         else:
-            after = min(n.received_at for n in mine) - obs.healed_at
+            after = max(0.0, min(n.received_at for n in mine) - obs.healed_at)
             layers["resolved_notified_after_heal_s"] = round(after, 3)
             if after > want.resolve_s + TOLERANCE_S:
                 failures.append(

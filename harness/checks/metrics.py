@@ -225,6 +225,10 @@ class MetricCheck(Check):
         if baseline is None or healed is None or self.spec.recover_within is None:
             return
         deadline = healed + run.target.profile.compress(self.spec.recover_within)
+        # A windowed query is compared over a window as long as the baseline's; a sampled one
+        # (a gauge) by its latest samples, not the min/max over a window reaching back into
+        # the fault.
+        trailing = baseline.length if WINDOW in self.spec.query else 2 * max(self.step, 1.0)
         try:
             base, *_ = await self._value(baseline)
         except PrometheusError as exc:
@@ -234,7 +238,7 @@ class MetricCheck(Check):
         while time.time() < deadline:
             now = time.time()
             try:
-                value, *_ = await self._value(Window(now - baseline.length, now))
+                value, *_ = await self._value(Window(now - trailing, now))
             except PrometheusError as exc:
                 points.append((now, None))
                 self.recovery = {"recovered_at": None, "error": str(exc), "points": points}

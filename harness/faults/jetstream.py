@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import anyio
 import nats
-from nats.js.api import ConsumerConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
@@ -71,6 +71,7 @@ class JetStreamDriver(FaultDriver):
             )
         self.state["config"] = info.config.as_dict()
         self.state["created"] = str(info.created)
+        self.state["ack_floor"] = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
 
     async def _delete(self) -> bool:
         async with self._jetstream() as js:
@@ -102,9 +103,15 @@ class JetStreamDriver(FaultDriver):
                 self.state["deletions"] = self.state.get("deletions", 1) + 1
 
     async def remove(self) -> None:
+        """Re-create the consumer as it was, resuming after its last acknowledged message
+        (what a restored consumer does), not replaying the whole stream."""
         if await self._info() is not None:
             return
-        config = ConsumerConfig.from_response(dict(self.state["config"]))
+        saved = dict(self.state["config"])
+        saved.pop("opt_start_time", None)
+        saved["deliver_policy"] = DeliverPolicy.BY_START_SEQUENCE.value
+        saved["opt_start_seq"] = int(self.state.get("ack_floor", 0)) + 1
+        config = ConsumerConfig.from_response(saved)
         async with self._jetstream() as js:
             with contextlib.suppress(nats.js.errors.BadRequestError):
                 await js.add_consumer(self.spec.stream, config)
