@@ -518,3 +518,8 @@ def heal(
             "`harness heal --forget KEY --reason TEXT`."
         )
         raise typer.Exit(1)
+
+
+from harness.report.cli import register as _register_report  # noqa: E402
+
+_register_report(app)
