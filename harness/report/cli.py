@@ -76,9 +76,9 @@ def report(
         )
     except RunDirProblem as exc:
         raise _fail(str(exc)) from None
-    console.print(f"report: {written.html}", highlight=False)
-    console.print(f"report: {written.markdown}", highlight=False)
-    console.print(f"coverage: {written.coverage}", highlight=False)
+    print(f"report: {written.html}")
+    print(f"report: {written.markdown}")
+    print(f"coverage: {written.coverage}")
     if pdf:
         from harness.report.pdf import print_pdf
 
@@ -86,7 +86,7 @@ def report(
             printed = print_pdf(written.html, target / "report.pdf")
         except PdfError as exc:
             raise _fail(str(exc), 1) from None
-        console.print(f"report: {printed}", highlight=False)
+        print(f"report: {printed}")
 
 
 def _matrix_table(coverage: Coverage) -> Table:

@@ -183,7 +183,7 @@ def compute_coverage(
             latest.scenario_id,
             latest.base_id,
             latest.title,
-            list(latest.aliases),
+            list(dict.fromkeys([*latest.aliases, *(entry.aliases if entry else ())])),
             latest.verdict,
             latest.run_id,
             cells,

@@ -29,6 +29,8 @@ def chromium_binary() -> str:
 
 def print_pdf(html: Path, pdf: Path, *, timeout_s: float = TIMEOUT_S) -> Path:
     """Print `html` to `pdf`; raises PdfError with Chromium's own words when it fails."""
+    if not html.is_file():
+        raise PdfError(f"{html}: no such file to print")
     binary = chromium_binary()
     with tempfile.TemporaryDirectory(prefix="harness-chromium-") as profile:
         command = [
