@@ -56,6 +56,7 @@ RECEIPTS = {
     "alertmanager": ("o", "#8250df"),
 }
 MAX_LEGEND = 6
+TITLE_CHARS = 84  # a metric plot's title is its query; the full text is in the checks table
 WIDTH_IN = 7.6
 RC = {
     "svg.fonttype": "none",
@@ -215,7 +216,8 @@ def metric_svg(fig: MetricFigure, origin: float, end: float, ident: str) -> str:
     ax.set_xlim(0, max(1.0, end - origin))
     ax.locator_params(nbins=5)
     ax.set_xlabel("seconds since the baseline began")
-    ax.set_title(fig.query if len(fig.query) <= 110 else fig.query[:107] + "…", loc="left")
+    title = fig.query if len(fig.query) <= TITLE_CHARS else fig.query[: TITLE_CHARS - 1] + "…"
+    ax.set_title(title, loc="left")
     ax.grid(alpha=0.3, lw=0.5)
     _legend(ax)
     return to_svg(figure, ident, f"metric plot: {fig.title} ({fig.status})", "metric")

@@ -31,13 +31,13 @@ def live_run_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     THE MAIN SUITE PROVIDES THE LIVE ONE: a session fixture of this name in an outer conftest
     (tests/conftest.py, from its live run of the catalogue on the local stack) wins; this one
     asks pytest for it first. Only when none is defined does it fall back to a copy of the
-    evidence recorded from a live run of the suite (fixtures/b1, five scenarios)."""
+    evidence recorded from a live catalogue run (`make run`: fixtures/s123, S1–S3)."""
     try:
         return request.getfixturevalue("live_run_dir")  # the outer definition, if any
     except pytest.FixtureLookupError:
         pass
     copy = tmp_path_factory.mktemp("recorded-run") / "run"
-    shutil.copytree(FIXTURES / "b1", copy)
+    shutil.copytree(FIXTURES / "s123", copy)
     return copy
 
 

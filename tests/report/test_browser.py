@@ -136,6 +136,16 @@ def test_report_in_headless_chromium(
     )
     assert overflow <= 0, f"the page is {overflow}px wider than a {WIDTH}px screen"
 
+    box = driver.execute_script(
+        "const s = document.querySelector('section.scenario').getBoundingClientRect();"
+        "const m = document.querySelector('main').getBoundingClientRect();"
+        "return [m.left, s.top + scrollY - 12, m.width];"
+    )
+    clip = {"x": box[0], "y": box[1], "width": box[2], "height": 1400, "scale": 1}
+    section = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    (tmp_path / "scenario.png").write_bytes(base64.b64decode(section["data"]))
     shot = tmp_path / "report.png"
     assert driver.save_screenshot(str(shot))
     full = driver.execute_cdp_cmd(
@@ -143,4 +153,4 @@ def test_report_in_headless_chromium(
     )
     (tmp_path / "report-full.png").write_bytes(base64.b64decode(full["data"]))
     assert shot.stat().st_size > 10_000
-    print(f"screenshots: {shot}, {tmp_path / 'report-full.png'}")
+    print(f"screenshots: {shot}, {tmp_path / 'report-full.png'}, {tmp_path / 'scenario.png'}")
