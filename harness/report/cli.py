@@ -57,15 +57,16 @@ def report(
     run_dirs: RunDirs,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="output directory [the run directory; ./report for several]"),
+        typer.Option(
+            "--out", help="output directory (default: the run directory; ./report for several)"
+        ),
     ] = None,
     pdf: Annotated[
         bool, typer.Option("--pdf", help="also print report.pdf (headless Chromium)")
     ] = False,
     stale_after: StaleAfter = "30d",
 ) -> None:
-    """Write report.html (self-contained), report.md (+ plots/), coverage.json [and report.pdf]
-    for one or more runs: the latest verdict per scenario, with its history."""
+    """Write report.html, report.md (+ plots/), coverage.json (and report.pdf) for runs."""
     from harness.report.build import write_report  # matplotlib loads only when needed
 
     target = out or (run_dirs[0] if len(run_dirs) == 1 and run_dirs[0].is_dir() else Path("report"))
@@ -129,8 +130,7 @@ def coverage(
     stale_after: StaleAfter = "30d",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """The coverage matrix computed from the runs' evidence, what no run exercised, and with
-    --claimed every cell where a hand-kept matrix and the evidence disagree (exit 1 if any)."""
+    """The coverage matrix computed from the runs' evidence (and against a --claimed one)."""
     age = _stale_after(stale_after)
     catalogue = _catalogue()
     try:
