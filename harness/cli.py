@@ -642,3 +642,8 @@ def _heal_targets(target: Path | None, run_dir: Path | None) -> list[Target]:
     if not stacks:
         return [_require_target(None, run_dir)]
     return [load_target(s.target_path) for s in stacks]
+
+
+from harness.report.cli import register as _register_report  # noqa: E402
+
+_register_report(app)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the local embedded stack: bring it up, run the scenario catalogue against
-# it, write the evidence, tear it down. Exit status 0 only when every scenario passed.
+# it, write the evidence and its report, tear it down. Exit status 0 only when every scenario
+# passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
@@ -12,6 +13,12 @@ trap '"$BIN/harness" down' EXIT
 "$BIN/harness" up --detach
 "$BIN/harness" status
 "$BIN/harness" validate
+status=0
 # shellcheck disable=SC2086
-"$BIN/harness" run $SCENARIOS --out "$OUT"
+"$BIN/harness" run $SCENARIOS --out "$OUT" || status=$?
 echo "evidence: $OUT/evidence.json, $OUT/junit.xml"
+# The report of this run, passed or not: report.html, report.md (+ plots/), coverage.json.
+if [ -f "$OUT/evidence.json" ]; then
+  "$BIN/harness" report "$OUT"
+fi
+exit "$status"

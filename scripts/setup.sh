@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian machine: a virtualenv with the project, and the
-# Debian packages prometheus and prometheus-alertmanager when their binaries are missing.
+# Debian packages prometheus, prometheus-alertmanager, chromium and chromium-driver when their
+# binaries are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,10 @@ missing=()
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 \
   || missing+=(prometheus-alertmanager)
+# Headless Chromium prints the report to PDF and drives the report's browser test.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+fc-list 2>/dev/null | grep -qi dejavu || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     SUDO=""

@@ -1,0 +1,135 @@
+"""What the project says can be covered: scenarios, alert rules, contract metrics, panels.
+
+The coverage matrix needs it for its inverse lists (what no run exercised) and the claimed-vs-
+observed comparison needs it to tell a scenario ID it knows from a typo.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.checks.dashboards import load_dashboards, panels
+from harness.paths import deploy_dir, project_root
+from harness.rulefiles import alert_rules
+from harness.scenario import load_scenarios
+from harness.validate import contract_metrics
+
+_IDS = re.compile(r"\b(?:S\d+|[A-Z][A-Z0-9]*-\d{3})(?:@[a-z][a-z0-9-]*)?\b")
+_PANEL_SCENARIOS = re.compile(r"Scenarios?:\s*([^\n]*)")
+
+
+@dataclass(frozen=True)
+class ScenarioEntry:
+    """A scenario of the catalogue, as the matrix lists it."""
+
+    id: str
+    base_id: str
+    title: str
+    aliases: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """An alerting rule of `deploy/prometheus/rules`, with the scenarios it says it covers."""
+
+    alert: str
+    file: str
+    scenarios: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PanelEntry:
+    """A dashboard panel, with the scenarios its description names."""
+
+    dashboard: str
+    title: str
+    scenarios: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.dashboard} / {self.title}"
+
+
+@dataclass
+class Catalogue:
+    """The project's scenarios, rules, contract metrics and panels."""
+
+    scenarios: dict[str, ScenarioEntry] = field(default_factory=dict)
+    rules: dict[str, RuleEntry] = field(default_factory=dict)
+    metrics: set[str] = field(default_factory=set)
+    histograms: set[str] = field(default_factory=set)
+    panels: list[PanelEntry] = field(default_factory=list)
+
+    def known_ids(self) -> set[str]:
+        """Every scenario ID the project names anywhere: catalogue IDs, base IDs, aliases,
+        related IDs, and the IDs rules and panels say they cover."""
+        ids: set[str] = set()
+        for s in self.scenarios.values():
+            ids |= {s.id, s.base_id, *s.aliases, *s.related}
+        for r in self.rules.values():
+            ids |= set(r.scenarios)
+        for p in self.panels:
+            ids |= set(p.scenarios)
+        return ids
+
+
+def _ids(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_IDS.findall(text or "")))
+
+
+def load_catalogue(scenarios_dir: Path | None = None, deploy: Path | None = None) -> Catalogue:
+    """The catalogue from the project's files (`scenarios/`, `deploy/`); a part whose files are
+    missing stays empty (a report of old evidence still renders)."""
+    scenarios_dir = scenarios_dir or project_root() / "scenarios"
+    deploy = deploy or deploy_dir()
+    catalogue = Catalogue()
+    if scenarios_dir.is_dir():
+        for scenario, _ in load_scenarios(scenarios_dir).values():
+            catalogue.scenarios[scenario.id] = ScenarioEntry(
+                scenario.id,
+                scenario.base_id,
+                scenario.title,
+                tuple(scenario.aliases),
+                tuple(scenario.related),
+            )
+    rules_dir = deploy / "prometheus" / "rules"
+    if rules_dir.is_dir():
+        for alert, (rule, _, path) in alert_rules(rules_dir).items():
+            annotations = rule.get("annotations") or {}
+            catalogue.rules[alert] = RuleEntry(
+                alert, path.name, _ids(str(annotations.get("scenarios", "")))
+            )
+    contract = deploy / "metrics-contract.yaml"
+    if contract.is_file():
+        catalogue.metrics, catalogue.histograms = contract_metrics(contract)
+    dashboards_dir = deploy / "grafana" / "dashboards"
+    if dashboards_dir.is_dir():
+        seen: set[int] = set()
+        for uid, dashboard in load_dashboards(dashboards_dir).items():
+            if id(dashboard) in seen:
+                continue
+            seen.add(id(dashboard))
+            name = dashboard.get("uid") or uid
+            for panel in panels(dashboard):
+                found = _PANEL_SCENARIOS.search(panel.get("description") or "")
+                catalogue.panels.append(
+                    PanelEntry(name, panel.get("title", ""), _ids(found.group(1) if found else ""))
+                )
+    return catalogue
+
+
+_ORDER = re.compile(r"^([A-Z]+)-?(\d+)(?:@(.*))?$")
+_GROUPS = {"S": 0, "JS": 1, "NATS": 2, "PERF": 3}
+
+
+def id_order(scenario_id: str) -> tuple[int, str, int, str]:
+    """The coverage matrix's order: S1–S3, JS-, NATS-, PERF-, numerically, variants after
+    their scenario."""
+    match = _ORDER.match(scenario_id)
+    if not match:
+        return 9, scenario_id, 0, ""
+    prefix, number, variant = match.groups()
+    return _GROUPS.get(prefix, 8), prefix, int(number), variant or ""
