@@ -1,4 +1,5 @@
-"""Wires the router together: connection supervisor, decide consumer, monitor loop, HTTP server."""
+"""Wires the router together: connection supervisor, decide consumer and HTTP decide intake (one
+Decider and usage emitter for both), monitor loop, HTTP server."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from router.connection import Connection
 from router.consumer import DecideConsumer
 from router.faults import FaultHook
 from router.http import make_app
+from router.intake import Decider
+from router.intake_http import HttpIntake
 from router.metrics import Metrics
 from router.reasons import reason_of
+from router.usage import UsageEmitter
 
 log = structlog.get_logger(component="router.app")
 
@@ -30,7 +34,12 @@ class Router:
         self.faults = FaultHook(enabled=config.fault_hook)
         self.conn = Connection(config, self.metrics, self.faults)
         self.backpressure = Backpressure(config, self.metrics)
-        self.consumer = DecideConsumer(config, self.metrics, self.conn, self.backpressure)
+        decider = Decider(config, self.metrics)
+        usage = UsageEmitter(config, self.conn)
+        self.consumer = DecideConsumer(
+            config, self.metrics, self.conn, self.backpressure, decider, usage
+        )
+        self.http_intake = HttpIntake(config, self.metrics, decider, self.backpressure, usage)
         self._stop = asyncio.Event()
         self._pending = 0
 
@@ -39,7 +48,13 @@ class Router:
 
     async def run(self) -> None:
         c = self.config
-        app = make_app(self.metrics, self.conn, self.faults, readyz=c.serve_readyz)
+        app = make_app(
+            self.metrics,
+            self.conn,
+            self.faults,
+            readyz=c.serve_readyz,
+            decide=self.http_intake.handle,
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, c.metrics_host, c.metrics_port)
@@ -47,11 +62,13 @@ class Router:
         log.info(
             "router_started",
             metrics=f"http://{c.metrics_host}:{c.metrics_port}/metrics",
+            decide=f"http://{c.metrics_host}:{c.metrics_port}/decide",
             nats_url=c.nats_url,
             subject=c.subject,
             stream=c.stream,
             consumer=c.consumer,
             fault_hook=c.fault_hook,
+            usage_subject=c.usage_subject if c.usage_events else None,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -81,6 +81,14 @@ class Config(BaseSettings):
         "beamline.router.v1.decide",
         "decide subject; replies default to <subject>.reply, DLQ is <subject>.dlq",
     )
+    usage_events: Bool = setting(
+        True,
+        "publish a usage event (core NATS) per successful decision, JetStream and HTTP; "
+        "queued while disconnected like replies",
+    )
+    usage_subject: str = setting(
+        "beamline.usage.v1.metered", "subject of the usage events (catalogue §6.2)"
+    )
     stream: str = setting("router-stream", "stream holding the decide subject (created if missing)")
     dlq_stream: str = setting("router-dlq", "stream holding <subject>.dlq (created if missing)")
     consumer: str = setting("router-decide-consumer", "durable pull consumer name")
@@ -124,14 +132,20 @@ class Config(BaseSettings):
         500, "backpressure: in-flight messages above this is overloaded"
     )
     bp_retry_after: float = setting(
-        30.0, "NAK delay in seconds for messages rejected by active backpressure"
+        30.0,
+        "seconds a request rejected by active backpressure is told to wait: the NAK delay "
+        "(JetStream), Retry-After rounded up (HTTP 503)",
     )
     latency_window: float = setting(60.0, "seconds of samples behind the p50/p95/p99 gauges")
     monitor_interval: float = setting(
         1.0, "seconds between consumer-info, health-check and backpressure evaluations"
     )
-    metrics_host: str = setting("127.0.0.1", "bind address of /metrics, /healthz and /faults")
-    metrics_port: int = setting(9001, "port of /metrics, /healthz and /faults")
+    metrics_host: str = setting(
+        "127.0.0.1", "bind address of the HTTP side: /metrics, /healthz, /readyz, /decide, /faults"
+    )
+    metrics_port: int = setting(
+        9001, "port of the HTTP side: /metrics, /healthz, /readyz, POST /decide, /faults"
+    )
     connect_timeout: float = setting(2.0, "seconds per connect attempt")
     ping_interval: float = setting(
         5.0, "seconds between client PINGs (loss detection on a blackholed link)"
@@ -236,8 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The `python -m router` parser; every flag documents its env var and default."""
     parser = argparse.ArgumentParser(
         prog="python -m router",
-        description="Reference JetStream decide router: consumes decide requests, replies, "
-        "ACKs/NAKs with confirmation, dead-letters exhausted messages, exports Prometheus metrics.",
+        description="Reference decide router: consumes decide requests from JetStream (reply, "
+        "confirmed ACK/NAK, dead-letter at max_deliver) and answers them synchronously on "
+        "POST /decide of the metrics port, publishes a usage event per decision (queued while "
+        "NATS is unreachable), exports Prometheus metrics.",
     )
     for opt in options():
         text = f"{opt.help} (env {opt.env}; default {_display(opt.default)})"
@@ -290,5 +306,13 @@ def validate(config: Config) -> None:
         problems.append("--log-format must be kv or json")
     if config.max_pending_operations < 1:
         problems.append("--max-pending-operations must be >= 1")
+    if not _publishable(config.usage_subject):
+        problems.append("--usage-subject must be a subject without wildcards or spaces")
     if problems:
         raise SystemExit("; ".join(problems))
+
+
+def _publishable(subject: str) -> bool:
+    """A subject one can publish to: non-empty tokens, no wildcards, no whitespace."""
+    tokens = subject.split(".")
+    return all(t and t not in ("*", ">") and not any(ch.isspace() for ch in t) for t in tokens)

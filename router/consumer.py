@@ -1,5 +1,6 @@
 """Decide consumer: fetch loop with an in-flight cap, and per message backpressure gate ->
-validation -> tenant allowlist -> provider pick -> reply -> ACK (NAK / DLQ + TERM on failure)."""
+validation -> tenant allowlist -> provider pick (`intake.Decider`) -> reply -> usage event -> ACK
+(NAK / DLQ + TERM on failure)."""
 
 from __future__ import annotations
 
@@ -15,27 +16,12 @@ from nats.js import JetStreamContext
 from router.backpressure import Backpressure
 from router.config import Config
 from router.connection import Connection
-from router.decide import (
-    REPLY_TO_HEADER,
-    DecideRequest,
-    Invalid,
-    ProviderPolicy,
-    decision_response,
-    dlq_record,
-    error_response,
-    header,
-    parse_request,
-)
-from router.metrics import (
-    LATENCY_STATUSES,
-    REDACTED,
-    REDELIVERY_SOURCES,
-    REPLY_TO_LABEL,
-    TENANT_REJECT_REASON,
-    Metrics,
-)
+from router.decide import REPLY_TO_HEADER, DecideRequest, dlq_record, header
+from router.intake import INVALID, REJECTED, Decider
+from router.metrics import LATENCY_STATUSES, REDACTED, REDELIVERY_SOURCES, REPLY_TO_LABEL, Metrics
 from router.reasons import reason_of
 from router.topology import SubscribeFailed
+from router.usage import UsageEmitter
 
 log = structlog.get_logger(component="router.consumer")
 
@@ -44,14 +30,20 @@ class DecideConsumer:
     """Processes decide requests concurrently (up to max_inflight) from the durable consumer."""
 
     def __init__(
-        self, config: Config, metrics: Metrics, conn: Connection, backpressure: Backpressure
+        self,
+        config: Config,
+        metrics: Metrics,
+        conn: Connection,
+        backpressure: Backpressure,
+        decider: Decider,
+        usage: UsageEmitter,
     ) -> None:
         self.config = config
         self.metrics = metrics
         self.conn = conn
         self.backpressure = backpressure
-        self.policy = ProviderPolicy(config.providers)
-        self.allowlist = frozenset(config.tenant_allowlist)
+        self.decider = decider
+        self.usage = usage
         self.inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot = asyncio.Event()
@@ -173,48 +165,23 @@ class DecideConsumer:
             return await self._fail(
                 msg, delivery, stream_seq, "backpressure", None, c.bp_retry_after
             )
-        headers = msg.headers
-        if header(headers, "trace_id") is None or header(headers, "tenant_id") is None:
-            m.ctx_missing_headers.inc()
-        parsed = parse_request(msg.data, headers, c.max_payload_bytes)
-        if isinstance(parsed, Invalid):
-            m.validation_errors.labels(
-                parsed.code, c.subject, m.tenant_label(parsed.tenant_id)
-            ).inc()
-            log.info(
-                "decide_invalid",
-                code=parsed.code,
-                detail=parsed.message,
-                request_id=parsed.request_id,
-            )
-            await self._reply(
-                msg,
-                error_response(
-                    "invalid_request",
-                    parsed.message,
-                    parsed.request_id,
-                    intake_error_code=parsed.code,
-                ),
-            )
-            await self._ack(msg, delivery)
+        outcome = self.decider.decide(msg.data, msg.headers, source="jetstream")
+        await self._reply(msg, outcome.body)
+        if outcome.status == INVALID:
+            await self._ack(msg, delivery)  # an invalid request never becomes valid: no redelivery
             return "invalid"
-        if self.allowlist and parsed.tenant_id not in self.allowlist:
-            m.tenant_rejected.labels(TENANT_REJECT_REASON, m.tenant_label(parsed.tenant_id)).inc()
-            await self._reply(
-                msg,
-                error_response(
-                    "invalid_request",
-                    TENANT_REJECT_REASON,
-                    parsed.request_id,
-                    intake_error_code="tenant_forbidden",
-                ),
-            )
+        if outcome.status == REJECTED:
             return await self._fail(
-                msg, delivery, stream_seq, "tenant_validation_failed", parsed, c.nak_delay(delivery)
+                msg,
+                delivery,
+                stream_seq,
+                "tenant_validation_failed",
+                outcome.request,
+                c.nak_delay(delivery),
             )
-        decision = self.policy.pick(parsed)
-        await self._reply(msg, decision_response(parsed, decision))
+        assert outcome.request is not None and outcome.provider_id is not None
         self._processed.inc()
+        await self.usage.emit(outcome.request, outcome.provider_id, "jetstream")
         await self._ack(msg, delivery)
         return "success"
 

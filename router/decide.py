@@ -111,9 +111,18 @@ def decision_response(request: DecideRequest, decision: dict[str, Any]) -> bytes
 
 
 def error_response(
-    code: str, message: str, request_id: str | None, *, intake_error_code: str | None = None
+    code: str,
+    message: str,
+    request_id: str | None,
+    *,
+    intake_error_code: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> bytes:
+    """ErrorResponse of §6.2: `{"ok": false, "error": {code, message[, details]
+    [, intake_error_code]}, "context": {"request_id"}}`."""
     error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
     if intake_error_code:
         error["intake_error_code"] = intake_error_code
     return json.dumps({"ok": False, "error": error, "context": {"request_id": request_id}}).encode()

@@ -1,8 +1,10 @@
-"""HTTP side of the router on the metrics port: /metrics, /healthz, /readyz and the /faults hook."""
+"""HTTP side of the router on the metrics port: /metrics, /healthz, /readyz, POST /decide (the
+synchronous intake, `intake_http`) and the /faults hook."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -13,12 +15,20 @@ from router.metrics import Metrics
 
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 
 def make_app(
-    metrics: Metrics, conn: Connection, faults: FaultHook, *, readyz: bool = True
+    metrics: Metrics,
+    conn: Connection,
+    faults: FaultHook,
+    *,
+    readyz: bool = True,
+    decide: Handler | None = None,
 ) -> web.Application:
     """The aiohttp application. The fault routes exist only when the hook is enabled (a router
-    without the hook answers 404, like one that never had it); /readyz only when asked for."""
+    without the hook answers 404, like one that never had it); /readyz only when asked for;
+    POST /decide when given its handler."""
 
     async def get_metrics(_: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -62,6 +72,8 @@ def make_app(
     app.router.add_get("/healthz", healthz)
     if readyz:
         app.router.add_get("/readyz", get_readyz)
+    if decide is not None:
+        app.router.add_post("/decide", decide)
     if faults.enabled:
         app.router.add_get("/faults", get_faults)
         app.router.add_post("/faults", post_faults)

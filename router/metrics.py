@@ -31,6 +31,8 @@ NATS_REASONS: tuple[str, ...] = (
 )
 PUBLISH_ERROR_TYPES = ("timeout", "connection", "nack", "broker_error", "unknown")
 LATENCY_STATUSES = ("success", "invalid", "rejected", "backpressure", "exhausted")
+# Outcomes of POST /decide: 200, 400, 403, 503 and 500 (a bug, never expected).
+HTTP_DECIDE_STATUSES = ("success", "invalid", "rejected", "backpressure", "error")
 VALIDATION_CODES = ("schema_validation_failed", "version_unsupported")
 TENANT_REJECT_REASON = "tenant_id not in allowlist"
 REDELIVERY_SOURCES = {
@@ -271,10 +273,16 @@ class Metrics:
         self.ctx_missing_headers = counter(
             "ctx_missing_headers", "Decide request without trace_id / tenant_id headers."
         )
+        self.http_decide_requests = counter(
+            "router_http_decide_requests",
+            "POST /decide requests by outcome (success 200, invalid 400, rejected 403, "
+            "backpressure 503, error 500).",
+            ("status",),
+        )
         # Performance
         self.processing_latency = Histogram(
             "router_intake_processing_latency_seconds",
-            "Time from fetch to the end of processing.",
+            "Time from fetch to the end of processing (JetStream path).",
             ("subject", "status"),
             buckets=LATENCY_BUCKETS,
             registry=r,
@@ -304,7 +312,7 @@ class Metrics:
         )
         self.backpressure_rejections = counter(
             "router_intake_backpressure_rejections",
-            "Messages NAKed by the backpressure gate.",
+            "Requests rejected by the backpressure gate (NAK, or HTTP 503).",
             ("subject", "reason"),
         )
         self.backpressure_events = counter(
@@ -324,6 +332,12 @@ class Metrics:
 
     def delivery_label(self, delivery_count: int) -> str:
         return str(min(max(delivery_count, 1), self.config.max_deliver))
+
+    def core_publish_subjects(self) -> tuple[str, ...]:
+        """The `subject` label values of core publishes: replies, and usage events when on."""
+        c = self.config
+        usage = (c.usage_subject,) if c.usage_events else ()
+        return (c.reply_subject, REPLY_TO_LABEL, *usage)
 
     def set_connection_state(self, state: str) -> None:
         """Keep exactly one status series: drop the previous state's series, set the new one."""
@@ -348,8 +362,8 @@ class Metrics:
             self.connect_failures.labels(reason, c.nats_cluster, "initial_connect")
             for attempt in range(1, c.max_reconnect_attempts + 1):
                 self.reconnect_failures.labels(reason, c.nats_cluster, str(attempt))
-            for reply in (c.reply_subject, REPLY_TO_LABEL):
-                self.publish_failures.labels(reason, reply, CORE_STREAM_LABEL, "publish")
+            for core_subject in self.core_publish_subjects():
+                self.publish_failures.labels(reason, core_subject, CORE_STREAM_LABEL, "publish")
             self.publish_with_ack_failures.labels(
                 reason, c.dlq_subject, c.dlq_stream, "publish_with_ack"
             )
@@ -360,6 +374,8 @@ class Metrics:
         self.jetstream_queries.labels("real_time", subj, "none")
         for status in ("ok", "error"):
             self.health_checks.labels(status)
+        for status in HTTP_DECIDE_STATUSES:
+            self.http_decide_requests.labels(status)
         for status in ("success", "error"):
             for retry in ("0", "1"):
                 self.publish_attempts.labels(status, retry)

@@ -1,7 +1,7 @@
-"""Publishing with the offline queue (catalogue §6.8): core publishes (replies) and JetStream
-publishes confirmed by a PubAck (DLQ records). While disconnected a publish is counted as failed
-(`not_connected`) and queued, unless fail-open; the queue is capped (oldest dropped, counted) and
-flushed once, FIFO, on reconnect."""
+"""Publishing with the offline queue (catalogue §6.8): core publishes (replies, usage events) and
+JetStream publishes confirmed by a PubAck (DLQ records). While disconnected a publish is counted
+as failed (`not_connected`) and queued, unless fail-open; the queue is capped (oldest dropped,
+counted) and flushed once, FIFO, on reconnect."""
 
 from __future__ import annotations
 

@@ -100,17 +100,34 @@ class RouterProcess:
 
     def http(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
+        status, _, answer = self.request(method, path, data)
+        return status, answer
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        """(status, response headers, JSON-or-text body) of one raw HTTP request."""
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.metrics_port}{path}",
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **(headers or {})},
         )
         try:
             with urllib.request.urlopen(req, timeout=5) as resp:
-                return resp.status, _body(resp.read())
+                return resp.status, dict(resp.headers), _body(resp.read())
         except urllib.error.HTTPError as exc:
-            return exc.code, _body(exc.read())
+            return exc.code, dict(exc.headers), _body(exc.read())
+
+    def decide(
+        self, request: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        """POST /decide with a raw DecideRequest body."""
+        return self.request("POST", "/decide", request, headers)
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None

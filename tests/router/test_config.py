@@ -52,7 +52,9 @@ LEGACY_FLAGS = {
     "--log-level": "log_level",
     "--log-format": "log_format",
 }
-BOOL_FIELDS = {"consumer_backoff", "fail_open", "fault_hook", "serve_readyz"}
+# Added since: the synchronous intake's usage events (POST /decide needs no setting of its own).
+ADDED_FLAGS = {"--usage-events": "usage_events", "--usage-subject": "usage_subject"}
+BOOL_FIELDS = {"consumer_backoff", "fail_open", "fault_hook", "serve_readyz", "usage_events"}
 
 
 @pytest.fixture(autouse=True)
@@ -65,8 +67,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_legacy_flag_and_env_var_is_derived_from_the_declaration() -> None:
     derived = {opt.flag: opt.field for opt in options()}
-    assert derived == LEGACY_FLAGS
-    assert {opt.env for opt in options()} == {ENV_PREFIX + f.upper() for f in LEGACY_FLAGS.values()}
+    assert LEGACY_FLAGS.items() <= derived.items()
+    assert derived == {**LEGACY_FLAGS, **ADDED_FLAGS}
+    fields = [*LEGACY_FLAGS.values(), *ADDED_FLAGS.values()]
+    assert {opt.env for opt in options()} == {ENV_PREFIX + f.upper() for f in fields}
     assert {opt.field for opt in options() if opt.is_bool} == BOOL_FIELDS
 
 
@@ -93,6 +97,7 @@ def test_defaults() -> None:
         False,
     )
     assert c.tenant_allowlist == [] and c.label_tenants == []
+    assert (c.usage_events, c.usage_subject) == (True, "beamline.usage.v1.metered")
 
 
 def test_flags_win_over_env_which_wins_over_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,6 +157,9 @@ def test_list_settings_parse_from_flags_and_env(monkeypatch: pytest.MonkeyPatch)
         (["--fetch-batch", "0"], "--max-inflight and --fetch-batch must be >= 1"),
         (["--stream-storage", "disk"], "--stream-storage must be file or memory"),
         (["--log-format", "xml"], "--log-format must be kv or json"),
+        (["--usage-subject", "usage.*"], "--usage-subject must be a subject without wildcards"),
+        (["--usage-subject", "a..b"], "--usage-subject must be a subject without wildcards"),
+        (["--usage-subject", ""], "--usage-subject must be a subject without wildcards"),
     ],
 )
 def test_invalid_settings_are_refused(argv: list[str], message: str) -> None:
@@ -178,3 +186,6 @@ def test_help_line_per_flag_names_env_var_and_default() -> None:
     assert "(env ROUTER_FAULT_HOOK; default False)" in text
     assert "(env ROUTER_SERVE_READYZ; default True)" in text
     assert "(env ROUTER_TENANT_ALLOWLIST; default )" in text
+    assert "(env ROUTER_USAGE_EVENTS; default True)" in text
+    assert "(env ROUTER_USAGE_SUBJECT; default beamline.usage.v1.metered)" in text
+    assert "POST /decide" in text

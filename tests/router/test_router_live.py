@@ -18,6 +18,9 @@ from tests.router.conftest import DEADLINE, RouterProcess, wait_for
 pytestmark = pytest.mark.live
 
 SUBJECT = "beamline.router.v1.decide"
+# Tests that count the reply queue exactly switch usage events off: each decision would add one
+# more queued publish (usage events are covered by test_router_http_live.py).
+NO_USAGE = "--usage-events=false"
 REPLY = f"{SUBJECT}.reply"
 DLQ = f"{SUBJECT}.dlq"
 ACK_LABELS = {"subject": SUBJECT, "stream": "router-stream", "consumer": "router-decide-consumer"}
@@ -235,7 +238,9 @@ def test_fault_hook_makes_acks_fail_with_the_injected_reason(
 def test_nats_restart_moves_connection_metrics_and_flushes_the_queue(
     nats_server: NatsServer, start_router: Callable[..., RouterProcess]
 ) -> None:
-    router = start_router(nats_server.url, "--enable-fault-hook", "--max-reconnect-attempts", "50")
+    router = start_router(
+        nats_server.url, "--enable-fault-hook", "--max-reconnect-attempts", "50", NO_USAGE
+    )
     assert router.connection_state() == "connected"
     # Hold the reply publish long enough for NATS to be gone when it is attempted.
     router.http("POST", "/faults", {"op": "publish", "mode": "delay", "ms": 5000})
@@ -388,7 +393,9 @@ def test_reconnect_exhaustion_after_a_loss_enters_fail_open_and_drops_publishes(
     """NATS-003 (scheme A): an outage longer than --max-reconnect-attempts failures counts
     `reconnection_exhausted` once, enters fail-open (a publish is dropped, not queued) and keeps
     retrying at the cap; the restore resets fail-open to the configured value."""
-    router = start_router(nats_server.url, "--enable-fault-hook", "--max-reconnect-attempts", "2")
+    router = start_router(
+        nats_server.url, "--enable-fault-hook", "--max-reconnect-attempts", "2", NO_USAGE
+    )
     # Hold the reply publish until the router has given up reconnecting.
     router.http("POST", "/faults", {"op": "publish", "mode": "delay", "ms": 6000})
     asyncio.run(publish_requests(nats_server.url, "exhaust-1"))
@@ -431,6 +438,7 @@ def test_pending_queue_cap_drops_the_oldest_and_the_flush_brings_the_gauge_to_ze
         "50",
         "--max-pending-operations",
         "2",
+        NO_USAGE,
     )
     router.http("POST", "/faults", {"op": "publish", "mode": "delay", "ms": 5000})
     asyncio.run(publish_requests(nats_server.url, "cap-1", "cap-2", "cap-3"))
@@ -470,6 +478,7 @@ def test_in_flight_and_latency_together_activate_backpressure(
         "1000",
         "--bp-inflight-threshold",
         "2",
+        NO_USAGE,  # one held publish per message: the 2 s per message the waves rely on
     )
     router.http("POST", "/faults", {"op": "publish", "mode": "delay", "ms": 2000})
     active = "router_intake_backpressure_active"
