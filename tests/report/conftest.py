@@ -1,9 +1,8 @@
-"""Fixtures for the report tests: recorded evidence, the project catalogue, synthetic records,
-and `live_run_dir` (a live run of the suite, else the recorded one)."""
+"""Fixtures for the report tests: recorded evidence, the project catalogue, synthetic records.
+The browser test's live run comes from tests/conftest.py (`live_run_dir`)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,23 +21,6 @@ from harness.report.catalogue import Catalogue, load_catalogue
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = 1_796_119_700.0
-
-
-@pytest.fixture(scope="session")
-def live_run_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory with evidence.json from a live catalogue run.
-
-    THE MAIN SUITE PROVIDES THE LIVE ONE: a session fixture of this name in an outer conftest
-    (tests/conftest.py, from its live run of the catalogue on the local stack) wins; this one
-    asks pytest for it first. Only when none is defined does it fall back to a copy of the
-    evidence recorded from a live catalogue run (`make run`: fixtures/s123, S1–S3)."""
-    try:
-        return request.getfixturevalue("live_run_dir")  # the outer definition, if any
-    except pytest.FixtureLookupError:
-        pass
-    copy = tmp_path_factory.mktemp("recorded-run") / "run"
-    shutil.copytree(FIXTURES / "s123", copy)
-    return copy
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ import pytest
 from harness.evidence.bundle import read_evidence
 from harness.report.build import Written, write_report
 
+pytestmark = pytest.mark.live  # the report of the suite's own live catalogue run
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 WIDTH, HEIGHT = 1366, 900  # a laptop screen
@@ -45,7 +47,7 @@ return out.sort((a, b) => a[0] - b[0]).slice(0, 5);
 
 @pytest.fixture(scope="module")
 def live_report(live_run_dir: Path, catalogue, tmp_path_factory: pytest.TempPathFactory) -> Written:
-    """The report of the live run (see conftest: the main suite provides it)."""
+    """The report of the live catalogue run (tests/conftest.py runs it once per session)."""
     return write_report([live_run_dir], tmp_path_factory.mktemp("live-report"), catalogue=catalogue)
 
 

@@ -199,9 +199,15 @@ def test_contract_entry_without_rule_and_rule_without_entry(tmp_path: Path) -> N
     ), problems
 
 
-def test_catalogue_notes_forbidden_alerts_no_scenario_fires() -> None:
-    notes = catalogue_notes(load_scenarios(project_root() / "scenarios"), CONTRACT)
-    assert any(n.startswith("forbidden but fired by no scenario") for n in notes)
+def test_catalogue_notes_forbidden_alerts_no_scenario_fires(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(GOOD)
+    notes = catalogue_notes(load_scenarios(tmp_path), CONTRACT)
+    assert (
+        "forbidden but fired by no scenario (its silence is unproven): RouterNatsConnectionDown"
+        in notes
+    )
+    assert "no scenario fires RouterDLQHighRate" in notes
+    assert not any("RouterNatsHighAckFailureRate" in n for n in notes)
 
 
 def test_cli_takes_files_and_reports_exit_codes(tmp_path: Path) -> None:
