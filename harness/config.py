@@ -94,6 +94,10 @@ class Target(Strict):
     dashboards_dir: str | None = Field(
         None, description="the Grafana dashboards this stack serves [deploy/grafana/dashboards]"
     )
+    router_decide_urls: list[HttpUrl] = Field(
+        default_factory=list,
+        description="the routers' synchronous decide endpoints, if they have one (POST)",
+    )
     router_ready_urls: list[HttpUrl] = Field(
         default_factory=list,
         description="readiness URLs of the routers, if they have one (else /metrics decides)",

@@ -32,6 +32,7 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,  # `exc_info` becomes the traceback's text
     ]
     console = structlog.processors.LogfmtRenderer(
         key_order=["timestamp", "level", "event"], drop_missing=True

@@ -192,18 +192,8 @@ class ScenarioRun:
         ):
             log.info("scenario_start", title=self.scenario.title, faults=len(self.drivers))
             try:
-                async with anyio.create_task_group() as background:
-                    await self._phase(Phase.PREFLIGHT, self.plan.preflight_s, self.preflight)
-                    background.start_soon(self.poller.run)
-                    if self.workload is not None:
-                        background.start_soon(self.workload.run)
-                    for check in self.checks:
-                        background.start_soon(check.observe, self.view)
-                    await self._phase(Phase.BASELINE, self.plan.baseline_s + 5, self.baseline)
-                    await self.inject_and_observe()
-                    await self._phase(Phase.HEAL, self.plan.heal_s, self.heal)
-                    await self._phase(Phase.RECOVER, self.plan.recover_s, self.recover)
-                    background.cancel_scope.cancel()
+                await self._phase(Phase.PREFLIGHT, self.plan.preflight_s, self.preflight)
+                await self._phases()
             except PhaseFailed as exc:
                 phase_error = str(exc)
             except anyio.get_cancelled_exc_class():
@@ -225,6 +215,28 @@ class ScenarioRun:
                         self.result.workload = self.workload.summary()
                     await self.conclude(phase_error, interrupted)
         return self.result
+
+    async def _phases(self) -> None:
+        """Baseline to recover, with the workload, the alert poller and the checks' observers
+        running beside them. A phase failure comes out bare, not wrapped in the task group's
+        ExceptionGroup."""
+        try:
+            async with anyio.create_task_group() as background:
+                background.start_soon(self.poller.run)
+                if self.workload is not None:
+                    background.start_soon(self.workload.run)
+                for check in self.checks:
+                    background.start_soon(check.observe, self.view)
+                await self._phase(Phase.BASELINE, self.plan.baseline_s + 5, self.baseline)
+                await self.inject_and_observe()
+                await self._phase(Phase.HEAL, self.plan.heal_s, self.heal)
+                await self._phase(Phase.RECOVER, self.plan.recover_s, self.recover)
+                background.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            single = _single(group)
+            if single is None:
+                raise
+            raise single from None
 
     # --- phases ----------------------------------------------------------------------------
 
@@ -367,3 +379,11 @@ class ScenarioRun:
             maybe = self.owner.on_result(self.result)
             if maybe is not None:
                 await maybe
+
+
+def _single(group: BaseExceptionGroup) -> BaseException | None:
+    """The one exception a task group wrapped (nested groups unwrapped), if there is one."""
+    errors = list(group.exceptions)
+    while len(errors) == 1 and isinstance(errors[0], BaseExceptionGroup):
+        errors = list(errors[0].exceptions)
+    return errors[0] if len(errors) == 1 else None

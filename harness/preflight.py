@@ -48,6 +48,11 @@ async def preflight(
         reason = await driver.capable()
         if reason is not None:
             reasons.append(f"fault {index} ({driver.kind}): {reason}")
+    if scenario.workload.http_rate > 0 and not target.router_decide_urls:
+        reasons.append(
+            "workload: the scenario sends synchronous decide requests, but the target names "
+            "no router_decide_urls"
+        )
     evidence["capabilities"] = reasons or "every fault is possible on this target"
     if reasons:
         raise PreflightFailed(

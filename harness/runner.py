@@ -91,7 +91,9 @@ async def execute(
             contract,
             stack=_stack_for(target),
             run_id=run_id,
-            workload=lambda scenario, target: Workload(target.nats_url, scenario.workload),
+            workload=lambda scenario, target: Workload(
+                target.nats_url, scenario.workload, decide_urls=target.router_decide_urls
+            ),
             on_phase=on_phase,
         )
         for target in targets

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import anyio
+import httpx
 import nats
 import structlog
 from nats.aio.msg import Msg
@@ -34,7 +35,7 @@ from harness.durations import Duration
 
 log = structlog.get_logger("workload")
 
-Kind = Literal["valid", "poison", "malformed"]
+Kind = Literal["valid", "poison", "malformed", "http"]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 ADVISORIES = (
     "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>",
@@ -73,6 +74,12 @@ class WorkloadSpec(Strict):
         default_factory=lambda: ["tenant-a", "tenant-b"], min_length=1
     )
     poison_tenant: str = "tenant-blocked"
+    http_rate: Annotated[float, Field(ge=0, le=2000)] = Field(
+        0.0,
+        description="synchronous decide requests per second to the router's POST /decide "
+        "(the path that keeps answering while NATS is away, and queues its NATS publishes)",
+    )
+    usage_subject: str = "beamline.usage.v1.metered"
     drain: Duration = Field(
         10 * 60.0, gt=0, description="how long to wait for outcomes after publishing (production)"
     )
@@ -92,6 +99,7 @@ class Entry:
     error_replies: list[float] = field(default_factory=list)
     dead_letters: list[float] = field(default_factory=list)
     dlq_delivery_count: int | None = None  # what the router's DLQ record claims
+    usage: list[float] = field(default_factory=list)  # usage events seen for this request
 
     def outcome(self) -> str:
         """answered | dead_lettered | lost (acked, nothing terminal) | not_acked."""
@@ -99,19 +107,24 @@ class Entry:
             return "not_acked"
         if self.kind == "poison":
             return "dead_lettered" if self.dead_letters else "lost"
-        replies = self.ok_replies if self.kind == "valid" else self.error_replies
-        return "answered" if replies else "lost"
+        if self.kind == "http":  # answered synchronously, whatever the status
+            return "answered" if self.ok_replies or self.error_replies else "lost"
+        replies = self.error_replies if self.kind == "malformed" else self.ok_replies
+        if replies:
+            return "answered"
+        return "dead_lettered" if self.dead_letters else "lost"
 
     def duplicates(self) -> int:
         """Terminal outcomes beyond the first: extra ok replies, extra DLQ records, ..."""
         if self.kind == "poison":
             return max(0, len(self.dead_letters) - 1)
-        replies = self.ok_replies if self.kind == "valid" else self.error_replies
+        replies = self.error_replies if self.kind == "malformed" else self.ok_replies
         return max(0, len(replies) - 1)
 
     def latency(self) -> float | None:
         terminal = {
             "valid": self.ok_replies,
+            "http": self.ok_replies,
             "malformed": self.error_replies,
             "poison": self.dead_letters,
         }[self.kind]
@@ -150,10 +163,28 @@ class Ledger:
             return
         (entry.ok_replies if ok else entry.error_replies).append(at)
 
+    def http_answer(self, entry: Entry, status: int, at: float) -> None:
+        """The router answered a synchronous decide request (any status: it answered)."""
+        entry.acked_at = at
+        (entry.ok_replies if status == 200 else entry.error_replies).append(at)
+
+    def usage_event(self, payload: bytes, at: float) -> None:
+        """A usage event the router emitted for a decision (after a reconnect, maybe late)."""
+        try:
+            request_id = json.loads(payload).get("request_id")
+        except (ValueError, AttributeError):
+            self.unparsable += 1
+            return
+        entry = self.entries.get(request_id) if isinstance(request_id, str) else None
+        if entry is None:
+            self._stray("usage", request_id, at)
+            return
+        entry.usage.append(at)
+
     def dead_letter(self, payload: bytes, at: float) -> None:
         try:
             record = json.loads(payload)
-            request_id = record.get("request_id")
+            request_id = record.get("request_id") or _embedded_request_id(record)
         except (ValueError, AttributeError):
             self.unparsable += 1
             return
@@ -243,15 +274,31 @@ class Ledger:
                 if e.dead_letters
                 for d, src in [self._deliveries(e)]
             ],
+            "valid_dead_lettered": sorted(
+                e.request_id
+                for e in entries
+                if e.kind == "valid" and e.outcome() == "dead_lettered"
+            ),
             "exhausted_valid": sorted(
                 e.request_id
                 for e in entries
                 if e.kind == "valid"
+                and not e.ok_replies
                 and any(
                     a["type"] == "max_deliver" for a in self.advisories.get(e.stream_seq or -1, [])
                 )
             ),
             "advisories": sum(len(v) for v in self.advisories.values()),
+            "http_sent": sum(1 for e in entries if e.kind == "http"),
+            "http_answered": sum(1 for e in entries if e.kind == "http" and e.ok_replies),
+            "usage_missing": sum(
+                1 for e in entries if e.kind in ("valid", "http") and e.ok_replies and not e.usage
+            ),
+            "usage_missing_ids": sorted(
+                e.request_id
+                for e in entries
+                if e.kind in ("valid", "http") and e.ok_replies and not e.usage
+            )[:20],
             "server": self.server,
             "by_kind": by_kind,
             "latency_s": _percentiles(latencies),
@@ -278,11 +325,32 @@ def request_body(kind: Kind, request_id: str, tenant: str) -> bytes:
     return json.dumps(body).encode()
 
 
+def _embedded_request_id(record: dict[str, Any]) -> object:
+    """The request id inside the dead-lettered payload, when the router did not lift it out
+    (a message it could not parse in time, e.g. NAKed under backpressure until exhausted)."""
+    message = record.get("message")
+    if not isinstance(message, str):
+        return None
+    try:
+        body = json.loads(message)
+    except ValueError:
+        return None
+    return body.get("request_id") if isinstance(body, dict) else None
+
+
 class Workload:
     """Publishes at `spec.rate` until stopped; taps replies and the DLQ into the ledger."""
 
-    def __init__(self, nats_url: str, spec: WorkloadSpec, *, seed: int | None = None):
+    def __init__(
+        self,
+        nats_url: str,
+        spec: WorkloadSpec,
+        *,
+        decide_urls: list[str] | None = None,
+        seed: int | None = None,
+    ):
         self.nats_url = nats_url
+        self.decide_urls = list(decide_urls or [])
         self.spec = spec
         self.run_tag = uuid.uuid4().hex[:8]
         self.ledger = Ledger(self.run_tag)
@@ -343,6 +411,7 @@ class Workload:
         await self._nc.subscribe(f"{subject}.dlq", cb=self._on_dlq)
         for advisory in ADVISORIES:
             await self._nc.subscribe(advisory, cb=self._on_advisory)
+        await self._nc.subscribe(self.spec.usage_subject, cb=self._on_usage)
         js = self._nc.jetstream(timeout=5)
         with contextlib.suppress(Exception):  # no stream yet: the router creates it
             self.ledger.stream = await js.find_stream_name_by_subject(subject)
@@ -351,6 +420,8 @@ class Workload:
         log.info("workload_start", rate=self.spec.rate, subject=subject)
         try:
             async with anyio.create_task_group() as tg:
+                if self.spec.http_rate > 0:
+                    tg.start_soon(self._http_loop)
                 limiter = anyio.CapacityLimiter(256)
                 while not self._stop.is_set():
                     tg.start_soon(self._publish, js, limiter)
@@ -363,6 +434,44 @@ class Workload:
                         next_at = time.monotonic()  # fell behind by a second: do not burst
         finally:
             self._stopped.set()
+
+    async def _http_loop(self) -> None:
+        """Synchronous decide requests at `http_rate`, round-robin over the routers."""
+        if not self.decide_urls:
+            raise RuntimeError("the workload sends synchronous decides but no router URL is known")
+        interval = 1.0 / self.spec.http_rate
+        next_at = time.monotonic()
+        limiter = anyio.CapacityLimiter(64)
+        async with httpx.AsyncClient(timeout=5.0) as client, anyio.create_task_group() as tg:
+            while not self._stop.is_set():
+                tg.start_soon(self._decide, client, limiter)
+                next_at += interval
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    with anyio.move_on_after(delay):
+                        await self._stop.wait()
+                elif delay < -1.0:
+                    next_at = time.monotonic()
+
+    async def _decide(self, client: httpx.AsyncClient, limiter: anyio.CapacityLimiter) -> None:
+        async with limiter:
+            self._counter += 1
+            request_id = f"{self.run_tag}-{self._counter:07d}"
+            tenant = self._rng.choice(self.spec.allowed_tenants)
+            url = self.decide_urls[self._counter % len(self.decide_urls)]
+            entry = self.ledger.published(request_id, "http", time.time())
+            try:
+                response = await client.post(
+                    url,
+                    content=request_body("valid", request_id, tenant),
+                    headers={"tenant_id": tenant, "trace_id": request_id},
+                )
+            except httpx.HTTPError as exc:
+                entry.publish_error = f"{type(exc).__name__}: {exc}"
+                key = f"http {type(exc).__name__}"
+                self.publish_errors[key] = self.publish_errors.get(key, 0) + 1
+                return
+            self.ledger.http_answer(entry, response.status_code, time.time())
 
     async def _publish(self, js: Any, limiter: anyio.CapacityLimiter) -> None:
         async with limiter:
@@ -401,6 +510,9 @@ class Workload:
 
     async def _on_advisory(self, msg: Msg) -> None:
         self.ledger.advisory(msg.data, time.time())
+
+    async def _on_usage(self, msg: Msg) -> None:
+        self.ledger.usage_event(msg.data, time.time())
 
     async def _server_view(self) -> None:
         """The consumers' `max_deliver` as the server holds it (independent of the router)."""

@@ -94,7 +94,8 @@ class Router:
         log.info("router_stopped")
 
     async def _monitor(self) -> None:
-        """Each interval: pending from consumer info, latency gauges, backpressure, health."""
+        """Each interval: pending from consumer info, latency gauges, backpressure, health, and
+        a flush of anything still queued while connected."""
         c = self.config
         subject, consumer = c.subject, c.consumer
         while not self._stop.is_set():
@@ -107,6 +108,9 @@ class Router:
             except Exception:
                 log.exception("monitor_failed")
             await self.conn.health_check()
+            if self.conn.connected and self.conn.publisher.queue:
+                # what a publish raced into the queue after the reconnect's flush
+                await self.conn.flush_pending()
 
     async def _monitor_once(self, subject: str, consumer: str) -> None:
         m = self.metrics

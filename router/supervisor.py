@@ -98,16 +98,25 @@ class Supervisor:
         if not await self._connect_loop(initial=True):
             return
         while not self._stop.is_set():
-            lost = asyncio.ensure_future(self._lost.wait())
-            stop = asyncio.ensure_future(self._stop.wait())
-            await asyncio.wait({lost, stop}, return_when=asyncio.FIRST_COMPLETED)
-            lost.cancel()
-            stop.cancel()
+            await self._until_lost()
             if self._stop.is_set():
                 return
             await self._handle_loss()
             if not await self._connect_loop(initial=False):
                 return
+
+    async def _until_lost(self) -> None:
+        """The client's callbacks say when the connection is gone; a look at the client every
+        ping interval also catches a close whose callbacks never ran (nats-py can hang
+        flushing into a dead socket on a flapping link, and the router would then never
+        reconnect)."""
+        while not self._stop.is_set() and not self._lost.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), max(self.config.ping_interval, 0.1))
+            nc = self.nc
+            if nc is not None and not nc.is_connected and not self._lost.is_set():
+                log.warning("nats_loss_without_callback", generation=self.generation)
+                self._lost.set()
 
     async def _handle_loss(self) -> None:
         self._connected.clear()
@@ -237,6 +246,7 @@ class Supervisor:
 
     async def stop(self) -> None:
         self._stop.set()
+        self._lost.set()  # wakes `_until_lost` at once
         self._connected.clear()
         self._token = None
         nc, self.nc = self.nc, None

@@ -26,6 +26,21 @@ class DeliveryExpectation(Strict):
         description="each dead-lettered message was delivered max_deliver times first "
         "(the server's advisories say how often), and no valid message exhausted it",
     )
+    valid_dead_lettered: bool = Field(
+        False,
+        description="valid messages may be dead-lettered after max_deliver (e.g. NAKed under "
+        "backpressure until exhausted): accounted for, not lost, but no longer a failure",
+    )
+    usage_missing: Annotated[int, Field(ge=0)] = Field(
+        0,
+        description="decisions allowed to have no usage event (core NATS publishes into a "
+        "connection that is silently dropping can vanish without an error)",
+    )
+    usage_events: bool = Field(
+        False,
+        description="every decision's usage event arrives, late if need be: what the router "
+        "queued while NATS was away is flushed after the reconnect",
+    )
 
 
 @dataclass
@@ -61,7 +76,16 @@ def judge_delivery(spec: DeliveryExpectation, obs: DeliveryObservation) -> tuple
                 f"{missing} of {summary['poison_published']} poison message(s) not dead-lettered"
             )
     if spec.max_deliver_respected:
-        failures += _max_deliver(summary, obs.server)
+        failures += _max_deliver(spec, summary, obs.server)
+    if spec.usage_events and summary.get("usage_missing", 0) > spec.usage_missing:
+        failures.append(
+            f"{summary['usage_missing']} decision(s) never got their usage event (allowed "
+            f"{spec.usage_missing}; queued publishes not flushed after the reconnect?), "
+            f"e.g. {summary['usage_missing_ids'][:3]}"
+        )
+    if not spec.valid_dead_lettered and summary.get("valid_dead_lettered"):
+        ids = summary["valid_dead_lettered"]
+        failures.append(f"{len(ids)} valid message(s) dead-lettered, e.g. {ids[:3]}")
     shown = (
         f"{summary['acked']} acked: {summary['answered']} answered, "
         f"{summary['dead_lettered']} dead-lettered, {summary['lost']} lost, "
@@ -72,7 +96,9 @@ def judge_delivery(spec: DeliveryExpectation, obs: DeliveryObservation) -> tuple
     return "pass", shown
 
 
-def _max_deliver(summary: dict[str, Any], server: dict[str, Any]) -> list[str]:
+def _max_deliver(
+    spec: DeliveryExpectation, summary: dict[str, Any], server: dict[str, Any]
+) -> list[str]:
     """Dead-lettered messages against the server's max_deliver and delivery counts."""
     dead = summary.get("dead_lettered_messages") or []
     if not dead and not summary.get("exhausted_valid"):
@@ -95,7 +121,7 @@ def _max_deliver(summary: dict[str, Any], server: dict[str, Any]) -> list[str]:
             f"{len(unknown)} dead-lettered message(s) with no evidence of their delivery count "
             "(no server advisory, no count in the DLQ record)"
         )
-    if summary.get("exhausted_valid"):
+    if summary.get("exhausted_valid") and not spec.valid_dead_lettered:
         failures.append(
             f"{len(summary['exhausted_valid'])} valid message(s) exhausted max_deliver "
             "(server advisory)"

@@ -69,7 +69,9 @@ class MetricExpectation(Strict):
 
     @property
     def uses_low(self) -> bool:
-        return self.moved == "down" or (self.below is not None and self.above is None)
+        return self.moved == "down" or (
+            self.moved is None and self.below is not None and self.above is None
+        )
 
 
 @dataclass
@@ -197,6 +199,8 @@ class MetricCheck(Check):
             )
             return value, len(samples), len(kept), [s.labels for s in samples]
         series = await self.prometheus.range(self.spec.query, window.start, window.end, self.step)
+        for s in series:  # the API rounds the range outwards: keep the window's own points
+            s.points = [(t, v) for t, v in s.points if window.start <= t <= window.end]
         kept_series = [s for s in series if _matches(s.labels, self.spec.labels)]
         value = _pick(kept_series, low=self.spec.uses_low)
         self.queries.append(
@@ -228,7 +232,7 @@ class MetricCheck(Check):
         # A windowed query is compared over a window as long as the baseline's; a sampled one
         # (a gauge) by its latest samples, not the min/max over a window reaching back into
         # the fault.
-        trailing = baseline.length if WINDOW in self.spec.query else 2 * max(self.step, 1.0)
+        trailing = baseline.length if WINDOW in self.spec.query else max(self.step, 1.0)
         try:
             base, *_ = await self._value(baseline)
         except PrometheusError as exc:

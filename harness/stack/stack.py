@@ -7,6 +7,7 @@ harness addresses the stack), so `status` and `down` work from any later process
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -173,6 +174,10 @@ class LocalStack:
                     "run `harness down` first"
                 )
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for component in self.components:
+            # A fresh stack starts from empty stores: a stale TSDB or JetStream store from an
+            # earlier `up` here would show the last run's series and streams as this one's.
+            shutil.rmtree(self.run_dir / component.name, ignore_errors=True)
         self.ctx.ports = {
             c.name: {p: free_port(self.ctx.host) for p in c.port_names} for c in self.components
         }

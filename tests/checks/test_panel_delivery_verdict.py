@@ -112,6 +112,23 @@ def test_valid_message_exhausting_max_deliver_and_lost_messages_fail() -> None:
     assert status == "fail" and "2 lost" in summary and "valid message(s) exhausted" in summary
 
 
+def test_dead_lettered_valid_messages_fail_unless_the_scenario_allows_them() -> None:
+    shed = {**LEDGER, "valid_dead_lettered": ["v1", "v2"], "exhausted_valid": ["v1", "v2"]}
+    status, summary = judge_delivery(DeliveryExpectation(), DeliveryObservation(shed, True, SERVER))
+    assert status == "fail" and "2 valid message(s) dead-lettered" in summary
+    allowed = DeliveryExpectation(valid_dead_lettered=True)
+    assert judge_delivery(allowed, DeliveryObservation(shed, True, SERVER))[0] == "pass"
+
+
+def test_missing_usage_events_fail_beyond_the_allowance() -> None:
+    missing = {**LEDGER, "usage_missing": 6, "usage_missing_ids": ["h1"]}
+    spec = DeliveryExpectation(usage_events=True, usage_missing=5)
+    status, summary = judge_delivery(spec, DeliveryObservation(missing, True, SERVER))
+    assert status == "fail" and "6 decision(s) never got their usage event" in summary
+    within = {**missing, "usage_missing": 5}
+    assert judge_delivery(spec, DeliveryObservation(within, True, SERVER))[0] == "pass"
+
+
 def test_duplicates_beyond_the_bound_fail_and_no_workload_is_an_error() -> None:
     dup = {**LEDGER, "max_duplicates_per_message": 3}
     spec = DeliveryExpectation(max_duplicates_per_message=2)

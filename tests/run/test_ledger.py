@@ -156,6 +156,36 @@ def test_unexpected_and_unparsable_messages() -> None:
     assert s["lost"] == 1 and s["lost_ids"] == ["mine"], "foreign replies answer nothing of ours"
 
 
+def test_a_valid_message_shed_to_the_dlq_is_found_by_its_embedded_payload() -> None:
+    ledger = Ledger("run1")
+    acked(ledger, "run1-1", "valid")
+    record = {"request_id": None, "message": request_body("valid", "run1-1", "tenant-a").decode()}
+    ledger.dead_letter(json.dumps(record).encode(), 104)
+    ledger.dead_letter(json.dumps({"request_id": None, "message": "{not json"}).encode(), 105)
+
+    assert ledger.entries["run1-1"].outcome() == "dead_lettered"
+    s = ledger.summary()
+    assert s["valid_dead_lettered"] == ["run1-1"] and s["lost"] == 0
+    assert s["unexpected"] == 1, "a DLQ record naming no request is still unexpected"
+
+
+def test_foreign_answers_usage_events_and_http_decides() -> None:
+    ledger = Ledger("run1")
+    acked(ledger, "run1-1", "valid")
+    http = ledger.published("run1-2", "http", 100.0)
+    ledger.http_answer(http, 200, 100.05)
+    ledger.reply(ok("run1-1"), 100.2)
+    ledger.reply(ok("run0-9"), 100.3)  # another run's, replayed
+    ledger.usage_event(json.dumps({"request_id": "run1-2"}).encode(), 100.4)
+    ledger.usage_event(b"nope", 100.5)
+
+    s = ledger.summary()
+    assert (s["foreign"], s["unexpected"], s["unparsable"]) == (1, 0, 1)
+    assert (s["http_sent"], s["http_answered"]) == (1, 1)
+    assert s["usage_missing"] == 1 and s["usage_missing_ids"] == ["run1-1"]
+    assert ledger.entries["run1-2"].outcome() == "answered"
+
+
 def test_latency_percentiles_cover_valid_requests_only() -> None:
     ledger = Ledger()
     for i in range(1, 101):

@@ -68,6 +68,7 @@ class Router(Component):
         ready = self._ready_url(ctx)
         return {
             "router_metrics_urls": [f"{ctx.url(self.name)}/metrics"],
+            "router_decide_urls": [f"{ctx.url(self.name)}/decide"],
             "router_ready_urls": [ready] if ready else [],
         }
 
