@@ -29,7 +29,7 @@ from harness.stack import slots as slot_stacks
 from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError, StackOptions
 from harness.target_check import check_target
-from harness.validate import catalogue_notes, contract_problems, cross_check, rule_problems
+from harness.validate import catalogue_problems, contract_problems, cross_check, rule_problems
 from harness.yamlfile import FileProblems
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -372,8 +372,7 @@ def validate(
     problems = rule_problems(deploy_dir()) + cross_check(catalogue, deploy_dir(), promises, spec)
     if not files:
         problems += contract_problems(promises, contract or default_contract_path(), deploy_dir())
-        for note in catalogue_notes(catalogue, promises):
-            err.print(f"note: {note}", highlight=False)
+        problems += catalogue_problems(catalogue, deploy_dir())
     for problem in problems:
         err.print(str(problem), highlight=False)
     note = f"target {spec.name}" if spec else "no target (proxies not checked)"

@@ -224,16 +224,45 @@ def contract_problems(contract: Contract, contract_path: Path, deploy_dir: Path)
     return problems
 
 
-def catalogue_notes(scenarios: dict[str, tuple[Scenario, Path]], contract: Contract) -> list[str]:
-    """What the catalogue as a whole leaves unproven (reported, not failed, for now)."""
+def catalogue_problems(
+    scenarios: dict[str, tuple[Scenario, Path]], deploy_dir: Path
+) -> list[Problem]:
+    """What the catalogue as a whole leaves unproven: an alert rule no scenario fires (nothing
+    shows it can), and a forbidden alert no scenario fires (its silence proves nothing)."""
     fired = {a for s, _ in scenarios.values() for a in s.expect.alerts.fire}
-    forbidden = {a for s, _ in scenarios.values() for a in s.expect.alerts.forbid}
-    notes = [
-        f"forbidden but fired by no scenario (its silence is unproven): {a}"
-        for a in sorted(forbidden - fired)
-    ]
-    notes += [f"no scenario fires {a}" for a in sorted(set(contract.alerts) - fired)]
-    return notes
+    problems: list[Problem] = []
+    for path in rule_files(deploy_dir / "prometheus" / "rules"):
+        data, root = parse_yaml(path.read_text(), str(path))
+        for g, group in enumerate((data or {}).get("groups") or []):
+            for r, rule in enumerate(group.get("rules") or []):
+                name = rule.get("alert")
+                if name and name not in fired:
+                    loc: list[str | int] = ["groups", g, "rules", r, "alert"]
+                    problems.append(
+                        Problem(
+                            str(path),
+                            locate(root, loc),
+                            f"groups[{g}].rules[{r}].alert",
+                            f"{name}: no scenario fires this rule, so nothing shows it can fire",
+                        )
+                    )
+    for scenario, path in sorted(scenarios.values(), key=lambda item: item[0].id):
+        if "@" in scenario.id:
+            continue  # a variant inherits its base's forbid list: reported once, at the base
+        _, root = parse_yaml(path.read_text(), str(path))
+        for i, name in enumerate(scenario.expect.alerts.forbid):
+            if name not in fired:
+                loc = ["expect", "alerts", "forbid", i]
+                problems.append(
+                    Problem(
+                        str(path),
+                        locate(root, loc),
+                        f"expect.alerts.forbid[{i}]",
+                        f"{name} is forbidden here but no scenario fires it: its silence is "
+                        "unproven",
+                    )
+                )
+    return problems
 
 
 def rule_problems(deploy_dir: Path) -> list[Problem]:

@@ -15,7 +15,7 @@ from harness.paths import deploy_dir, project_root
 from harness.scenario import load_scenarios
 from harness.validate import (
     alert_names,
-    catalogue_notes,
+    catalogue_problems,
     contract_metrics,
     contract_problems,
     cross_check,
@@ -199,15 +199,31 @@ def test_contract_entry_without_rule_and_rule_without_entry(tmp_path: Path) -> N
     ), problems
 
 
-def test_catalogue_notes_forbidden_alerts_no_scenario_fires(tmp_path: Path) -> None:
+def test_catalogue_must_fire_every_rule_and_every_forbidden_alert(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(GOOD)
-    notes = catalogue_notes(load_scenarios(tmp_path), CONTRACT)
-    assert (
-        "forbidden but fired by no scenario (its silence is unproven): RouterNatsConnectionDown"
-        in notes
+    problems = [str(p) for p in catalogue_problems(load_scenarios(tmp_path), deploy_dir())]
+    assert any(
+        "s.yaml:18 expect.alerts.forbid[0]: RouterNatsConnectionDown is forbidden here but no "
+        "scenario fires it" in p
+        for p in problems
+    ), problems
+    assert any(".alert: RouterDLQHighRate: no scenario fires this rule" in p for p in problems), (
+        problems
     )
-    assert "no scenario fires RouterDLQHighRate" in notes
-    assert not any("RouterNatsHighAckFailureRate" in n for n in notes)
+    assert not any("RouterNatsHighAckFailureRate" in p for p in problems)
+
+
+def test_the_shipped_catalogue_fires_every_rule_and_forbidden_alert() -> None:
+    assert catalogue_problems(load_scenarios(project_root() / "scenarios"), deploy_dir()) == []
+
+
+def test_cli_fails_on_an_unexercised_rule_but_not_for_named_files(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(GOOD)
+    cmd = [sys.executable, "-m", "harness", "validate"]
+    whole = subprocess.run([*cmd, "--scenarios", str(tmp_path)], capture_output=True, text=True)
+    assert whole.returncode == 1 and "no scenario fires this rule" in whole.stderr, whole.stderr
+    named = subprocess.run([*cmd, str(tmp_path / "s.yaml")], capture_output=True, text=True)
+    assert named.returncode == 0, named.stderr
 
 
 def test_cli_takes_files_and_reports_exit_codes(tmp_path: Path) -> None:
