@@ -534,7 +534,10 @@ def run(
             raise _fail(f"{len(problems)} problem(s) in the chosen scenarios", 2)
         from harness.runner import run_scenarios
 
-        code = anyio.run(run_scenarios, chosen, specs, promises, out)
+        # uvloop: one process drives every slot's workload, taps and pollers.
+        code = anyio.run(
+            run_scenarios, chosen, specs, promises, out, backend_options={"use_uvloop": True}
+        )
     finally:
         slot_stacks.down(started)
     raise typer.Exit(code)

@@ -1,0 +1,116 @@
+"""The whole catalogue live (every scenario and boundary variant): wall time with 1 slot and
+with the default slot count, per-scenario durations, and false failures over consecutive runs.
+
+Each measurement starts a fresh local stack with the slots it needs (`harness up --detach`),
+runs `harness run --all` against it, reads the run's evidence.json and stops the stack. Wall
+time is the `run` command's (stack start-up is printed apart). On an unbroken stack every
+verdict should be `passed`: anything else counts as a false failure. Goal: the catalogue in
+≤ 6 minutes on a 2-core machine, 0 false failures in 3 consecutive default runs. Figures are
+printed, never asserted.
+
+    python benchmarks/catalogue_bench.py [--runs 3] [--slots N] [--skip-single]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.stack.slots import default_slots
+
+HARNESS = [sys.executable, "-m", "harness"]
+
+
+@dataclass
+class Measured:
+    slots: int
+    startup_s: float
+    wall_s: float
+    durations: dict[str, float]  # scenario → seconds
+    verdicts: dict[str, str]
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {s: v for s, v in self.verdicts.items() if v != "passed"}
+
+
+def _harness(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HARNESS, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def measure(slots: int, work: Path) -> Measured:
+    run_dir, out = work / f"stack-{slots}", work / f"run-{slots}-{time.time_ns()}"
+    started = time.monotonic()
+    up = _harness("up", "--detach", "--slots", str(slots), "--run-dir", str(run_dir), timeout=300)
+    if up.returncode != 0:
+        raise SystemExit(f"harness up --slots {slots} failed:\n{up.stderr[-2000:]}")
+    startup = time.monotonic() - started
+    try:
+        started = time.monotonic()
+        _harness("run", "--all", "--run-dir", str(run_dir), "--out", str(out), timeout=7200)
+        wall = time.monotonic() - started
+    finally:
+        _harness("down", "--run-dir", str(run_dir), timeout=120)
+    evidence = json.loads((out / "evidence.json").read_text())
+    scenarios = evidence["scenarios"]
+    return Measured(
+        slots=slots,
+        startup_s=startup,
+        wall_s=wall,
+        durations={s["scenario_id"]: s["ended_at"] - s["started_at"] for s in scenarios},
+        verdicts={s["scenario_id"]: s["verdict"] for s in scenarios},
+    )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="consecutive default-slot runs")
+    parser.add_argument("--slots", type=int, default=default_slots(), help="the default to test")
+    parser.add_argument("--skip-single", action="store_true", help="skip the 1-slot run")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="catalogue-bench-") as tmp:
+        work = Path(tmp)
+        single = None if args.skip_single else measure(1, work)
+        runs = [measure(args.slots, work) for _ in range(args.runs)]
+
+    reference = runs[0]
+    print(f"catalogue: {len(reference.verdicts)} scenarios (variants included)")
+    print(f"{'scenario':12} {'seconds':>8}")
+    for scenario in sorted(reference.durations, key=lambda s: -reference.durations[s]):
+        spread = [r.durations.get(scenario, float("nan")) for r in runs]
+        print(f"{scenario:12} {statistics.median(spread):8.1f}")
+    print(f"sum of scenario times: {_minutes(sum(reference.durations.values()))}")
+    if single is not None:
+        print(
+            f"1 slot: {_minutes(single.wall_s)} (stack start {single.startup_s:.1f} s), "
+            f"false failures {len(single.failures)} {single.failures or ''}"
+        )
+    for i, run in enumerate(runs, 1):
+        print(
+            f"{run.slots} slots, run {i}: {_minutes(run.wall_s)} (stack start "
+            f"{run.startup_s:.1f} s), false failures {len(run.failures)} {run.failures or ''}"
+        )
+    median = statistics.median(r.wall_s for r in runs)
+    print(f"{args.slots} slots: median {_minutes(median)} (goal ≤ 6m00.0s)")
+    if single is not None:
+        print(f"speed-up {args.slots} slots vs 1: ×{single.wall_s / median:.2f}")
+    clean = sum(1 for r in runs if not r.failures)
+    print(f"consecutive runs with 0 false failures: {clean}/{len(runs)}")
+
+
+if __name__ == "__main__":
+    main()
