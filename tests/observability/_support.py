@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -71,6 +72,25 @@ def contract_family(name: str, contract: dict[str, dict[str, Any]]) -> str | Non
     histograms = {n for n, e in contract.items() if e.get("type") in ("histogram", "summary")}
     family = base_metric(name, histograms)
     return family if family in contract else None
+
+
+def rule_test_cases(test_files: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """Every `alert_rule_test` case of some promtool test files, with its file."""
+    cases = []
+    for test_file in test_files:
+        doc = yaml.safe_load(test_file.read_text())
+        for group in doc.get("tests") or []:
+            cases += [(test_file, case) for case in group.get("alert_rule_test") or []]
+    return cases
+
+
+def markdown_anchors(path: Path) -> set[str]:
+    """The anchors of a Markdown file's headings, as GitHub derives them."""
+    return {
+        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in path.read_text().splitlines()
+        if line.startswith("#")
+    }
 
 
 def parse_scenarios(text: str) -> list[str]:

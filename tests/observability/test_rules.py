@@ -20,9 +20,11 @@ from ._support import (
     binary,
     contract_family,
     contract_metrics,
+    markdown_anchors,
     metric_names,
     parse_scenarios,
     rule_files,
+    rule_test_cases,
     run,
 )
 
@@ -138,12 +140,7 @@ def test_runbook_anchor_exists(rule: dict) -> None:
     path, _, anchor = url.partition("#")
     target = Path(__file__).resolve().parents[2] / path
     assert target.is_file(), f"{url}: no such file"
-    headings = {
-        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
-        for line in target.read_text().splitlines()
-        if line.startswith("#")
-    }
-    assert anchor in headings, f"{url}: no heading for #{anchor}"
+    assert anchor in markdown_anchors(target), f"{url}: no heading for #{anchor}"
 
 
 def test_every_scenario_has_an_alert() -> None:
@@ -170,11 +167,8 @@ def test_rule_metrics_are_in_contract(rule: dict) -> None:
 
 def test_every_alert_has_a_firing_and_a_silent_case() -> None:
     firing, silent = set(), set()
-    for test_file in rule_test_files():
-        doc = yaml.safe_load(test_file.read_text())
-        for group in doc.get("tests") or []:
-            for case in group.get("alert_rule_test") or []:
-                (firing if case.get("exp_alerts") else silent).add(case["alertname"])
+    for _, case in rule_test_cases(rule_test_files()):
+        (firing if case.get("exp_alerts") else silent).add(case["alertname"])
     for name in ALERT_IDS:
         assert name in firing, f"{name}: no promtool case where it fires"
         assert name in silent, f"{name}: no promtool case where it stays silent"
@@ -183,13 +177,10 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
 def test_firing_cases_list_the_rule_labels() -> None:
     """exp_labels must carry the rule's own labels (promtool checks the rest)."""
     rules = {rule["alert"]: rule for rule in ALERTS}
-    for test_file in rule_test_files():
-        doc = yaml.safe_load(test_file.read_text())
-        for group in doc.get("tests") or []:
-            for case in group.get("alert_rule_test") or []:
-                rule = rules.get(case["alertname"])
-                if rule is None:
-                    continue
-                for alert in case.get("exp_alerts") or []:
-                    for key, value in rule["labels"].items():
-                        assert alert["exp_labels"].get(key) == value, (test_file.name, key)
+    for test_file, case in rule_test_cases(rule_test_files()):
+        rule = rules.get(case["alertname"])
+        if rule is None:
+            continue
+        for alert in case.get("exp_alerts") or []:
+            for key, value in rule["labels"].items():
+                assert alert["exp_labels"].get(key) == value, (test_file.name, key)

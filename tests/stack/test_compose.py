@@ -25,7 +25,14 @@ def container_ports(service: str) -> set[int]:
 
 
 def host_ports(service: str) -> set[int]:
-    return {int(str(p).split(":")[0]) for p in SERVICES[service].get("ports", [])}
+    """Published host ports (`host:container` or `ip:host:container`)."""
+    return {int(str(p).split(":")[-2]) for p in SERVICES[service].get("ports", [])}
+
+
+def network_host(service: str) -> str:
+    """The service whose network namespace `service` lives in (its own, by default)."""
+    mode = SERVICES[service].get("network_mode", "")
+    return mode.removeprefix("service:") if mode.startswith("service:") else service
 
 
 def mounts(service: str) -> dict[str, Path]:
@@ -53,13 +60,14 @@ def test_services_and_images() -> None:
         "toxiproxy",
         "router",
         "harness",
+        "webhook",
         "prometheus",
         "alertmanager",
         "grafana",
     }
     # our Toxiproxy-compatible server: the protocol-aware toxics exist only there
     assert SERVICES["toxiproxy"]["command"][:2] == ["harness", "toxiproxy-server"]
-    for built in ("router", "harness", "toxiproxy"):
+    for built in ("router", "harness", "webhook", "toxiproxy"):
         assert SERVICES[built]["build"] == "."
     assert (ROOT / "Dockerfile").is_file()
 
@@ -104,7 +112,7 @@ def test_prometheus_scrapes_services_on_their_ports() -> None:
             for address in static["targets"]:
                 host, port = address.split(":")
                 assert host in SERVICES, f"job {job['job_name']} scrapes unknown host {host}"
-                assert int(port) in container_ports(host), f"{address}: port not exposed"
+                assert int(port) in container_ports(network_host(host)), f"{address}: not exposed"
     assert int(flag("router", "metrics-port")) in container_ports("router")
     am = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
     assert am.split(":")[0] == "alertmanager" and int(am.split(":")[1]) in container_ports(
@@ -116,15 +124,58 @@ def test_prometheus_scrapes_services_on_their_ports() -> None:
 
 
 def test_alertmanager_notifies_the_harness_webhook() -> None:
+    """The receiver shares the harness service's network: `harness:9095` reaches it."""
     config = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
     assert flag("alertmanager", "config.file") in mounts("alertmanager")
     urls = [h["url"] for r in config["receivers"] for h in r.get("webhook_configs", [])]
     assert urls, "no webhook receiver in deploy/alertmanager/alertmanager.yml"
+    assert network_host("webhook") == "harness"
+    assert "ports" not in SERVICES["webhook"], "a shared network namespace publishes nothing"
     for url in urls:
         parts = urlsplit(url)
-        assert parts.hostname == "harness" and parts.port == int(flag("harness", "port"))
+        assert parts.hostname == "harness" and parts.port == int(flag("webhook", "port"))
         assert parts.path.startswith("/alertmanager/")
+    assert int(flag("webhook", "port")) in container_ports("harness")
+    assert int(flag("webhook", "port")) != int(flag("harness", "port"))
+
+
+def test_harness_service_runs_serve_against_the_in_network_target() -> None:
+    harness = SERVICES["harness"]
+    assert harness["command"][:2] == ["harness", "serve"]
+    assert flag("harness", "host") == "0.0.0.0" and flag("harness", "data-dir") == "/data"
     assert int(flag("harness", "port")) in container_ports("harness")
+    assert "harness-data:/data" in harness["volumes"]
+    assert set(harness["depends_on"]) >= {"nats", "toxiproxy", "router", "prometheus"}
+    # tokens from a secret, never baked into the compose file
+    assert harness["environment"]["HARNESS_TOKENS_FILE"] == "/run/secrets/harness-tokens"
+    assert "harness-tokens" in harness["secrets"]
+    assert (ROOT / "deploy/harness/tokens.example.yaml").is_file()
+    target_path = harness["environment"]["HARNESS_TARGET"].removeprefix("/app/")
+    target = load_target(ROOT / target_path)
+    host_view = load_target(ROOT / "deploy/targets/compose.yaml")
+    assert target.name == host_view.name and target.proxies == host_view.proxies
+    assert target.profile == host_view.profile
+    for url in [
+        target.nats_url,
+        target.toxiproxy_url,
+        target.prometheus_url,
+        target.alertmanager_url,
+        target.webhook_url,
+        *target.router_metrics_urls,
+    ]:
+        parts = urlsplit(url)
+        assert parts.hostname in SERVICES, f"{url}: no such compose service"
+        assert parts.port in container_ports(network_host(parts.hostname)), url
+
+
+def test_prometheus_loads_the_harness_alerts() -> None:
+    config_mount = flag("prometheus", "config.file")
+    config = yaml.safe_load(mounts("prometheus")[config_mount].read_text())
+    mounted = mounts("prometheus")
+    assert any(mounted.get(f) == ROOT / "deploy/harness/alerts.yml" for f in config["rule_files"])
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    address = jobs["harness"]["static_configs"][0]["targets"][0]
+    assert address == f"harness:{flag('harness', 'port')}"
 
 
 def test_grafana_provisioning_agrees() -> None:
@@ -156,10 +207,11 @@ def test_compose_target_file_matches_published_ports() -> None:
         (target.toxiproxy_url, "toxiproxy"),
         (target.prometheus_url, "prometheus"),
         (target.alertmanager_url, "alertmanager"),
-        (target.webhook_url, "harness"),
+        (target.webhook_url, "webhook"),
         *[(u, "router") for u in target.router_metrics_urls],
     ]:
-        assert urlsplit(url).port in host_ports(service), f"{url} is not published by {service}"
+        published = host_ports(network_host(service))
+        assert urlsplit(url).port in published, f"{url} is not published by {service}"
     proxies = {
         p["name"]: p for p in json.loads((ROOT / "deploy/toxiproxy/toxiproxy.json").read_text())
     }
@@ -168,7 +220,7 @@ def test_compose_target_file_matches_published_ports() -> None:
         assert spec.upstream == proxies[name]["upstream"]
 
 
-@pytest.mark.parametrize("service", ["router", "harness"])
+@pytest.mark.parametrize("service", ["router", "webhook"])
 def test_built_commands_accept_their_flags(service: str) -> None:
     command = SERVICES[service]["command"]
     assert command[:2] == ["python", "-m"]

@@ -1,0 +1,399 @@
+"""deploy/k8s: rendered offline, every object valid against the bundled Kubernetes schemas, and
+the cross-references (volumes, selectors, ports, config files) holding."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from harness.config import Target, load_target
+from harness.faults.toxic import EXTENSION_TOXICS, ToxicFault
+from harness.paths import project_root
+from harness.scenario import load_scenarios
+from harness.service.schedules import Schedule, load_schedules
+
+from ._support import dockerfile_cmd
+from .kustomize import KustomizeError, Object, containers, pod_templates, render
+
+ROOT = project_root()
+K8S = ROOT / "deploy" / "k8s"
+BASE, STAGING = K8S / "base", K8S / "overlays" / "staging"
+KUSTOMIZATIONS = {"base": BASE, "staging": STAGING}
+K8S_VERSION = "1.30.0"  # the oldest Kubernetes the manifests promise to work on
+REAL_TOXIPROXY = "ghcr.io/shopify/toxiproxy"
+
+
+@functools.cache
+def _rendered(directory: Path) -> tuple[str, ...]:
+    return tuple(json.dumps(o) for o in render(directory))
+
+
+def rendered(directory: Path) -> list[Object]:
+    """A fresh copy each time (tests may not alter each other's view)."""
+    return [json.loads(o) for o in _rendered(directory)]
+
+
+def of_kind(objects: list[Object], kind: str) -> dict[str, Object]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def unhashed(name: str) -> str:
+    """A generated ConfigMap's name without its content-hash suffix."""
+    return re.sub(r"-[0-9a-f]{10}$", "", name)
+
+
+def one(objects: list[Object], kind: str, name: str) -> Object:
+    """The object of `kind` named `name` (or `name-<hash>`, if generated)."""
+    found = [o for n, o in of_kind(objects, kind).items() if unhashed(n) == name]
+    assert len(found) == 1, f"{kind} {name}: {len(found)} objects"
+    return found[0]
+
+
+def workload_of(objects: list[Object], selector: dict[str, str]) -> Object:
+    """The one workload whose pod template carries every label of `selector`."""
+    matches = [
+        template
+        for o in objects
+        for template in pod_templates(o)
+        if selector.items() <= template["metadata"].get("labels", {}).items()
+    ]
+    assert len(matches) == 1, f"selector {selector} matches {len(matches)} pod templates"
+    return matches[0]
+
+
+def port_names(template: Object) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for c in containers(template) for p in c.get("ports", [])}
+
+
+def container(template: Object, name: str) -> Object:
+    return next(c for c in containers(template) if c["name"] == name)
+
+
+def config_file(objects: list[Object], env_name: str, tmp_path: Path) -> Path:
+    """The file an env var of the harness container names, written from its ConfigMap/Secret."""
+    template = next(pod_templates(one(objects, "Deployment", "harness")))
+    harness = container(template, "harness")
+    path = Path(next(e["value"] for e in harness["env"] if e["name"] == env_name))
+    mount = next(m for m in harness["volumeMounts"] if Path(m["mountPath"]) == path.parent)
+    volume = next(v for v in template["spec"]["volumes"] if v["name"] == mount["name"])
+    if "configMap" in volume:
+        data = of_kind(objects, "ConfigMap")[volume["configMap"]["name"]]["data"]
+    else:
+        data = of_kind(objects, "Secret")[volume["secret"]["secretName"]]["stringData"]
+    assert path.name in data, f"{env_name}={path}: no key {path.name} in the volume"
+    out = tmp_path / env_name / path.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(data[path.name])
+    return out
+
+
+def service_host(url: str) -> tuple[str, int]:
+    """(Service name, port) of an in-cluster URL: `toxiproxy` or `toxiproxy.ns.svc…`."""
+    parts = urlsplit(url)
+    return parts.hostname.split(".")[0], parts.port
+
+
+KUSTOMIZATION_IDS = list(KUSTOMIZATIONS)
+
+
+@pytest.fixture(params=KUSTOMIZATION_IDS)
+def objects(request: pytest.FixtureRequest) -> list[Object]:
+    return rendered(KUSTOMIZATIONS[request.param])
+
+
+# -- rendering and schemas ------------------------------------------------------------------
+
+
+def test_base_renders_the_service_and_toxiproxy() -> None:
+    kinds = sorted((o["kind"], unhashed(o["metadata"]["name"])) for o in rendered(BASE))
+    assert kinds == [
+        ("ConfigMap", "harness-config"),
+        ("ConfigMap", "toxiproxy-config"),
+        ("Deployment", "harness"),
+        ("Deployment", "toxiproxy"),
+        ("NetworkPolicy", "toxiproxy"),
+        ("PersistentVolumeClaim", "harness-data"),
+        ("Secret", "harness-tokens"),
+        ("Service", "harness"),
+        ("Service", "toxiproxy"),
+    ]
+    names = [o["metadata"]["name"] for o in rendered(BASE) if o["kind"] == "ConfigMap"]
+    assert all(unhashed(n) != n for n in names), "generated ConfigMaps carry a content hash"
+
+
+def test_every_object_is_valid_against_the_kubernetes_schema(objects: list[Object]) -> None:
+    problems = []
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.path)
+            problems.append(f"{obj['kind']}/{obj['metadata']['name']} {where}: {exc.message}")
+    assert not problems, "\n".join(problems)
+
+
+def test_schema_validation_catches_a_mistake() -> None:
+    """The validator is strict: a misspelt field in a container fails."""
+    deployment = one(rendered(BASE), "Deployment", "harness")
+    deployment["spec"]["template"]["spec"]["containers"][0]["volumeMount"] = []
+    with pytest.raises(kubernetes_validate.ValidationError, match="volumeMount"):
+        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+
+
+# -- cross-references -----------------------------------------------------------------------
+
+
+def test_pod_volumes_refer_to_objects_that_exist(objects: list[Object]) -> None:
+    claims, secrets = of_kind(objects, "PersistentVolumeClaim"), of_kind(objects, "Secret")
+    config_maps = of_kind(objects, "ConfigMap")
+    for obj in objects:
+        for template in pod_templates(obj):
+            volumes = {v["name"]: v for v in template["spec"].get("volumes", [])}
+            for volume in volumes.values():
+                if "persistentVolumeClaim" in volume:
+                    assert volume["persistentVolumeClaim"]["claimName"] in claims, volume
+                if "secret" in volume:
+                    assert volume["secret"]["secretName"] in secrets, volume
+                if "configMap" in volume:
+                    assert volume["configMap"]["name"] in config_maps, volume
+            mounted = {m["name"] for c in containers(template) for m in c.get("volumeMounts", [])}
+            assert mounted <= set(volumes), f"{obj['metadata']['name']}: mounts undeclared volumes"
+            assert set(volumes) <= mounted, f"{obj['metadata']['name']}: unmounted volumes"
+
+
+def test_services_select_one_workload_and_its_ports(objects: list[Object]) -> None:
+    for name, service in of_kind(objects, "Service").items():
+        template = workload_of(objects, service["spec"]["selector"])
+        named = port_names(template)
+        for port in service["spec"]["ports"]:
+            target = port.get("targetPort", port["port"])
+            assert target in named or target in named.values(), f"{name}: {target} not a pod port"
+
+
+def test_probes_use_declared_ports(objects: list[Object]) -> None:
+    for obj in objects:
+        for template in pod_templates(obj):
+            named = port_names(template)
+            for c in containers(template):
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    if probe in c:
+                        port = c[probe]["httpGet"]["port"]
+                        assert port in named or port in named.values(), (c["name"], probe)
+                assert "readinessProbe" in c and "livenessProbe" in c, c["name"]
+
+
+def test_harness_probes_health_endpoint(objects: list[Object]) -> None:
+    template = next(pod_templates(one(objects, "Deployment", "harness")))
+    harness = container(template, "harness")
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert harness[probe]["httpGet"]["path"] == "/api/health"
+    assert template["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
+    assert int(template["metadata"]["annotations"]["prometheus.io/port"]) in (
+        port_names(template).values()
+    )
+
+
+def test_toxiproxy_api_only_reachable_from_the_harness(objects: list[Object]) -> None:
+    policy = one(objects, "NetworkPolicy", "toxiproxy")
+    toxiproxy = workload_of(objects, policy["spec"]["podSelector"]["matchLabels"])
+    assert container(toxiproxy, "toxiproxy")["image"].startswith(REAL_TOXIPROXY + ":")
+    api, proxy = policy["spec"]["ingress"]
+    harness = workload_of(objects, api["from"][0]["podSelector"]["matchLabels"])
+    assert "harness" in {c["name"] for c in containers(harness)}
+    assert [p["port"] for p in api["ports"]] == ["api"] and port_names(toxiproxy)["api"] == 8474
+    assert "from" not in proxy and [p["port"] for p in proxy["ports"]] == ["router-nats"]
+    assert set(port_names(toxiproxy)) == {"api", "router-nats"}
+
+
+def test_harness_runs_serve_like_the_image(objects: list[Object]) -> None:
+    template = next(pod_templates(one(objects, "Deployment", "harness")))
+    harness = container(template, "harness")
+    assert harness["command"] == dockerfile_cmd()
+    argv = harness["command"]
+    port = int(argv[argv.index("--port") + 1])
+    data_dir = argv[argv.index("--data-dir") + 1]
+    assert port_names(template)["http"] == port
+    data = next(m for m in harness["volumeMounts"] if m["mountPath"] == data_dir)
+    volume = next(v for v in template["spec"]["volumes"] if v["name"] == data["name"])
+    assert volume["persistentVolumeClaim"]["claimName"] == "harness-data"
+    webhook = container(template, "webhook")
+    assert shlex.join(webhook["command"][:3]) == "python -m harness.stack.webhook_receiver"
+    assert f"--port={port_names(template)['webhook']}" in webhook["command"]
+
+
+def test_single_writer_for_the_store(objects: list[Object]) -> None:
+    deployment = one(objects, "Deployment", "harness")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    claim = one(objects, "PersistentVolumeClaim", "harness-data")
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_containers_run_unprivileged(objects: list[Object]) -> None:
+    for obj in objects:
+        for template in pod_templates(obj):
+            assert template["spec"]["securityContext"]["runAsNonRoot"] is True
+            assert template["spec"]["automountServiceAccountToken"] is False
+            for c in containers(template):
+                context = c["securityContext"]
+                assert context["allowPrivilegeEscalation"] is False, c["name"]
+                assert context["readOnlyRootFilesystem"] is True, c["name"]
+                assert "memory" in c["resources"]["limits"], c["name"]
+
+
+# -- the configuration the pod reads --------------------------------------------------------
+
+
+def staged_config(objects: list[Object], tmp_path: Path) -> tuple[Target, list[Schedule]]:
+    target = load_target(config_file(objects, "HARNESS_TARGET", tmp_path))
+    schedules = load_schedules(config_file(objects, "HARNESS_SCHEDULES", tmp_path))
+    return target, schedules
+
+
+def test_configmap_target_and_schedules_load(objects: list[Object], tmp_path: Path) -> None:
+    target, schedules = staged_config(objects, tmp_path)
+    catalogue = load_scenarios(ROOT / "scenarios")
+    for schedule in schedules:
+        assert schedule.target in (None, target.name), f"{schedule.name}: unknown target"
+        if schedule.scenarios != "all":
+            unknown = set(schedule.scenarios) - set(catalogue)
+            assert not unknown, f"{schedule.name}: no such scenarios {sorted(unknown)}"
+
+
+def test_scheduled_scenarios_need_no_toxic_the_real_toxiproxy_lacks(
+    objects: list[Object], tmp_path: Path
+) -> None:
+    toxiproxy = next(pod_templates(one(objects, "Deployment", "toxiproxy")))
+    if not container(toxiproxy, "toxiproxy")["image"].startswith(REAL_TOXIPROXY):
+        return  # the harness's Toxiproxy-compatible server has the protocol-aware toxics
+    _, schedules = staged_config(objects, tmp_path)
+    catalogue = load_scenarios(ROOT / "scenarios")
+    for schedule in schedules:
+        ids = catalogue if schedule.scenarios == "all" else schedule.scenarios
+        for sid in ids:
+            scenario, _ = catalogue[sid]
+            types = {f.type for f in scenario.faults if isinstance(f, ToxicFault)}
+            assert not types & EXTENSION_TOXICS, f"{schedule.name}: {sid} needs {types}"
+
+
+def test_target_addresses_the_manifests_services(objects: list[Object], tmp_path: Path) -> None:
+    target, _ = staged_config(objects, tmp_path)
+    services = of_kind(objects, "Service")
+    namespace = one(objects, "Deployment", "harness")["metadata"].get("namespace")
+    for url, service, port_name in [
+        (target.toxiproxy_url, "toxiproxy", "api"),
+        (target.webhook_url, "harness", "webhook"),
+    ]:
+        host, port = service_host(url)
+        assert host == service, url
+        ports = {p["name"]: p["port"] for p in services[service]["spec"]["ports"]}
+        assert port == ports[port_name], url
+        if namespace and "." in urlsplit(url).hostname:
+            assert urlsplit(url).hostname.split(".")[1] == namespace, url
+    proxies = json.loads(one(objects, "ConfigMap", "toxiproxy-config")["data"]["toxiproxy.json"])
+    toxiproxy = next(pod_templates(one(objects, "Deployment", "toxiproxy")))
+    assert {p["name"] for p in proxies} == set(target.proxies)
+    for proxy in proxies:
+        spec = target.proxies[proxy["name"]]
+        assert (spec.listen, spec.upstream) == (proxy["listen"], proxy["upstream"])
+        assert int(proxy["listen"].rsplit(":", 1)[1]) in port_names(toxiproxy).values()
+    args = container(toxiproxy, "toxiproxy")["args"]
+    assert "-port=8474" in args and "-config=/config/toxiproxy.json" in args
+
+
+def test_tokens_secret_is_an_obvious_placeholder(objects: list[Object], tmp_path: Path) -> None:
+    tokens = yaml.safe_load(config_file(objects, "HARNESS_TOKENS_FILE", tmp_path).read_text())
+    example = yaml.safe_load((ROOT / "deploy/harness/tokens.example.yaml").read_text())
+    assert {tuple(t) for t in tokens["tokens"]} == {tuple(t) for t in example["tokens"]}
+    for token in tokens["tokens"]:
+        assert token["token"].startswith("PLACEHOLDER"), f"{token['name']}: a real token?"
+        assert token["role"] in ("admin", "read")
+    secret = one(objects, "Secret", "harness-tokens")
+    assert secret["metadata"]["annotations"]["jetstream-chaos-harness/placeholder"] == "true"
+
+
+# -- the staging overlay --------------------------------------------------------------------
+
+
+def test_staging_is_namespaced_labelled_and_pinned() -> None:
+    objects = rendered(STAGING)
+    assert of_kind(objects, "Namespace").keys() == {"chaos-staging"}
+    for obj in objects:
+        labels = obj["metadata"]["labels"]
+        assert labels["environment"] == "staging"
+        if obj["kind"] != "Namespace":  # the base's objects
+            assert labels["app.kubernetes.io/part-of"] == "jetstream-chaos-harness"
+            assert obj["metadata"]["namespace"] == "chaos-staging", obj["metadata"]["name"]
+        for template in pod_templates(obj):
+            assert template["metadata"]["labels"]["environment"] == "staging"
+            for c in containers(template):
+                name, _, tag = c["image"].rpartition(":")
+                assert name and tag and tag != "latest", c["image"]
+                assert "/" in name, f"{c['image']}: the base's placeholder image is left"
+
+
+def test_staging_overrides_reach_the_objects(tmp_path: Path) -> None:
+    objects = rendered(STAGING)
+    template = next(pod_templates(one(objects, "Deployment", "harness")))
+    assert container(template, "harness")["resources"]["limits"]["memory"] == "2Gi"
+    assert container(template, "webhook")["resources"]["limits"]["memory"] == "256Mi"
+    assert len(container(template, "harness")["volumeMounts"]) == 4  # merged, not replaced
+    claim = one(objects, "PersistentVolumeClaim", "harness-data")
+    assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    target, schedules = staged_config(objects, tmp_path)
+    assert target.name == "staging" and target.profile.time_compression == 1
+    assert [s.name for s in schedules] == ["weekly-gameday"]
+    # a changed ConfigMap gets a new name, so the pod rolls and reads it
+    base_name = one(rendered(BASE), "ConfigMap", "harness-config")["metadata"]["name"]
+    assert one(objects, "ConfigMap", "harness-config")["metadata"]["name"] != base_name
+
+
+# -- the renderer itself --------------------------------------------------------------------
+
+
+def write_kustomization(directory: Path, body: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(body))
+    return directory
+
+
+def test_renderer_refuses_what_it_does_not_do(tmp_path: Path) -> None:
+    with pytest.raises(KustomizeError, match="helmCharts"):
+        render(write_kustomization(tmp_path / "a", {"helmCharts": [{"name": "x"}]}))
+    with pytest.raises(KustomizeError, match="does not exist"):
+        render(write_kustomization(tmp_path / "b", {"resources": ["missing.yaml"]}))
+    with pytest.raises(KustomizeError, match="only `patches: - path:`"):
+        render(write_kustomization(tmp_path / "c", {"patches": [{"patch": "{}"}]}))
+
+
+def test_renderer_suffixes_by_content_and_rewrites_references(tmp_path: Path) -> None:
+    deployment = one(rendered(BASE), "Deployment", "toxiproxy")
+    deployment["metadata"].pop("labels")
+    directory = tmp_path / "k"
+    directory.mkdir()
+    (directory / "d.yaml").write_text(yaml.safe_dump(deployment))
+    (directory / "c.json").write_text("[]")
+    body = {
+        "resources": ["d.yaml"],
+        "configMapGenerator": [{"name": "toxiproxy-config", "files": ["toxiproxy.json=c.json"]}],
+    }
+    deployment["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] = "toxiproxy-config"
+    (directory / "d.yaml").write_text(yaml.safe_dump(deployment))
+    first = render(write_kustomization(directory, body))
+    (directory / "c.json").write_text('[{"name": "x"}]')
+    second = render(directory)
+    names = [one(r, "ConfigMap", "toxiproxy-config")["metadata"]["name"] for r in (first, second)]
+    assert names[0] != names[1]
+    for objects, name in zip((first, second), names, strict=True):
+        volume = one(objects, "Deployment", "toxiproxy")["spec"]["template"]["spec"]["volumes"][0]
+        assert volume["configMap"]["name"] == name
