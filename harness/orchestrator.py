@@ -36,7 +36,7 @@ from harness.faults.lock import TargetLock
 from harness.faults.runner import FaultApplyError, FaultRunner
 from harness.notifications import ReceiverAPI
 from harness.plan import plan_for
-from harness.preflight import preflight
+from harness.preflight import PreflightFailed, preflight
 from harness.prometheus import PrometheusAPI
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
@@ -272,6 +272,12 @@ class ScenarioRun:
                 self._end(span, status)
 
     async def preflight(self) -> None:
+        reset = None
+        if hasattr(self.owner.stack, "reset_alerting"):
+            try:
+                reset = round(await self.owner.stack.reset_alerting(), 2)
+            except RuntimeError as exc:  # StackError: a component did not come back
+                raise PreflightFailed(f"could not reset the alerting state: {exc}") from exc
         self.result.preflight = await preflight(
             self.target,
             self.scenario,
@@ -280,6 +286,8 @@ class ScenarioRun:
             self.owner.run_id,
             self.poller,
         )
+        if reset is not None:
+            self.result.preflight["alerting_reset_s"] = reset
 
     async def baseline(self) -> None:
         await anyio.sleep(self.plan.baseline_s)

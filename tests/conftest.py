@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ import anyio
 import pytest
 
 from harness.config import Target, load_target
+from harness.stack import slots as slot_stacks
 from harness.stack.component import StackOptions
 from harness.stack.components.nats import Nats
+from harness.stack.slots import default_slots
 from harness.stack.stack import LocalStack
 from tests.faults.live import repair, stack_problems, wait_usable
 
@@ -110,23 +113,21 @@ def catalogue_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogu
     stack whose router has neither the fault hook nor /readyz: the scenarios must not need
     anything a router the team did not write may lack."""
     base = tmp_path_factory.mktemp("catalogue")
-    stack = LocalStack(
-        base / "stack",
-        options=StackOptions(router_fault_hook=False, router_readyz=False),
-    )
-    anyio.run(stack.up)
+    options = StackOptions(router_fault_hook=False, router_readyz=False)
+    # The default slot count, as `make run` uses it: the catalogue in parallel isolated slots.
+    stacks = anyio.run(partial(slot_stacks.up, base / "stack", default_slots(), options=options))
     out = base / "run"
     try:
         result = subprocess.run(
             [sys.executable, "-m", "harness", "run", "--all",
-             "--target", str(stack.target_path), "--out", str(out)],
+             "--run-dir", str(base / "stack"), "--out", str(out)],
             capture_output=True, text=True, timeout=1500,
             env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
         )  # fmt: skip
         evidence = json.loads((out / "evidence.json").read_text())
         yield CatalogueRun(result.returncode, result.stderr, out, evidence)
     finally:
-        stack.down()
+        slot_stacks.down(stacks)
 
 
 @pytest.fixture(scope="session")

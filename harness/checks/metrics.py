@@ -273,7 +273,10 @@ class MetricCheck(Check):
         if baseline is None or fault is None:
             return MetricObservation(None, None, 0, 0, queries=self.queries)
         if self.spec.window == "fault":
-            window = fault
+            # Two scrapes of lookback before the fault (still the baseline's workload): a
+            # counter's single step right at the fault's start needs the sample before it, or
+            # rate()/increase() over the window sees no growth at all.
+            window = Window(max(baseline.start, fault.start - 2 * self.step), fault.end)
         else:
             recover = run.span(Phase.RECOVER)
             end = recover.end if recover and recover.end else time.time()

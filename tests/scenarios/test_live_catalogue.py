@@ -10,6 +10,7 @@ import pytest
 
 from harness.paths import project_root
 from harness.scenario import load_scenarios
+from harness.stack.slots import default_slots
 from tests.conftest import CatalogueRun
 
 pytestmark = pytest.mark.live
@@ -48,6 +49,10 @@ def test_the_run_as_a_whole(catalogue_run: CatalogueRun) -> None:
     # the router had neither the hook nor /readyz, and the scenarios did not need them
     target = evidence["target"]
     assert target["router_ready_urls"] == []
+    # in parallel isolated slots, each scenario starting from fresh alert state
+    assert len(evidence["slots"]) == default_slots()
+    assert len({s["target"] for s in evidence["scenarios"]}) == default_slots()
+    assert all(s["preflight"]["alerting_reset_s"] >= 0 for s in evidence["scenarios"])
     suites = ET.parse(catalogue_run.out / "junit.xml").getroot()
     assert suites.get("failures") == "0" and suites.get("errors") == "0"
     cases = [c for c in suites.iter("testcase")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def render_rules(source_dir: Path, out_dir: Path, factor: float, min_range_s: fl
 class Prometheus(Component):
     name = "prometheus"
 
-    def config(self, ctx: StackContext) -> dict[str, Any]:
+    def config(self, ctx: StackContext, rules_dir: str = "rules") -> dict[str, Any]:
         jobs = [ScrapeJob("prometheus", ctx.address(self.name))]
         for component in ctx.components:
             if component is not self:
@@ -45,7 +46,7 @@ class Prometheus(Component):
                 "evaluation_interval": format_duration(ctx.profile.evaluation_interval),
                 "external_labels": {"env": "local", "cluster": "harness-local"},
             },
-            "rule_files": ["rules/*.yml"],
+            "rule_files": [f"{rules_dir}/*.yml"],
             "scrape_configs": [
                 {
                     "job_name": job.job,
@@ -61,16 +62,27 @@ class Prometheus(Component):
             }
         return config
 
-    def command(self, ctx: StackContext) -> list[str]:
+    def write_config(self, ctx: StackContext, rules_dir: str = "rules") -> Path:
+        """Render the rules into `rules_dir` and the configuration that loads them. Rules in a
+        directory of a new name are new rule groups to Prometheus: a reload then starts them
+        with no alert state (no pending `for`, no resolved alert still being re-sent)."""
         directory = ctx.directory(self.name)
+        for old in directory.glob("rules*"):
+            if old.is_dir() and old.name != rules_dir:
+                shutil.rmtree(old, ignore_errors=True)
         render_rules(
             ctx.deploy_dir / "prometheus" / "rules",
-            directory / "rules",
+            directory / rules_dir,
             ctx.profile.time_compression,
             ctx.profile.min_range,
         )
         config_file = directory / "prometheus.yml"
-        config_file.write_text(yaml.safe_dump(self.config(ctx), sort_keys=False))
+        config_file.write_text(yaml.safe_dump(self.config(ctx, rules_dir), sort_keys=False))
+        return config_file
+
+    def command(self, ctx: StackContext) -> list[str]:
+        directory = ctx.directory(self.name)
+        config_file = self.write_config(ctx)
         resend = max(1.0, 60.0 / ctx.profile.time_compression)
         return [
             find_binary("prometheus"),
