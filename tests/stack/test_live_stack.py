@@ -179,3 +179,32 @@ def test_component_that_fails_to_start_is_named_and_nothing_is_left(tmp_path: Pa
     assert "zz-broken.yml" in message  # the tail of Prometheus's own log says why
     assert not processes_mentioning(str(run_dir))
     assert not (run_dir / "stack.json").exists()
+
+
+def test_reset_alerting_leaves_no_alert_state_behind(clean_stack: LocalStack) -> None:
+    """Between scenarios: an alert Alertmanager holds and Prometheus's rule state are gone,
+    scraping goes on, and every rule is evaluated again from its new group."""
+    target = load_target(clean_stack.target_path)
+
+    async def go() -> tuple[list, list, dict, dict, float]:
+        async with httpx.AsyncClient(timeout=5) as client:
+            posted = [{"labels": {"alertname": "LeftOver", "severity": "critical"}}]
+            (await client.post(f"{target.alertmanager_url}/api/v2/alerts", json=posted))
+            before = (await client.get(f"{target.alertmanager_url}/api/v2/alerts")).json()
+            rules_before = (await client.get(f"{target.prometheus_url}/api/v1/rules")).json()
+            took = await clean_stack.reset_alerting()
+            after = (await client.get(f"{target.alertmanager_url}/api/v2/alerts")).json()
+            await anyio.sleep(2 * target.profile.evaluation_interval + 0.5)
+            rules_after = (await client.get(f"{target.prometheus_url}/api/v1/rules")).json()
+        return before, after, rules_before, rules_after, took
+
+    before, after, rules_before, rules_after, took = anyio.run(go)
+    assert [a["labels"]["alertname"] for a in before] == ["LeftOver"]
+    assert after == [], "Alertmanager kept an alert across the reset"
+    files_before = {g["file"] for g in rules_before["data"]["groups"]}
+    groups = rules_after["data"]["groups"]
+    assert files_before.isdisjoint({g["file"] for g in groups}), "same rule groups: state kept"
+    rules = [r for g in groups for r in g["rules"]]
+    assert len(rules) == sum(len(g["rules"]) for g in rules_before["data"]["groups"])
+    assert all(r["health"] == "ok" and r["state"] == "inactive" for r in rules if "state" in r)
+    assert took < 5, took
