@@ -1,5 +1,6 @@
 """Heal guarantees of `harness run`, live: a SIGKILLed run's toxic is healed by `harness heal`
-or by the next run before it does anything else; Ctrl-C and SIGTERM heal within 2 s."""
+or by the next run before it does anything else; Ctrl-C and SIGTERM heal within 2 s; Prometheus
+gone mid-run leaves checks in `error` (never pass) and the fault still healed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 from harness.config import Target
@@ -131,3 +133,52 @@ def test_signal_heals_within_two_seconds_and_marks_interrupted(
     assert record["heal"]["healed"] is True and record["heal"]["method"] == "remove"
     assert journal_keys(target) == []
     assert run_id_of(toxic, "SIG-001") == doc["run_id"]
+
+
+PROMETHEUS_GONE = """\
+id: GONE-001
+title: Prometheus stops while the fault is in effect
+faults:
+  - kind: toxic
+    proxy: router_nats
+    type: latency
+    attributes: {latency: 20}
+    start: 0s
+    duration: 4m
+workload:
+  rate: 5
+expect:
+  metrics:
+    - query: sum(rate(router_intake_processing_latency_seconds_count[$window]))
+      moved: up
+  alerts:
+    forbid: [RouterNatsConnectionDown]
+timeouts:
+  baseline: 3m
+  recover: 2m
+"""
+
+
+def test_prometheus_gone_mid_run_is_error_and_the_fault_still_heals(
+    clean_stack: LocalStack, target: Target, tmp_path: Path
+) -> None:
+    directory = scenarios(tmp_path / "scenarios", GONE=PROMETHEUS_GONE)
+    run = HarnessRun(clean_stack.target_path, directory, tmp_path / "run", "GONE-001")
+    try:
+        wait_for_toxic(run, target)
+        clean_stack.stop_component("prometheus")
+        code = run.wait(120)
+    finally:
+        run.stop()
+        if not clean_stack.record("prometheus").alive():
+            anyio.run(clean_stack.start_component, "prometheus")
+    assert code != 0, run.output()
+    [scenario] = run.record()["scenarios"]
+    assert scenario["verdict"] == "error", scenario["reason"]
+    [fault] = scenario["faults"]
+    assert fault["heal"]["healed"] is True
+    assert toxics(target) == [] and journal_keys(target) == []
+    by_kind = {c["kind"]: c for c in scenario["checks"]}
+    for kind in ("metric", "alert_forbidden"):
+        assert by_kind[kind]["status"] == "error", by_kind[kind]
+    assert target.prometheus_url in by_kind["metric"]["summary"], by_kind["metric"]["summary"]
