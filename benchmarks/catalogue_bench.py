@@ -1,7 +1,8 @@
 """The whole catalogue live (every scenario and boundary variant): wall time with 1 slot and
 with the default slot count, per-scenario durations, and false failures over consecutive runs.
 
-Each measurement starts a fresh local stack with the slots it needs (`harness up --detach`),
+Each measurement starts a fresh local stack with the slots it needs (`harness up --detach`,
+its router without the fault hook and /readyz, as the test suite runs it),
 runs `harness run --all` against it, reads the run's evidence.json and stops the stack. Wall
 time is the `run` command's (stack start-up is printed apart). On an unbroken stack every
 verdict should be `passed`: anything else counts as a false failure. Goal: the catalogue in
@@ -50,7 +51,12 @@ def _harness(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 def measure(slots: int, work: Path) -> Measured:
     run_dir, out = work / f"stack-{slots}", work / f"run-{slots}-{time.time_ns()}"
     started = time.monotonic()
-    up = _harness("up", "--detach", "--slots", str(slots), "--run-dir", str(run_dir), timeout=300)
+    up = _harness(
+        "up", "--detach", "--slots", str(slots), "--run-dir", str(run_dir),
+        # as the suite runs it: no scenario may need the router's private hook or /readyz
+        "--no-router-fault-hook", "--no-router-readyz",
+        timeout=300,
+    )  # fmt: skip
     if up.returncode != 0:
         raise SystemExit(f"harness up --slots {slots} failed:\n{up.stderr[-2000:]}")
     startup = time.monotonic() - started
