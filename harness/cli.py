@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import re
 import signal
 import time
 from functools import partial
@@ -24,7 +23,13 @@ from harness.logs import configure_logging
 from harness.paths import deploy_dir, project_root
 from harness.paths import run_dir as resolve_run_dir
 from harness.plan import plan_for
-from harness.scenario import Scenario, load_scenarios
+from harness.scenario import (
+    Scenario,
+    UnknownScenarios,
+    id_order,
+    load_scenarios,
+    select_scenarios,
+)
 from harness.stack import slots as slot_stacks
 from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError, StackOptions
@@ -322,7 +327,7 @@ def list_scenarios(
             "boundary": s.boundary.model_dump() if s.boundary else None,
             "file": str(path),
         }
-        for s, path in sorted(catalogue.values(), key=lambda item: _id_order(item[0].id))
+        for s, path in sorted(catalogue.values(), key=lambda item: id_order(item[0].id))
     ]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -339,19 +344,6 @@ def list_scenarios(
             ", ".join(row["alerts"]),
         )
     console.print(table)
-
-
-_ID = re.compile(r"^([A-Z]+)-?(\d+)$")
-_ID_GROUPS = {"S": 0, "JS": 1, "NATS": 2, "PERF": 3}
-
-
-def _id_order(scenario_id: str) -> tuple[int, str, int, str]:
-    """S1–S3, then JS-, NATS-, PERF- (the coverage matrix order), numerically within each; a
-    scenario's variants right after it."""
-    base, _, variant = scenario_id.partition("@")
-    match = _ID.match(base)
-    prefix, number = match.groups() if match else (base, "0")
-    return _ID_GROUPS.get(prefix, 9), prefix, int(number), variant
 
 
 @app.command()
@@ -399,25 +391,12 @@ def _select(
     run_all: bool,
     variants: bool = False,
 ) -> list[Scenario]:
-    ordered = [s for s, _ in sorted(catalogue.values(), key=lambda i: _id_order(i[0].id))]
-    if run_all:
-        return ordered
-    if not ids:
+    if not run_all and not ids:
         raise _fail("name scenario IDs to run, or --all", 2)
-    by_alias = {a: s for s in ordered for a in [s.id, *([] if "@" in s.id else s.aliases)]}
-    unknown = [i for i in ids if i not in by_alias]
-    if unknown:
-        raise _fail(
-            f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(catalogue))}", 2
-        )
-    chosen = [by_alias[i] for i in ids]
-    if variants:
-        bases = {s.id for s in chosen}
-        chosen += [s for s in ordered if s.base_id in bases and s.id != s.base_id]
-    unique: dict[str, Scenario] = {}
-    for scenario in chosen:
-        unique.setdefault(scenario.id, scenario)
-    return list(unique.values())
+    try:
+        return select_scenarios(catalogue, ids, run_all, variants)
+    except UnknownScenarios as exc:
+        raise _fail(str(exc), 2) from None
 
 
 def _both(production: float, on_target: float, factor: float) -> str:
