@@ -8,6 +8,9 @@ passes repeat until the journal is empty and no `harness_` toxic is left, or tim
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import time
 from typing import Any
 
@@ -15,7 +18,8 @@ import anyio
 
 from harness.config import Target
 from harness.errors import HarnessError, describe
-from harness.faults.journal import Journal
+from harness.faults.journal import Journal, state_dir
+from harness.faults.lock import TargetLock, TargetLocked
 from harness.runner import heal_target
 from harness.toxiproxy_client import ToxiproxyClient
 
@@ -101,3 +105,28 @@ async def heal_everywhere(targets: list[Target], budget: float = 1.8) -> list[di
         for i, target in enumerate(targets):
             tg.start_soon(one, i, target)
     return reports
+
+
+def stop_lock_holders(targets: list[Target]) -> list[str]:
+    """Direct mode's "cancel every run": SIGTERM (a run heals on it) to the process on this
+    host holding a target's lock — only while the lock is really held, so a stale pid in the
+    lock file is never signalled."""
+    done = []
+    for target in targets:
+        lock = TargetLock(state_dir(target), "stop-all", target.name)
+        try:
+            lock.acquire()
+        except TargetLocked:
+            holder = lock.holder()
+        else:
+            lock.release()
+            continue
+        pid = holder.get("pid")
+        if not pid or holder.get("host") != socket.gethostname() or pid == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            continue
+        done.append(f"{target.name}: SIGTERM to run {holder.get('run_id')} (pid {pid})")
+    return done
