@@ -8,7 +8,6 @@ emergency stop), aborted (a guard tripped) or interrupted (the service stopped u
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from anyio.abc import TaskGroup
 from harness.config import Target
 from harness.contract import Contract
 from harness.errors import describe
-from harness.evidence.bundle import read_evidence, write_evidence
+from harness.evidence.bundle import new_record, read_evidence, write_evidence
 from harness.evidence.record import RunRecord
 from harness.faults.journal import state_dir
 from harness.faults.lock import TargetLock, TargetLocked
@@ -351,6 +350,21 @@ class RunManager:
 
     # --- after a crash ---------------------------------------------------------------------
 
+    def _record_interrupted(self, row: dict[str, Any], outcomes: list[Any]) -> None:
+        """The evidence of a run the service died under: what it wrote (a record after each
+        scenario), or a fresh one if it died in its first scenario; interrupted, with the
+        leftovers healed now."""
+        out_dir = Path(row["out_dir"])
+        try:
+            record = read_evidence(out_dir)
+        except (OSError, ValueError):
+            record = new_record(row["id"], Target.model_validate(row["targets"][0]),
+                                self.contract, row["started_by"])  # fmt: skip
+            record.slots = row["targets"]
+        record.interrupted = True
+        record.leftovers_healed += outcomes
+        write_evidence(out_dir, record)
+
     async def recover(self) -> list[dict[str, Any]]:
         """Runs a dead service left `queued`/`running`: marked interrupted, their targets
         healed from the fault journal (under the lock, as `harness heal` does)."""
@@ -366,13 +380,7 @@ class RunManager:
                     notes.append(f"{target.name}: not healed, {exc}")
                 except Exception as exc:  # noqa: BLE001 - recorded; the next run heals first
                     notes.append(f"{target.name}: not healed, {describe(exc)}")
-            out_dir = Path(row["out_dir"])
-            if (out_dir / "evidence.json").exists():
-                with contextlib.suppress(Exception):
-                    record = read_evidence(out_dir)
-                    record.interrupted = True
-                    record.leftovers_healed += outcomes
-                    write_evidence(out_dir, record)
+            self._record_interrupted(row, outcomes)
             reason = "; ".join(
                 ["the service stopped during the run (recovered at restart)", *notes]
             )

@@ -62,6 +62,7 @@ class FakeRunner:
         self.verdict = verdict
         self.phase_s = phase_s
         self.hold: anyio.Event | None = None
+        self.stubborn = False  # the hold ignores cancellation: a run stuck in a phase
         self.calls: list[dict[str, Any]] = []
 
     async def __call__(
@@ -85,7 +86,8 @@ class FakeRunner:
                         on_phase(scenario.id, phase)
                     await anyio.sleep(self.phase_s)
                     if phase == Phase.INJECT and self.hold is not None:
-                        await self.hold.wait()
+                        with anyio.CancelScope(shield=self.stubborn):
+                            await self.hold.wait()
                 result = ScenarioResult(
                     scenario_id=scenario.id,
                     base_id=scenario.base_id,
