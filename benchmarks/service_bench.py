@@ -1,0 +1,109 @@
+"""Does watching a run disturb it? 50 concurrent status pollers during a run of the service.
+
+Starts a local stack (one slot) and `harness serve` on it, then alternates rounds of: a run
+with nobody watching, and the same run while 50 clients poll `GET /api/runs/{id}` as fast as
+they get answers. Prints the API latency under that load (p50/p99, requests/s) and each run's
+verdict and duration beside the unwatched one (figures and ratios, never asserted).
+
+    flock /tmp/harness-live.lock python benchmarks/service_bench.py [--rounds 2] [--clients 50]
+        [--scenario PASS-001]
+
+The scenarios are the service tests' own (tests/service/live.py): PASS-001 is a short latency
+toxic whose delivery check must pass; its duration is dominated by the scenario's phases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from harness.stack.stack import LocalStack  # noqa: E402
+from tests.service.fakes import OPERATOR, READER, bearer  # noqa: E402
+from tests.service.live import ServedHarness  # noqa: E402
+
+DONE = ("passed", "failed", "error", "interrupted", "cancelled", "aborted")
+
+
+async def one_run(url: str, scenario: str, clients: int) -> tuple[dict, list[float]]:
+    """Start a run; with `clients` > 0 poll its status from that many clients until it ends.
+    The run's final record and every poll's latency (seconds)."""
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        answer = await http.post(
+            "/api/runs", json={"scenarios": [scenario]}, headers=bearer(OPERATOR)
+        )
+        answer.raise_for_status()
+        run_id = answer.json()["run_id"]
+        done = anyio.Event()
+
+        async def poller() -> None:
+            async with httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(READER)) as c:
+                while not done.is_set():
+                    started = time.perf_counter()
+                    response = await c.get(f"/api/runs/{run_id}")
+                    latencies.append(time.perf_counter() - started)
+                    response.raise_for_status()
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(clients):
+                tg.start_soon(poller)
+            while True:
+                run = (await http.get(f"/api/runs/{run_id}", headers=bearer(READER))).json()
+                if run["status"] in DONE:
+                    done.set()
+                    break
+                await anyio.sleep(0.5)
+        return run, latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--scenario", default="PASS-001")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="service-bench-"))
+    stack = LocalStack(base / "stack")
+    anyio.run(stack.up)
+    served = ServedHarness(base / "served", stack.run_dir, HARNESS_SERVE_WRITE_REPORTS="false")
+    try:
+        served.start()
+        quiet, loaded, all_latencies = [], [], []
+        for i in range(args.rounds):
+            for clients, into in ((0, quiet), (args.clients, loaded)):
+                run, latencies = asyncio.run(one_run(served.url, args.scenario, clients))
+                seconds = run["ended_at"] - run["started_at"]
+                into.append(seconds)
+                all_latencies += latencies
+                rate = len(latencies) / seconds if latencies else 0
+                polls = f", {len(latencies)} polls ({rate:.0f}/s)" if latencies else ""
+                print(
+                    f"round {i + 1}: {clients:2d} pollers: {run['status']} in {seconds:.2f}s{polls}"
+                )
+        p50, p99 = pct(all_latencies, 50) * 1000, pct(all_latencies, 99) * 1000
+        print(f"\nAPI latency under {args.clients} pollers: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+              f"over {len(all_latencies)} requests")  # fmt: skip
+        q, lo = statistics.median(quiet), statistics.median(loaded)
+        print(f"run duration (median): unwatched {q:.2f}s, watched {lo:.2f}s, ratio {lo / q:.2f}")
+    finally:
+        served.stop()
+        stack.down()
+
+
+if __name__ == "__main__":
+    main()
