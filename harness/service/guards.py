@@ -18,7 +18,7 @@ import anyio
 
 from harness.alertmanager import AlertmanagerAPI
 from harness.config import Target
-from harness.errors import HarnessError, describe
+from harness.errors import describe
 from harness.prometheus import PrometheusAPI
 from harness.service.schedules import GuardSpec
 
@@ -77,7 +77,7 @@ async def check_once(guards: list[GuardSpec], targets: list[Target]) -> Trip | N
             try:
                 with anyio.fail_after(GUARD_TIMEOUT_S + 2):
                     value = await evaluate(guard, prometheus, alertmanager)
-            except (HarnessError, TimeoutError) as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever it is, the guard is blind
                 return Trip(
                     guard.name,
                     time.time(),

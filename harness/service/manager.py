@@ -221,7 +221,12 @@ class RunManager:
                         if trip
                         else f"cancelled by {live.cancel_reason}"
                     )
-                await self._conclude(live, plan, out_dir, status, reason, trip, shutdown)
+                try:
+                    await self._conclude(live, plan, out_dir, status, reason, trip, shutdown)
+                except Exception:  # noqa: BLE001 - one run's bookkeeping must not stop the service
+                    log.exception("run_conclude_failed", run_id=live.run_id)
+                    live.done.set()
+                    self.active.pop(live.run_id, None)
 
     async def _execute(
         self, live: LiveRun, plan: RunPlan, out_dir: Path, trip: list[guards.Trip]

@@ -282,3 +282,22 @@ def test_stop_all_cancels_runs_and_reports_every_target(api: Harness) -> None:
     # these targets' Toxiproxy does not exist: nothing can be proven, and the answer says so
     assert answer["clean"] is False and all(t["errors"] for t in answer["targets"])
     assert api.finished(run_id)["status"] == "cancelled"
+
+
+def test_reads_are_open_to_loopback_only_when_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    config = service_files(tmp_path)
+    for open_reads, client, status in (
+        (True, ("127.0.0.1", 50000), 200),
+        (True, ("::1", 50000), 200),
+        (True, ("192.0.2.7", 50000), 401),
+        (False, ("127.0.0.1", 50000), 401),
+    ):
+        settings = settings_for(tmp_path, config, open_reads_on_loopback=open_reads)
+        with TestClient(create_app(settings, run_fn=FakeRunner()), client=client) as c:
+            assert c.get("/api/runs").status_code == status, (open_reads, client)
+            assert c.get("/").status_code == status
+            body = {"scenarios": ["QUICK-001"]}
+            assert c.post("/api/runs", json=body).status_code == 401  # mutations never open

@@ -85,6 +85,8 @@ def test_emergency_stop_mid_fault_heals_within_two_seconds(
 ) -> None:
     run_id = served.start_run("LONG-001")
     toxic = wait_for_toxic(clean)
+    active = 'harness_faults_active{target="local"} 1.0'
+    assert active in served.get("/metrics").text  # read from the journal, while in effect
     started = time.monotonic()
     answer = served.post("/api/stop-all")
     elapsed = time.monotonic() - started
@@ -100,6 +102,7 @@ def test_emergency_stop_mid_fault_heals_within_two_seconds(
     ]
     run = served.finished(run_id, timeout=60)
     assert run["status"] == "cancelled" and "stop-all" in run["reason"]
+    assert 'harness_faults_active{target="local"} 0.0' in served.get("/metrics").text
 
 
 def test_sigkill_mid_run_then_restart_marks_it_interrupted_and_heals(
