@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from harness.config import Target
 from harness.stack.stack import LocalStack
-from tests.service.fakes import READER
-from tests.service.live import ServedHarness, assert_target_clean, harness_toxics, wait_until
+from tests.run.cli import HarnessRun, harness, scenarios, squash
+from tests.service.fakes import OPERATOR, READER
+from tests.service.live import (
+    LONG,
+    ServedHarness,
+    assert_target_clean,
+    harness_toxics,
+    wait_until,
+)
 
 pytestmark = pytest.mark.live
 
@@ -158,3 +166,33 @@ def test_a_schedule_fires_a_run_that_passes_and_lands_in_history(
     finally:
         assert served.client_delete("/api/schedules/every-minute").status_code == 204
     assert_target_clean(clean)
+
+
+def test_harness_stop_all_asks_the_service(served: ServedHarness, clean: Target) -> None:
+    run_id = served.start_run("LONG-001")
+    wait_for_toxic(clean)
+    result = harness("stop-all", "--url", served.url, env={"HARNESS_TOKEN": OPERATOR})
+    out = squash(result.stdout + result.stderr)
+    assert result.returncode == 0, out
+    assert f"service cancelled: {run_id}" in out and "local: clean" in out
+    assert_target_clean(clean)
+    assert served.finished(run_id, timeout=60)["status"] == "cancelled"
+
+
+def test_harness_stop_all_heals_directly_when_no_service_answers(
+    clean_stack: LocalStack, target: Target, tmp_path: Path
+) -> None:
+    directory = scenarios(tmp_path / "scenarios", LONG=LONG.format(id="LONG-002"))
+    run = HarnessRun(clean_stack.target_path, directory, tmp_path / "cli-run", "LONG-002")
+    try:
+        wait_for_toxic(target)
+        result = harness(
+            "stop-all", "--url", "http://127.0.0.1:9", "--target", str(clean_stack.target_path)
+        )
+        out = squash(result.stdout + result.stderr)
+        assert result.returncode == 0, out
+        assert "service not reachable" in out and "SIGTERM to run" in out and "local: clean" in out
+        assert_target_clean(target)
+        assert run.wait(30) == 130  # the run was told to stop, and it stopped
+    finally:
+        run.stop()
