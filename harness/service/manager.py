@@ -262,7 +262,7 @@ class RunManager:
     def _on_result(self, live: LiveRun, result: Any) -> None:
         live.on_result(result)
         summary = live.results[-1]
-        self.store.save_result(live.run_id, {k: v for k, v in summary.items() if k != "checks"})
+        self.store.save_result(live.run_id, summary)
         if result.ended_at:
             self.metrics.scenario_duration.labels(result.scenario_id).observe(
                 result.ended_at - result.started_at

@@ -70,6 +70,7 @@ scenario_results = Table(
     Column("target", String(200), nullable=False, default=""),
     Column("started_at", Float),
     Column("ended_at", Float),
+    Column("checks", JSON),  # added by migration 3
 )
 
 schedules = Table(
@@ -110,7 +111,23 @@ TABLES = (runs, scenario_results, schedules, schedule_events, audit_log)
 
 
 def _v1(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[schema_version, *TABLES])
+    """The tables as version 1 had them (columns added later are left to their migration)."""
+    later = {"scenario_results": ["checks"]}
+    v1 = MetaData()
+    for table in [schema_version, *TABLES]:
+        columns = [
+            Column(
+                c.name,
+                c.type,
+                primary_key=c.primary_key,
+                nullable=c.nullable,
+                autoincrement=c.autoincrement,
+            )  # fmt: skip
+            for c in table.columns
+            if c.name not in later.get(table.name, [])
+        ]
+        Table(table.name, v1, *columns)
+    v1.create_all(conn)
 
 
 def _v2(conn: Connection) -> None:
@@ -125,7 +142,13 @@ def _v2(conn: Connection) -> None:
         conn.execute(text(statement))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+def _v3(conn: Connection) -> None:
+    """Each scenario's checks (name, kind, status, summary), so history shows them without
+    reading evidence files."""
+    conn.execute(text("ALTER TABLE scenario_results ADD COLUMN checks JSON"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 """Forward only: migration i brings the schema from version i to i+1. A change to a table
 above is shipped as a new entry here (ALTER TABLE …), never by editing an old one."""
 LATEST = len(MIGRATIONS)

@@ -26,14 +26,17 @@ def test_a_version_1_database_migrates_forward_and_keeps_its_rows(tmp_path: Path
         conn.execute(insert(runs).values(**run_row("old-run", 1.0)))
     indexes = {i["name"] for i in inspect(engine).get_indexes("runs")}
     assert "ix_runs_created_at" not in indexes
+    assert "checks" not in {c["name"] for c in inspect(engine).get_columns("scenario_results")}
     engine.dispose()
 
     store = Store(url)
     with store.engine.connect() as conn:
-        assert version(conn) == LATEST == 2
+        assert version(conn) == LATEST == 3
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     assert "ix_runs_created_at" in {i["name"] for i in inspect(store.engine).get_indexes("runs")}
     assert store.run("old-run")["status"] == "passed"  # type: ignore[index]
+    columns = {c["name"] for c in inspect(store.engine).get_columns("scenario_results")}
+    assert "checks" in columns
     assert Store(url).counts()["runs"] == 1  # opening again migrates nothing
 
 
