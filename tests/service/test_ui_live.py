@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
@@ -36,7 +37,9 @@ def served(
 
 
 def wait(driver: Any, timeout: float, what: str, condition: Any) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message=what)
+    # the run page reloads itself once the report is written: an element may go stale
+    ignored = (StaleElementReferenceException, NoSuchElementException)
+    return WebDriverWait(driver, timeout, 0.1, ignored_exceptions=ignored).until(condition, what)
 
 
 def start_from_ui(driver: Any, served: ServedHarness, scenario: str) -> str:
