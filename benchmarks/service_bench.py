@@ -1,9 +1,11 @@
 """Does watching a run disturb it? 50 concurrent status pollers during a run of the service.
 
-Starts a local stack (one slot) and `harness serve` on it, then alternates rounds of: a run
-with nobody watching, and the same run while 50 clients poll `GET /api/runs/{id}` as fast as
-they get answers. Prints the API latency under that load (p50/p99, requests/s) and each run's
-verdict and duration beside the unwatched one (figures and ratios, never asserted).
+Starts a local stack (one slot) and `harness serve` on it, then alternates rounds of the
+same run: with nobody watching; with 50 clients polling `GET /api/runs/{id}` once a second
+each (50 people with the run page open); and with 50 clients polling back to back (as fast
+as answers come). Prints the API latency under load (p50/p99, requests/s) and each run's
+verdict and duration beside the unwatched one (figures and ratios, never asserted). On this
+2-core box the pollers, the service, the stack and the run share the cores.
 
     flock /tmp/harness-live.lock python benchmarks/service_bench.py [--rounds 2] [--clients 50]
         [--scenario PASS-001]
@@ -35,9 +37,11 @@ from tests.service.live import ServedHarness  # noqa: E402
 DONE = ("passed", "failed", "error", "interrupted", "cancelled", "aborted")
 
 
-async def one_run(url: str, scenario: str, clients: int) -> tuple[dict, list[float]]:
-    """Start a run; with `clients` > 0 poll its status from that many clients until it ends.
-    The run's final record and every poll's latency (seconds)."""
+async def one_run(
+    url: str, scenario: str, clients: int, interval: float
+) -> tuple[dict, list[float]]:
+    """Start a run; with `clients` > 0 poll its status from that many clients (each waiting
+    `interval` between its polls) until it ends. The run's record and each poll's latency."""
     latencies: list[float] = []
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         answer = await http.post(
@@ -54,6 +58,7 @@ async def one_run(url: str, scenario: str, clients: int) -> tuple[dict, list[flo
                     response = await c.get(f"/api/runs/{run_id}")
                     latencies.append(time.perf_counter() - started)
                     response.raise_for_status()
+                    await anyio.sleep(interval)
 
         async with anyio.create_task_group() as tg:
             for _ in range(clients):
@@ -83,23 +88,26 @@ def main() -> None:
     served = ServedHarness(base / "served", stack.run_dir, HARNESS_SERVE_WRITE_REPORTS="false")
     try:
         served.start()
-        quiet, loaded, all_latencies = [], [], []
+        modes = {"unwatched": (0, 0.0), "UI cadence (1 poll/s each)": (args.clients, 1.0),
+                 "flat out": (args.clients, 0.0)}  # fmt: skip
+        durations: dict[str, list[float]] = {m: [] for m in modes}
+        latencies: dict[str, list[float]] = {m: [] for m in modes}
         for i in range(args.rounds):
-            for clients, into in ((0, quiet), (args.clients, loaded)):
-                run, latencies = asyncio.run(one_run(served.url, args.scenario, clients))
+            for mode, (clients, interval) in modes.items():
+                run, polls = asyncio.run(one_run(served.url, args.scenario, clients, interval))
                 seconds = run["ended_at"] - run["started_at"]
-                into.append(seconds)
-                all_latencies += latencies
-                rate = len(latencies) / seconds if latencies else 0
-                polls = f", {len(latencies)} polls ({rate:.0f}/s)" if latencies else ""
-                print(
-                    f"round {i + 1}: {clients:2d} pollers: {run['status']} in {seconds:.2f}s{polls}"
-                )
-        p50, p99 = pct(all_latencies, 50) * 1000, pct(all_latencies, 99) * 1000
-        print(f"\nAPI latency under {args.clients} pollers: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-              f"over {len(all_latencies)} requests")  # fmt: skip
-        q, lo = statistics.median(quiet), statistics.median(loaded)
-        print(f"run duration (median): unwatched {q:.2f}s, watched {lo:.2f}s, ratio {lo / q:.2f}")
+                durations[mode].append(seconds)
+                latencies[mode] += polls
+                rate = f", {len(polls)} polls ({len(polls) / seconds:.0f}/s)" if polls else ""
+                print(f"round {i + 1}: {mode}: {run['status']} in {seconds:.2f}s{rate}")
+        quiet = statistics.median(durations["unwatched"])
+        print()
+        for mode in list(modes)[1:]:
+            p50, p99 = pct(latencies[mode], 50) * 1000, pct(latencies[mode], 99) * 1000
+            median = statistics.median(durations[mode])
+            print(f"{args.clients} pollers, {mode}: API p50 {p50:.1f} ms, p99 {p99:.1f} ms over "
+                  f"{len(latencies[mode])} requests; run {median:.2f}s vs {quiet:.2f}s "
+                  f"unwatched (x{median / quiet:.2f})")  # fmt: skip
     finally:
         served.stop()
         stack.down()

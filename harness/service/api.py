@@ -155,7 +155,8 @@ def build(service: Service) -> APIRouter:
     @router.get("/runs/{run_id}", tags=["runs"])
     async def get_run(run_id: RunId, who: Principal = reader) -> dict[str, Any]:
         """Status and live progress (current scenario and phase, results and checks so far)."""
-        return run_view(service, _row(run_id))
+        live = service.manager.active.get(run_id)
+        return run_view(service, live.row if live else _row(run_id))
 
     @router.get("/runs/{run_id}/events", tags=["runs"])
     async def run_events(run_id: RunId, who: Principal = reader) -> EventSourceResponse:

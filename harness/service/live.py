@@ -31,6 +31,9 @@ def result_summary(result: ScenarioResult) -> dict[str, Any]:
 class LiveRun:
     run_id: str
     scenario_ids: list[str]
+    row: dict[str, Any] = field(default_factory=dict)
+    """The run's stored row as of its start, kept current here: status reads of a run in
+    progress never touch the store."""
     status: str = "queued"
     phases: dict[str, str] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)

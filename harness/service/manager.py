@@ -141,22 +141,22 @@ class RunManager:
                 raise TargetBusy(why)
         run_id = new_run_id()
         out_dir = self.runs_dir / run_id
-        self.store.add_run(
-            {
-                "id": run_id,
-                "status": "queued",
-                "created_at": time.time(),
-                "started_by": plan.started_by,
-                "schedule": plan.schedule,
-                "targets": [t.model_dump(mode="json") for t in plan.targets],
-                "scenarios": [s.id for s in plan.scenarios],
-                "request": plan.request,
-                "out_dir": str(out_dir),
-                "reason": "",
-            },
-            audit,
-        )
-        live = LiveRun(run_id, [s.id for s in plan.scenarios])
+        row = {
+            "id": run_id,
+            "status": "queued",
+            "created_at": time.time(),
+            "started_by": plan.started_by,
+            "schedule": plan.schedule,
+            "targets": [t.model_dump(mode="json") for t in plan.targets],
+            "scenarios": [s.id for s in plan.scenarios],
+            "request": plan.request,
+            "out_dir": str(out_dir),
+            "reason": "",
+        }
+        self.store.add_run(row, audit)
+        row = {"started_at": None, "ended_at": None, "aborted_by": None, "notify_error": None,
+               **row}  # fmt: skip
+        live = LiveRun(run_id, [s.id for s in plan.scenarios], row)
         self.active[run_id] = live
         if not queue:
             self._claim(plan, run_id)
@@ -196,7 +196,10 @@ class RunManager:
                 if queue:
                     await self._wait_turn(plan, live.run_id)
                 live.status = "running"
-                self.store.update_run(live.run_id, status="running", started_at=time.time())
+                live.row["started_at"] = time.time()
+                self.store.update_run(
+                    live.run_id, status="running", started_at=live.row["started_at"]
+                )
                 live.emit("status", status="running")
                 record = await self._execute(live, plan, out_dir, trip)
             if record is not None:
