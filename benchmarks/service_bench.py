@@ -8,10 +8,15 @@ verdict and duration beside the unwatched one (figures and ratios, never asserte
 2-core box the pollers, the service, the stack and the run share the cores.
 
     flock /tmp/harness-live.lock python benchmarks/service_bench.py [--rounds 2] [--clients 50]
-        [--scenario PASS-001]
+        [--scenario PASS-002]
 
 The scenarios are the service tests' own (tests/service/live.py): PASS-001 is a short latency
-toxic whose delivery check must pass; its duration is dominated by the scenario's phases.
+toxic whose delivery check must pass (about 3 s here), PASS-002 the same held ten seconds.
+
+Measured on the shared 2-core dev box, PASS-002, 2 rounds, every run passed:
+    50 pollers at 1 poll/s each: p50 1.5 ms, p99 147 ms (1300 requests); run x1.00
+    50 pollers flat out (~2000 requests/s): p50 22 ms, p99 73 ms (59043 requests); run x1.18
+    (the cores are saturated then: pollers, service, stack and run all share them)
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import anyio
 import httpx
 
@@ -51,16 +57,22 @@ async def one_run(
         run_id = answer.json()["run_id"]
         done = anyio.Event()
 
+        # aiohttp for the pollers: one session, a connection each; httpx's pool (and 50
+        # clients built at once, each with an SSL context) would add its own latency.
+        pollers = aiohttp.ClientSession(
+            url, connector=aiohttp.TCPConnector(limit=clients + 1), headers=bearer(READER)
+        )
+
         async def poller() -> None:
-            async with httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(READER)) as c:
-                while not done.is_set():
-                    started = time.perf_counter()
-                    response = await c.get(f"/api/runs/{run_id}")
+            while not done.is_set():
+                started = time.perf_counter()
+                async with pollers.get(f"/api/runs/{run_id}") as response:
+                    await response.read()
                     latencies.append(time.perf_counter() - started)
                     response.raise_for_status()
-                    await anyio.sleep(interval)
+                await anyio.sleep(interval)
 
-        async with anyio.create_task_group() as tg:
+        async with pollers, anyio.create_task_group() as tg:
             for _ in range(clients):
                 tg.start_soon(poller)
             while True:
@@ -80,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--scenario", default="PASS-001")
+    parser.add_argument("--scenario", default="PASS-002")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="service-bench-"))
     stack = LocalStack(base / "stack")

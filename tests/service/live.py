@@ -83,6 +83,8 @@ def write_config(base: Path, run_dir: Path) -> Path:
     scenarios.mkdir(parents=True, exist_ok=True)
     (scenarios / "long.yaml").write_text(LONG.format(id="LONG-001"))
     (scenarios / "pass.yaml").write_text(PASSING.format(id="PASS-001"))
+    steady = PASSING.replace("duration: 30s", "duration: 5m").replace("short", "ten-second")
+    (scenarios / "pass-steady.yaml").write_text(steady.format(id="PASS-002"))
     config = base / "service.yaml"
     config.write_text(f"run_dir: {run_dir}\nscenarios: {scenarios}\n")
     return config
