@@ -69,7 +69,7 @@ def run_view(service: Service, row: dict[str, Any]) -> dict[str, Any]:
         "reason": row["reason"],
         "aborted_by": row["aborted_by"],
         "notify_error": row["notify_error"],
-        "results": row.get("results", []),
+        "results": live.results if live else row.get("results", []),
         "downloads": {
             name: f"/api/runs/{row['id']}/{name}"
             for name in DOWNLOADS

@@ -292,9 +292,9 @@ class RunManager:
             write_evidence(out_dir, record)
         row = self.store.run(live.run_id) or {}
         started = row.get("started_at") or row.get("created_at") or ended
-        self.store.update_run(
-            live.run_id, status=status, ended_at=ended, reason=reason, aborted_by=aborted_by
-        )
+        final = {"status": status, "ended_at": ended, "reason": reason, "aborted_by": aborted_by}
+        self.store.update_run(live.run_id, **final)
+        live.row.update(final)
         live.status = status
         self.metrics.runs_total.labels(status).inc()
         self.metrics.run_duration.observe(ended - started)
@@ -314,6 +314,7 @@ class RunManager:
             error = await post_summary(self.webhook_url, self.store.run(live.run_id) or {}, link)
             if error:
                 self.store.update_run(live.run_id, notify_error=error)
+                live.row["notify_error"] = error
         live.emit("end", status=status, reason=reason, aborted_by=aborted_by)
         live.done.set()
         self.active.pop(live.run_id, None)

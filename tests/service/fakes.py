@@ -84,10 +84,10 @@ class FakeRunner:
                 for phase in PHASES[:-1]:
                     if on_phase:
                         on_phase(scenario.id, phase)
-                    await anyio.sleep(self.phase_s)
                     if phase == Phase.INJECT and self.hold is not None:
                         with anyio.CancelScope(shield=self.stubborn):
                             await self.hold.wait()
+                    await anyio.sleep(self.phase_s)
                 result = ScenarioResult(
                     scenario_id=scenario.id,
                     base_id=scenario.base_id,

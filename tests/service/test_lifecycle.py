@@ -234,11 +234,12 @@ def test_stop_all_does_not_wait_for_a_stuck_run(base: Path) -> None:
 class Receiver:
     """A local HTTP endpoint that keeps what is POSTed to it."""
 
-    def __init__(self, status: int = 200):
+    def __init__(self, status: int = 200, delay: float = 0.0):
         received = self.received = []  # type: list[dict[str, Any]]
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                time.sleep(delay)
                 received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(status)
                 self.end_headers()
@@ -290,3 +291,18 @@ def test_a_webhook_that_fails_is_recorded_and_the_run_stands(base: Path) -> None
             assert "500" in h.service.store.run(run_id)["notify_error"]
     finally:
         down.close()
+
+
+def test_a_concluded_run_shows_its_results_while_its_summary_is_still_posting(base: Path) -> None:
+    slow = Receiver(delay=1.5)
+    try:
+        with serve(base, webhook_url=slow.url) as client:
+            h = Harness(client, FakeRunner())
+            run_id = h.start().json()["run_id"]
+            run = h.finished(run_id)  # concluded; the summary is still on its way
+            assert run_id in h.service.manager.active and not slow.received
+            assert run["status"] == "passed" and run["ended_at"] is not None
+            assert [r["scenario_id"] for r in run["results"]] == ["QUICK-001"]
+            assert run["results"][0]["checks"][0]["status"] == "pass"
+    finally:
+        slow.close()
