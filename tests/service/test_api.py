@@ -301,3 +301,17 @@ def test_reads_are_open_to_loopback_only_when_configured(
             assert c.get("/").status_code == status
             body = {"scenarios": ["QUICK-001"]}
             assert c.post("/api/runs", json=body).status_code == 401  # mutations never open
+
+
+def test_a_target_locked_by_another_process_is_409(api: Harness, tmp_path: Path) -> None:
+    from harness.config import load_target
+    from harness.faults.journal import state_dir
+    from harness.faults.lock import TargetLock
+
+    target = load_target(tmp_path / "staging-a.yaml")
+    before = api.service.store.counts()
+    with TargetLock(state_dir(target), "cli-run-42", target.name):
+        answer = api.start({"scenarios": ["QUICK-001"], "target": "staging-a"})
+    assert answer.status_code == 409 and "cli-run-42" in answer.json()["detail"]
+    assert api.service.store.counts() == before
+    assert api.start({"scenarios": ["QUICK-001"], "target": "staging-a"}).status_code == 202
