@@ -17,6 +17,9 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
+from harness.config import load_target
+from harness.faults.journal import state_dir
+from harness.faults.lock import TargetLock
 from harness.service.app import create_app
 from tests.service.fakes import (
     ADMIN,
@@ -304,10 +307,6 @@ def test_reads_are_open_to_loopback_only_when_configured(
 
 
 def test_a_target_locked_by_another_process_is_409(api: Harness, tmp_path: Path) -> None:
-    from harness.config import load_target
-    from harness.faults.journal import state_dir
-    from harness.faults.lock import TargetLock
-
     target = load_target(tmp_path / "staging-a.yaml")
     before = api.service.store.counts()
     with TargetLock(state_dir(target), "cli-run-42", target.name):
