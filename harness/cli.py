@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import re
 import signal
 import time
 from functools import partial
@@ -24,7 +23,13 @@ from harness.logs import configure_logging
 from harness.paths import deploy_dir, project_root
 from harness.paths import run_dir as resolve_run_dir
 from harness.plan import plan_for
-from harness.scenario import Scenario, load_scenarios
+from harness.scenario import (
+    Scenario,
+    UnknownScenarios,
+    id_order,
+    load_scenarios,
+    select_scenarios,
+)
 from harness.stack import slots as slot_stacks
 from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError, StackOptions
@@ -322,7 +327,7 @@ def list_scenarios(
             "boundary": s.boundary.model_dump() if s.boundary else None,
             "file": str(path),
         }
-        for s, path in sorted(catalogue.values(), key=lambda item: _id_order(item[0].id))
+        for s, path in sorted(catalogue.values(), key=lambda item: id_order(item[0].id))
     ]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -339,19 +344,6 @@ def list_scenarios(
             ", ".join(row["alerts"]),
         )
     console.print(table)
-
-
-_ID = re.compile(r"^([A-Z]+)-?(\d+)$")
-_ID_GROUPS = {"S": 0, "JS": 1, "NATS": 2, "PERF": 3}
-
-
-def _id_order(scenario_id: str) -> tuple[int, str, int, str]:
-    """S1–S3, then JS-, NATS-, PERF- (the coverage matrix order), numerically within each; a
-    scenario's variants right after it."""
-    base, _, variant = scenario_id.partition("@")
-    match = _ID.match(base)
-    prefix, number = match.groups() if match else (base, "0")
-    return _ID_GROUPS.get(prefix, 9), prefix, int(number), variant
 
 
 @app.command()
@@ -399,25 +391,12 @@ def _select(
     run_all: bool,
     variants: bool = False,
 ) -> list[Scenario]:
-    ordered = [s for s, _ in sorted(catalogue.values(), key=lambda i: _id_order(i[0].id))]
-    if run_all:
-        return ordered
-    if not ids:
+    if not run_all and not ids:
         raise _fail("name scenario IDs to run, or --all", 2)
-    by_alias = {a: s for s in ordered for a in [s.id, *([] if "@" in s.id else s.aliases)]}
-    unknown = [i for i in ids if i not in by_alias]
-    if unknown:
-        raise _fail(
-            f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(catalogue))}", 2
-        )
-    chosen = [by_alias[i] for i in ids]
-    if variants:
-        bases = {s.id for s in chosen}
-        chosen += [s for s in ordered if s.base_id in bases and s.id != s.base_id]
-    unique: dict[str, Scenario] = {}
-    for scenario in chosen:
-        unique.setdefault(scenario.id, scenario)
-    return list(unique.values())
+    try:
+        return select_scenarios(catalogue, ids, run_all, variants)
+    except UnknownScenarios as exc:
+        raise _fail(str(exc), 2) from None
 
 
 def _both(production: float, on_target: float, factor: float) -> str:
@@ -644,6 +623,115 @@ def _heal_targets(target: Path | None, run_dir: Path | None) -> list[Target]:
     if not stacks:
         return [_require_target(None, run_dir)]
     return [load_target(s.target_path) for s in stacks]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address [127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [8090]")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="store and runs [./.harness/service]")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="service YAML: run_dir, targets, scenarios, schedules"),
+    ] = None,
+    tokens_file: Annotated[
+        Path | None, typer.Option("--tokens-file", help="named tokens (else env HARNESS_TOKENS)")
+    ] = None,
+    open_reads_on_loopback: Annotated[
+        bool | None,
+        typer.Option("--open-reads-on-loopback", help="GET calls from loopback need no token"),
+    ] = None,
+    webhook_url: Annotated[
+        str | None, typer.Option("--webhook-url", help="Slack-compatible run summaries")
+    ] = None,
+) -> None:
+    """Run the game-day service: HTTP API, web UI, schedules, guards, emergency stop (every
+    option is also HARNESS_SERVE_<OPTION> in the environment)."""
+    import uvicorn
+
+    from harness.service.app import create_app
+    from harness.service.settings import ServiceSettings
+
+    configure_logging()
+    given = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "config_file": config,
+        "tokens_file": tokens_file,
+        "open_reads_on_loopback": open_reads_on_loopback,
+        "webhook_url": webhook_url,
+    }
+    try:
+        settings = ServiceSettings(**{k: v for k, v in given.items() if v is not None})
+        application = create_app(settings)
+    except FileProblems as exc:
+        raise _fail(str(exc), 2) from None
+    except ValueError as exc:  # pydantic's ValidationError is one
+        raise _fail(str(exc), 2) from None
+    if not application.state.service.auth.tokens:
+        err.print("[yellow]no tokens configured: every mutating call will be refused[/]")
+    console.print(
+        f"serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})"
+    )
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
+
+
+@app.command("stop-all")
+def stop_all(
+    url: Annotated[
+        str, typer.Option(help="the service [env HARNESS_URL]", envvar="HARNESS_URL")
+    ] = "http://127.0.0.1:8090",
+    token: Annotated[
+        str | None,
+        typer.Option(help="operator/admin token [env HARNESS_TOKEN]", envvar="HARNESS_TOKEN"),
+    ] = None,
+    direct: Annotated[
+        bool, typer.Option("--direct", help="do not ask the service; heal the targets here")
+    ] = False,
+    target: Annotated[
+        list[Path] | None, typer.Option("--target", help="direct mode: target file (repeatable)")
+    ] = None,
+    run_dir: RunDir = None,
+) -> None:
+    """Emergency stop: the service cancels every run and heals every target it knows. When
+    no service answers at --url (or with --direct), heal directly: every slot of the local
+    stack or each --target, after SIGTERM to a local run holding a target's lock."""
+    import httpx
+
+    from harness.service.emergency import heal_everywhere, stop_lock_holders
+
+    configure_logging()
+    result = None
+    if not direct:
+        try:
+            answer = httpx.post(
+                f"{url.rstrip('/')}/api/stop-all",
+                headers={"Authorization": f"Bearer {token}"} if token else {},
+                timeout=30,
+            )
+        except httpx.TransportError as exc:
+            err.print(f"service not reachable at {url} ({exc}); healing directly")
+        else:
+            if answer.status_code != 200:
+                raise _fail(f"the service refused: {answer.status_code} {answer.text}", 1)
+            result = answer.json()
+            console.print(f"service cancelled: {', '.join(result['cancelled']) or 'no run'}")
+    if result is None:
+        specs = [_require_target(t, run_dir) for t in target] if target else None
+        specs = specs or _heal_targets(None, run_dir)
+        for line in stop_lock_holders(specs):
+            console.print(line)
+        reports = anyio.run(heal_everywhere, specs)
+        result = {"targets": reports, "clean": all(r["clean"] for r in reports)}
+    for report in result["targets"]:
+        state = "[green]clean[/]" if report["clean"] else "[red]NOT proven clean[/]"
+        healed = ", ".join(h["key"] for h in report["healed"]) or "nothing to heal"
+        why = f" — {'; '.join(report['errors'])}" if report["errors"] else ""
+        console.print(f"{report['target']}: {state} ({healed}) in {report['seconds']}s{why}")
+    raise typer.Exit(0 if result["clean"] else 1)
 
 
 from harness.report.cli import register as _register_report  # noqa: E402

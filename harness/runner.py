@@ -289,9 +289,15 @@ async def _remove_scratch_proxies(toxiproxy: ToxiproxyClient) -> list[str]:
     return removed
 
 
-async def heal_target(target: Target) -> list[HealOutcome]:
-    """Heal the target's journal under its lock (refused while a run holds it)."""
-    with TargetLock(state_dir(target), "harness-heal", target.name):
+async def heal_target(target: Target, *, take_lock: bool = True) -> list[HealOutcome]:
+    """Heal the target's journal under its lock (refused while a run holds it). An emergency
+    stop passes `take_lock=False`: it heals while the run holding the lock is being cancelled,
+    rather than wait for that run to heal cooperatively."""
+    with (
+        TargetLock(state_dir(target), "harness-heal", target.name)
+        if take_lock
+        else contextlib.nullcontext()
+    ):
         async with httpx.AsyncClient(timeout=5) as http:
             toxiproxy = ToxiproxyClient(target.toxiproxy_url)
             ctx = FaultContext(target, toxiproxy, http, _stack_for(target))

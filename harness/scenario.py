@@ -40,11 +40,14 @@ __all__ = [
     "Boundary",
     "Expectations",
     "Scenario",
+    "UnknownScenarios",
     "Variant",
     "WorkloadMix",
     "WorkloadSpec",
     "load_scenario",
+    "id_order",
     "load_scenarios",
+    "select_scenarios",
 ]
 
 BASE_ID = r"S[1-9]\d*|JS-\d{3}|NATS-\d{3}|PERF-\d{3}|[A-Z][A-Z0-9]*-\d{3}"
@@ -256,3 +259,47 @@ def _id_line(path: Path) -> int | None:
         if re.match(r"^id\s*:", line):
             return number
     return None
+
+
+_ID = re.compile(r"^([A-Z]+)-?(\d+)$")
+_ID_GROUPS = {"S": 0, "JS": 1, "NATS": 2, "PERF": 3}
+
+
+def id_order(scenario_id: str) -> tuple[int, str, int, str]:
+    """S1–S3, then JS-, NATS-, PERF- (the coverage matrix order), numerically within each; a
+    scenario's variants right after it."""
+    base, _, variant = scenario_id.partition("@")
+    match = _ID.match(base)
+    prefix, number = match.groups() if match else (base, "0")
+    return _ID_GROUPS.get(prefix, 9), prefix, int(number), variant
+
+
+class UnknownScenarios(ValueError):
+    """IDs or aliases that name no scenario of the catalogue; the message lists the known ones."""
+
+
+def select_scenarios(
+    catalogue: dict[str, tuple[Scenario, Path]],
+    ids: list[str],
+    run_all: bool = False,
+    variants: bool = False,
+) -> list[Scenario]:
+    """The scenarios a run asked for (IDs or aliases, or all), in catalogue order, each once;
+    the CLI and the service both choose this way."""
+    ordered = [s for s, _ in sorted(catalogue.values(), key=lambda i: id_order(i[0].id))]
+    if run_all:
+        return ordered
+    by_alias = {a: s for s in ordered for a in [s.id, *([] if "@" in s.id else s.aliases)]}
+    unknown = [i for i in ids if i not in by_alias]
+    if unknown:
+        raise UnknownScenarios(
+            f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(catalogue))}"
+        )
+    chosen = [by_alias[i] for i in ids]
+    if variants:
+        bases = {s.id for s in chosen}
+        chosen += [s for s in ordered if s.base_id in bases and s.id != s.base_id]
+    unique: dict[str, Scenario] = {}
+    for scenario in chosen:
+        unique.setdefault(scenario.id, scenario)
+    return list(unique.values())
