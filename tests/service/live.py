@@ -106,7 +106,7 @@ class ServedHarness:
     def start(self) -> None:
         self.starts += 1
         log = (self.base / f"serve-{self.starts}.log").open("wb")
-        argv = [sys.executable, "-m", "tests.service.serve", "--port", str(self.port),
+        argv = [sys.executable, "-m", "harness", "serve", "--port", str(self.port),
                 "--data-dir", str(self.data_dir), "--config", str(self.config)]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         wait_until(self._healthy, f"harness serve on {self.url}", 30)

@@ -10,7 +10,7 @@ from tests.service.fakes import service_files
 
 
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tests.service.serve", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "harness", "serve", *args], env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
 

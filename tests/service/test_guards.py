@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from harness.service.schedules import GuardSpec
 
 from harness.alertmanager import HeldAlert
 from harness.errors import PrometheusError
 from harness.prometheus import Sample
 from harness.service.guards import evaluate
+from harness.service.schedules import GuardSpec
 
 
 class FakePrometheus:
