@@ -598,7 +598,8 @@ def heal(
         except TargetLocked as exc:
             raise _fail(str(exc)) from None
     if not outcomes:
-        console.print(f"nothing to heal on {', '.join(s.name for s in specs)}")
+        noun = "target" if len(specs) == 1 else "targets"
+        console.print(f"nothing to heal on {noun} {', '.join(s.name for s in specs)}")
         return
     for o in outcomes:
         state = "[green]healed[/]" if o.healed else "[red]NOT healed[/]"

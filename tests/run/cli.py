@@ -17,37 +17,42 @@ from tests.faults.live import toxiproxy_state
 HARNESS = [sys.executable, "-m", "harness"]
 ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}  # one line per message, no wrapping
 
-LONG_TOXIC = """\
-id: {id}
-title: A latency toxic held for minutes (heal tests)
-faults:
-  - kind: toxic
-    proxy: router_nats
-    type: latency
-    attributes: {{latency: 20}}
-    start: 0s
-    duration: 5m
-workload:
-  rate: 5
-timeouts:
-  baseline: 1s
-"""
 
-QUICK_TOXIC = """\
-id: {id}
-title: A one-second latency toxic
-faults:
-  - kind: toxic
-    proxy: router_nats
-    type: latency
-    attributes: {{latency: 5}}
-    start: 0s
-    duration: 1s
-workload:
-  rate: 5
-timeouts:
-  baseline: 1s
-"""
+def toxic_scenario(
+    scenario_id: str,
+    title: str,
+    *,
+    latency: int,
+    duration: str,
+    rate: int = 5,
+    baseline: str = "1s",
+    delivery: bool = False,
+) -> str:
+    """A scenario holding one latency toxic on router_nats: what heal, lock and service tests
+    drive (with `delivery`, a delivery check so the run has a verdict to reach)."""
+    expect = "expect:\n  delivery: {lost: 0, max_duplicates_per_message: 2}\n" if delivery else ""
+    return (
+        f"id: {scenario_id}\ntitle: {title}\nfaults:\n  - kind: toxic\n    proxy: router_nats\n"
+        f"    type: latency\n    attributes: {{latency: {latency}}}\n    start: 0s\n"
+        f"    duration: {duration}\nworkload:\n  rate: {rate}\n{expect}"
+        f"timeouts:\n  baseline: {baseline}\n"
+    )
+
+
+def long_toxic(scenario_id: str, *, delivery: bool = False) -> str:
+    """A latency toxic held for two minutes of the local clock (1 h of production time): a run
+    to kill, signal, lock out or stop, which must not end by itself while a test acts on it."""
+    return toxic_scenario(
+        scenario_id, "A latency toxic held for minutes", latency=20, duration="1h",
+        delivery=delivery,
+    )  # fmt: skip
+
+
+def quick_toxic(scenario_id: str, *, delivery: bool = False) -> str:
+    """A one-second latency toxic: a run that completes at once."""
+    return toxic_scenario(
+        scenario_id, "A one-second latency toxic", latency=5, duration="1s", delivery=delivery
+    )
 
 
 def scenarios(directory: Path, **texts: str) -> Path:

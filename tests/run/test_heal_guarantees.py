@@ -16,10 +16,10 @@ from harness.config import Target
 from harness.faults.journal import Journal
 from harness.stack.stack import LocalStack
 from tests.run.cli import (
-    LONG_TOXIC,
-    QUICK_TOXIC,
     HarnessRun,
     harness,
+    long_toxic,
+    quick_toxic,
     run_id_of,
     scenarios,
     squash,
@@ -39,7 +39,7 @@ def killed_run_with_toxic(
     stack: LocalStack, target: Target, tmp_path: Path
 ) -> tuple[HarnessRun, str]:
     """A `harness run` SIGKILLed while its toxic is applied; the toxic and journal entry stay."""
-    directory = scenarios(tmp_path / "scenarios", KILL=LONG_TOXIC.format(id="KILL-001"))
+    directory = scenarios(tmp_path / "scenarios", KILL=long_toxic("KILL-001"))
     run = HarnessRun(stack.target_path, directory, tmp_path / "killed", "KILL-001")
     try:
         toxic = wait_for_toxic(run, target)
@@ -77,7 +77,7 @@ def test_sigkilled_run_is_healed_by_the_next_run_first(
 ) -> None:
     _, toxic = killed_run_with_toxic(clean_stack, target, tmp_path)
     old_key = toxic.removeprefix("harness_")
-    directory = scenarios(tmp_path / "next", NEXT=QUICK_TOXIC.format(id="NEXT-001"))
+    directory = scenarios(tmp_path / "next", NEXT=quick_toxic("NEXT-001"))
 
     run = HarnessRun(clean_stack.target_path, directory, tmp_path / "next-run", "NEXT-001")
     try:
@@ -110,7 +110,7 @@ def test_sigkilled_run_is_healed_by_the_next_run_first(
 def test_signal_heals_within_two_seconds_and_marks_interrupted(
     clean_stack: LocalStack, target: Target, tmp_path: Path, signum: signal.Signals
 ) -> None:
-    directory = scenarios(tmp_path / "scenarios", SIG=LONG_TOXIC.format(id="SIG-001"))
+    directory = scenarios(tmp_path / "scenarios", SIG=long_toxic("SIG-001"))
     run = HarnessRun(clean_stack.target_path, directory, tmp_path / "run", "SIG-001")
     try:
         toxic = wait_for_toxic(run, target)

@@ -14,10 +14,10 @@ from harness.config import Target
 from harness.faults.journal import Journal
 from harness.stack.stack import LocalStack
 from tests.run.cli import (
-    LONG_TOXIC,
-    QUICK_TOXIC,
     HarnessRun,
     harness,
+    long_toxic,
+    quick_toxic,
     run_id_of,
     scenarios,
     squash,
@@ -33,8 +33,8 @@ def test_second_run_and_heal_are_refused_while_a_run_holds_the_target(
 ) -> None:
     directory = scenarios(
         tmp_path / "scenarios",
-        HOLD=LONG_TOXIC.format(id="HOLD-001"),
-        SECOND=QUICK_TOXIC.format(id="SECOND-001"),
+        HOLD=long_toxic("HOLD-001"),
+        SECOND=quick_toxic("SECOND-001"),
     )
     first = HarnessRun(clean_stack.target_path, directory, tmp_path / "first", "HOLD-001")
 

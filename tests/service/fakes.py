@@ -18,29 +18,12 @@ from harness.evidence.junit import write_junit
 from harness.evidence.record import PHASES, CheckResult, Phase, RunRecord, ScenarioResult
 from harness.scenario import Scenario
 from harness.service.settings import ServiceSettings
+from tests.run.cli import quick_toxic
 
 ADMIN = "admin-secret-0001"
 OPERATOR = "operator-secret-01"
 READER = "reader-secret-0001"
 TOKENS = f"root:{ADMIN}:admin,ops:{OPERATOR}:operator,viewer:{READER}:read"
-
-QUICK = """\
-id: {id}
-title: A quick latency toxic ({id})
-faults:
-  - kind: toxic
-    proxy: router_nats
-    type: latency
-    attributes: {{latency: 5}}
-    start: 0s
-    duration: 1s
-workload:
-  rate: 5
-expect:
-  delivery: {{lost: 0, max_duplicates_per_message: 2}}
-timeouts:
-  baseline: 1s
-"""
 
 TARGET = """\
 name: {name}
@@ -123,7 +106,7 @@ def service_files(
     scenarios = base / "scenarios"
     scenarios.mkdir(parents=True, exist_ok=True)
     for sid in ("QUICK-001", "QUICK-002"):
-        (scenarios / f"{sid.lower()}.yaml").write_text(QUICK.format(id=sid))
+        (scenarios / f"{sid.lower()}.yaml").write_text(quick_toxic(sid, delivery=True))
     lines = [f"scenarios: {scenarios}", f"run_dir: {base / 'no-local-stack'}", "targets:"]
     for name in targets:
         path = base / f"{name}.yaml"

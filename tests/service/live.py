@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,50 +16,19 @@ import httpx
 
 from harness.config import Target
 from harness.faults.journal import Journal
+from harness.stack.ports import free_port
+from harness.stack.stack import LocalStack
 from tests.faults.live import toxiproxy_state
+from tests.run.cli import long_toxic, toxic_scenario
 from tests.service.fakes import OPERATOR, READER, TOKENS, bearer
 
-LONG = """\
-id: {id}
-title: A latency toxic held for minutes (service tests)
-faults:
-  - kind: toxic
-    proxy: router_nats
-    type: latency
-    attributes: {{latency: 20}}
-    start: 0s
-    duration: 5m
-workload:
-  rate: 5
-expect:
-  delivery: {{lost: 0, max_duplicates_per_message: 2}}
-timeouts:
-  baseline: 1s
-"""
 
-PASSING = """\
-id: {id}
-title: A short latency toxic that loses nothing (service tests)
-faults:
-  - kind: toxic
-    proxy: router_nats
-    type: latency
-    attributes: {{latency: 5}}
-    start: 0s
-    duration: 30s
-workload:
-  rate: 10
-expect:
-  delivery: {{lost: 0, max_duplicates_per_message: 2}}
-timeouts:
-  baseline: 30s
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def passing(scenario_id: str, duration: str = "30s") -> str:
+    """A short latency toxic that loses nothing: a run whose verdict is `passed`."""
+    return toxic_scenario(
+        scenario_id, "A short latency toxic that loses nothing (service tests)", latency=5,
+        duration=duration, rate=10, baseline="30s", delivery=True,
+    )  # fmt: skip
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float, interval: float = 0.1) -> Any:
@@ -81,10 +49,10 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float, interval: fl
 def write_config(base: Path, run_dir: Path) -> Path:
     scenarios = base / "scenarios"
     scenarios.mkdir(parents=True, exist_ok=True)
-    (scenarios / "long.yaml").write_text(LONG.format(id="LONG-001"))
-    (scenarios / "pass.yaml").write_text(PASSING.format(id="PASS-001"))
-    steady = PASSING.replace("duration: 30s", "duration: 5m").replace("short", "ten-second")
-    (scenarios / "pass-steady.yaml").write_text(steady.format(id="PASS-002"))
+    (scenarios / "long.yaml").write_text(long_toxic("LONG-001", delivery=True))
+    (scenarios / "pass.yaml").write_text(passing("PASS-001"))
+    steady = passing("PASS-002", duration="5m")
+    (scenarios / "pass-steady.yaml").write_text(steady)
     config = base / "service.yaml"
     config.write_text(f"run_dir: {run_dir}\nscenarios: {scenarios}\n")
     return config
@@ -174,3 +142,13 @@ def assert_target_clean(target: Target) -> None:
     state = toxiproxy_state(target.toxiproxy_url)
     assert all(p["enabled"] and not p["toxics"] for p in state.values()), state
     assert Journal.for_target(target).entries() == []
+
+
+def serving(directory: Path, stack: LocalStack) -> Iterator[ServedHarness]:
+    """A `harness serve` over the session stack for one test module, stopped after it."""
+    service = ServedHarness(directory, stack.run_dir)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()

@@ -14,13 +14,13 @@ import pytest
 
 from harness.config import Target
 from harness.stack.stack import LocalStack
-from tests.run.cli import HarnessRun, harness, scenarios, squash
+from tests.run.cli import HarnessRun, harness, long_toxic, scenarios, squash
 from tests.service.fakes import OPERATOR, READER
 from tests.service.live import (
-    LONG,
     ServedHarness,
     assert_target_clean,
     harness_toxics,
+    serving,
     wait_until,
 )
 
@@ -31,12 +31,7 @@ pytestmark = pytest.mark.live
 def served(
     local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedHarness]:
-    service = ServedHarness(tmp_path_factory.mktemp("served"), local_stack.run_dir)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from serving(tmp_path_factory.mktemp("served"), local_stack)
 
 
 @pytest.fixture
@@ -182,7 +177,7 @@ def test_harness_stop_all_asks_the_service(served: ServedHarness, clean: Target)
 def test_harness_stop_all_heals_directly_when_no_service_answers(
     clean_stack: LocalStack, target: Target, tmp_path: Path
 ) -> None:
-    directory = scenarios(tmp_path / "scenarios", LONG=LONG.format(id="LONG-002"))
+    directory = scenarios(tmp_path / "scenarios", LONG=long_toxic("LONG-002", delivery=True))
     run = HarnessRun(clean_stack.target_path, directory, tmp_path / "cli-run", "LONG-002")
     try:
         wait_for_toxic(target)

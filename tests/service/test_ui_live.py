@@ -19,7 +19,7 @@ from harness.config import Target
 from harness.stack.stack import LocalStack
 from tests.report.test_browser import browser  # noqa: F401 - the shared headless Chromium
 from tests.service.fakes import OPERATOR
-from tests.service.live import ServedHarness, assert_target_clean, harness_toxics
+from tests.service.live import ServedHarness, assert_target_clean, harness_toxics, serving
 
 pytestmark = pytest.mark.live
 
@@ -28,12 +28,7 @@ pytestmark = pytest.mark.live
 def served(
     local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedHarness]:
-    service = ServedHarness(tmp_path_factory.mktemp("ui"), local_stack.run_dir)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from serving(tmp_path_factory.mktemp("ui"), local_stack)
 
 
 def wait(driver: Any, timeout: float, what: str, condition: Any) -> Any:
