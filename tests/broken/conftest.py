@@ -1,6 +1,7 @@
 """Fixtures: two broken stacks (A: rules and routing, B: router code and a dashboard), each
 started from its broken files, and one `harness run` of the repo's own scenarios against each
-through the real CLI, judged against the repo's untouched alerting contract."""
+through the real CLI, judged against the repo's untouched alerting contract. Each stack has a
+slot per scenario, so a run's scenarios go in parallel, isolated as `make run` runs them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,8 @@ import anyio
 import pytest
 
 from harness.paths import deploy_dir, project_root
+from harness.stack import slots as slot_stacks
 from harness.stack.component import StackOptions
-from harness.stack.stack import LocalStack
 from tests.broken.breakages import (
     SCENARIOS_A,
     SCENARIOS_B,
@@ -59,12 +62,25 @@ class BrokenRun:
         return check
 
 
-def run_against(stack: LocalStack, scenarios: tuple[str, ...], out: Path) -> BrokenRun:
+@contextmanager
+def broken_stack(
+    run_dir: Path, scenarios: tuple[str, ...], deploy: Path, options: StackOptions | None = None
+) -> Iterator[Path]:
+    """One slot per scenario, every slot from the broken files; stopped afterwards."""
+    up = partial(slot_stacks.up, run_dir, len(scenarios), deploy_dir=deploy, options=options)
+    stacks = anyio.run(up)
+    try:
+        yield run_dir
+    finally:
+        slot_stacks.down(stacks)
+
+
+def run_against(run_dir: Path, scenarios: tuple[str, ...], out: Path) -> BrokenRun:
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "harness", "run", *scenarios,
-         "--target", str(stack.target_path), "--out", str(out)],
-        capture_output=True, text=True, timeout=240 * len(scenarios), env=harness_env(),
+         "--run-dir", str(run_dir), "--out", str(out)],
+        capture_output=True, text=True, timeout=240, env=harness_env(),
     )  # fmt: skip
     seconds = time.monotonic() - started
     evidence = out / "evidence.json"
@@ -81,13 +97,10 @@ def deploy_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def broken_a(deploy_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokenRun]:
-    """Stack A up from the broken rules and routing; S1, S1@above and S3 run against it."""
-    stack = LocalStack(tmp_path_factory.mktemp("broken-a-stack") / "run", deploy_dir=deploy_a)
-    anyio.run(stack.up)
-    try:
-        yield run_against(stack, SCENARIOS_A, tmp_path_factory.mktemp("broken-a-run") / "out")
-    finally:
-        stack.down()
+    """Stack A up from the broken rules and routing; its scenarios run against it."""
+    run_dir = tmp_path_factory.mktemp("broken-a-stack") / "run"
+    with broken_stack(run_dir, SCENARIOS_A, deploy_a):
+        yield run_against(run_dir, SCENARIOS_A, tmp_path_factory.mktemp("broken-a-run") / "out")
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +109,6 @@ def broken_b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokenRun]:
     base = tmp_path_factory.mktemp("broken-b")
     source = break_router(REPO_ROUTER, base / "router-src")
     deploy = break_dashboard(REPO_DEPLOY, base / "deploy")
-    stack = LocalStack(
-        base / "run",
-        deploy_dir=deploy,
-        options=StackOptions(router_source=str(source)),
-    )
-    anyio.run(stack.up)
-    try:
-        yield run_against(stack, SCENARIOS_B, base / "out")
-    finally:
-        stack.down()
+    options = StackOptions(router_source=str(source))
+    with broken_stack(base / "run", SCENARIOS_B, deploy, options):
+        yield run_against(base / "run", SCENARIOS_B, base / "out")
