@@ -17,5 +17,5 @@ ENV HARNESS_PROJECT_DIR=/app \
     PYTHONUNBUFFERED=1 \
     MPLCONFIGDIR=/tmp/matplotlib
 USER 10001:10001
-EXPOSE 8080
-CMD ["harness", "serve", "--host", "0.0.0.0", "--port", "8080", "--data-dir", "/data"]
+EXPOSE 8090
+CMD ["harness", "serve", "--host", "0.0.0.0", "--port", "8090", "--data-dir", "/data"]

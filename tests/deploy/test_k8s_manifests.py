@@ -15,13 +15,22 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from harness.config import Target, load_target
+from harness.config import Target
 from harness.faults.toxic import EXTENSION_TOXICS, ToxicFault
 from harness.paths import project_root
-from harness.scenario import load_scenarios
-from harness.service.schedules import Schedule, load_schedules
+from harness.service.auth import MUTATING_ROLES, load_tokens
+from harness.service.schedules import Schedule
 
-from ._support import dockerfile_cmd
+from ._support import (
+    SERVICE_ENV,
+    SETTINGS_PREFIX,
+    TOKENS_EXAMPLE,
+    Served,
+    dockerfile_cmd,
+    serve,
+    setting_env,
+    unknown_env,
+)
 from .kustomize import KustomizeError, Object, containers, pod_templates, render
 
 ROOT = project_root()
@@ -78,22 +87,40 @@ def container(template: Object, name: str) -> Object:
     return next(c for c in containers(template) if c["name"] == name)
 
 
-def config_file(objects: list[Object], env_name: str, tmp_path: Path) -> Path:
-    """The file an env var of the harness container names, written from its ConfigMap/Secret."""
+def harness_container(objects: list[Object]) -> Object:
+    return container(next(pod_templates(one(objects, "Deployment", "harness"))), "harness")
+
+
+def pod_files(objects: list[Object], tmp_path: Path) -> dict[str, Path]:
+    """The harness container's mounts (mount path → local directory): ConfigMaps and Secrets
+    written out key by key, claims and emptyDirs empty."""
     template = next(pod_templates(one(objects, "Deployment", "harness")))
-    harness = container(template, "harness")
-    path = Path(next(e["value"] for e in harness["env"] if e["name"] == env_name))
-    mount = next(m for m in harness["volumeMounts"] if Path(m["mountPath"]) == path.parent)
-    volume = next(v for v in template["spec"]["volumes"] if v["name"] == mount["name"])
-    if "configMap" in volume:
-        data = of_kind(objects, "ConfigMap")[volume["configMap"]["name"]]["data"]
-    else:
-        data = of_kind(objects, "Secret")[volume["secret"]["secretName"]]["stringData"]
-    assert path.name in data, f"{env_name}={path}: no key {path.name} in the volume"
-    out = tmp_path / env_name / path.name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(data[path.name])
-    return out
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    config_maps, secrets = of_kind(objects, "ConfigMap"), of_kind(objects, "Secret")
+    files = {}
+    for mount in harness_container(objects)["volumeMounts"]:
+        volume = volumes[mount["name"]]
+        local = files[mount["mountPath"]] = tmp_path / "pod" / mount["name"]
+        local.mkdir(parents=True)
+        if "configMap" in volume:
+            data = config_maps[volume["configMap"]["name"]]["data"]
+        elif "secret" in volume:
+            data = secrets[volume["secret"]["secretName"]]["stringData"]
+        else:
+            data = {}
+        for key, text in data.items():
+            (local / key).write_text(text)
+    return files
+
+
+def serve_pod(
+    objects: list[Object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Served, dict[str, Path]]:
+    """`harness serve` as the harness container starts it: its command, env and mounts."""
+    harness = harness_container(objects)
+    env = {e["name"]: e["value"] for e in harness.get("env", [])}
+    files = pod_files(objects, tmp_path)
+    return serve([*harness["command"], *harness.get("args", [])], env, files, monkeypatch), files
 
 
 def service_host(url: str) -> tuple[str, int]:
@@ -108,6 +135,11 @@ KUSTOMIZATION_IDS = list(KUSTOMIZATIONS)
 @pytest.fixture(params=KUSTOMIZATION_IDS)
 def objects(request: pytest.FixtureRequest) -> list[Object]:
     return rendered(KUSTOMIZATIONS[request.param])
+
+
+@pytest.fixture
+def pod(objects: list[Object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
+    return serve_pod(objects, tmp_path, monkeypatch)[0]
 
 
 # -- rendering and schemas ------------------------------------------------------------------
@@ -191,15 +223,28 @@ def test_probes_use_declared_ports(objects: list[Object]) -> None:
                 assert "readinessProbe" in c and "livenessProbe" in c, c["name"]
 
 
-def test_harness_probes_health_endpoint(objects: list[Object]) -> None:
+def test_harness_probes_and_scrape_reach_the_served_app(objects: list[Object], pod: Served) -> None:
+    """Probes and the annotation scrape send no token: their paths must be routes of the app
+    that answer without one, on the port the service binds."""
     template = next(pod_templates(one(objects, "Deployment", "harness")))
     harness = container(template, "harness")
+    named = port_names(template)
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert harness[probe]["httpGet"]["path"] == "/api/health"
-    assert template["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
-    assert int(template["metadata"]["annotations"]["prometheus.io/port"]) in (
-        port_names(template).values()
-    )
+        get = harness[probe]["httpGet"]
+        assert named.get(get["port"], get["port"]) == pod.port, probe
+        assert get["path"] in pod.routes, f"{probe}: {get['path']} is no route of the app"
+        assert pod.get(get["path"]).status_code == 200, probe
+    annotations = template["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == pod.port
+    assert annotations["prometheus.io/path"] in pod.routes
+    assert pod.service.settings.open_metrics, "annotation scrapes carry no bearer token"
+    assert pod.get(annotations["prometheus.io/path"]).status_code == 200
+
+
+def test_harness_env_names_real_settings(objects: list[Object]) -> None:
+    harness = harness_container(objects)
+    names = {e["name"] for e in harness["env"]}
+    assert names >= SERVICE_ENV and not unknown_env(names)
 
 
 def test_toxiproxy_api_only_reachable_from_the_harness(objects: list[Object]) -> None:
@@ -214,15 +259,17 @@ def test_toxiproxy_api_only_reachable_from_the_harness(objects: list[Object]) ->
     assert set(port_names(toxiproxy)) == {"api", "router-nats"}
 
 
-def test_harness_runs_serve_like_the_image(objects: list[Object]) -> None:
+def test_harness_runs_serve_like_the_image(
+    objects: list[Object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     template = next(pod_templates(one(objects, "Deployment", "harness")))
     harness = container(template, "harness")
     assert harness["command"] == dockerfile_cmd()
-    argv = harness["command"]
-    port = int(argv[argv.index("--port") + 1])
-    data_dir = argv[argv.index("--data-dir") + 1]
-    assert port_names(template)["http"] == port
-    data = next(m for m in harness["volumeMounts"] if m["mountPath"] == data_dir)
+    pod, files = serve_pod(objects, tmp_path, monkeypatch)
+    assert pod.host == "0.0.0.0" and port_names(template)["http"] == pod.port
+    data = next(
+        m for m in harness["volumeMounts"] if files[m["mountPath"]] == pod.service.settings.data_dir
+    )
     volume = next(v for v in template["spec"]["volumes"] if v["name"] == data["name"])
     assert volume["persistentVolumeClaim"]["claimName"] == "harness-data"
     webhook = container(template, "webhook")
@@ -253,15 +300,16 @@ def test_containers_run_unprivileged(objects: list[Object]) -> None:
 # -- the configuration the pod reads --------------------------------------------------------
 
 
-def staged_config(objects: list[Object], tmp_path: Path) -> tuple[Target, list[Schedule]]:
-    target = load_target(config_file(objects, "HARNESS_TARGET", tmp_path))
-    schedules = load_schedules(config_file(objects, "HARNESS_SCHEDULES", tmp_path))
-    return target, schedules
+def staged(pod: Served) -> tuple[Target, list[Schedule]]:
+    """The target and the schedules the served pod loaded through its ConfigMap's service.yaml."""
+    files = pod.service.targets.files
+    assert len(files) == 1, f"the pod knows {len(files)} target files, not its ConfigMap's one"
+    return files[0][1], pod.service.file_schedules
 
 
-def test_configmap_target_and_schedules_load(objects: list[Object], tmp_path: Path) -> None:
-    target, schedules = staged_config(objects, tmp_path)
-    catalogue = load_scenarios(ROOT / "scenarios")
+def test_configmap_target_and_schedules_load(pod: Served) -> None:
+    target, schedules = staged(pod)
+    catalogue = pod.service.catalogue
     for schedule in schedules:
         assert schedule.target in (None, target.name), f"{schedule.name}: unknown target"
         if schedule.scenarios != "all":
@@ -270,13 +318,13 @@ def test_configmap_target_and_schedules_load(objects: list[Object], tmp_path: Pa
 
 
 def test_scheduled_scenarios_need_no_toxic_the_real_toxiproxy_lacks(
-    objects: list[Object], tmp_path: Path
+    objects: list[Object], pod: Served
 ) -> None:
     toxiproxy = next(pod_templates(one(objects, "Deployment", "toxiproxy")))
     if not container(toxiproxy, "toxiproxy")["image"].startswith(REAL_TOXIPROXY):
         return  # the harness's Toxiproxy-compatible server has the protocol-aware toxics
-    _, schedules = staged_config(objects, tmp_path)
-    catalogue = load_scenarios(ROOT / "scenarios")
+    _, schedules = staged(pod)
+    catalogue = pod.service.catalogue
     for schedule in schedules:
         ids = catalogue if schedule.scenarios == "all" else schedule.scenarios
         for sid in ids:
@@ -285,8 +333,8 @@ def test_scheduled_scenarios_need_no_toxic_the_real_toxiproxy_lacks(
             assert not types & EXTENSION_TOXICS, f"{schedule.name}: {sid} needs {types}"
 
 
-def test_target_addresses_the_manifests_services(objects: list[Object], tmp_path: Path) -> None:
-    target, _ = staged_config(objects, tmp_path)
+def test_target_addresses_the_manifests_services(objects: list[Object], pod: Served) -> None:
+    target, _ = staged(pod)
     services = of_kind(objects, "Service")
     namespace = one(objects, "Deployment", "harness")["metadata"].get("namespace")
     for url, service, port_name in [
@@ -310,15 +358,29 @@ def test_target_addresses_the_manifests_services(objects: list[Object], tmp_path
     assert "-port=8474" in args and "-config=/config/toxiproxy.json" in args
 
 
-def test_tokens_secret_is_an_obvious_placeholder(objects: list[Object], tmp_path: Path) -> None:
-    tokens = yaml.safe_load(config_file(objects, "HARNESS_TOKENS_FILE", tmp_path).read_text())
-    example = yaml.safe_load((ROOT / "deploy/harness/tokens.example.yaml").read_text())
-    assert {tuple(t) for t in tokens["tokens"]} == {tuple(t) for t in example["tokens"]}
-    for token in tokens["tokens"]:
-        assert token["token"].startswith("PLACEHOLDER"), f"{token['name']}: a real token?"
-        assert token["role"] in ("admin", "read")
+def test_tokens_secret_is_an_obvious_placeholder(objects: list[Object], pod: Served) -> None:
+    tokens = pod.service.auth.tokens
+    assert tokens == load_tokens(TOKENS_EXAMPLE), "the Secret is the example's tokens"
+    for token in tokens:
+        assert token.secret.startswith("PLACEHOLDER"), f"{token.name}: a real secret?"
+    assert {t.role in MUTATING_ROLES for t in tokens} == {True, False}, "one mutates, one reads"
     secret = one(objects, "Secret", "harness-tokens")
     assert secret["metadata"]["annotations"]["jetstream-chaos-harness/placeholder"] == "true"
+
+
+def test_an_invented_setting_leaves_the_pod_without_its_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pydantic-settings ignores a variable that is no setting: a manifest naming the config
+    file without the HARNESS_SERVE_ prefix starts a service that knows no target, and the
+    tests above fail."""
+    objects = rendered(BASE)
+    harness = harness_container(objects)
+    env = next(e for e in harness["env"] if e["name"] == setting_env("config_file"))
+    env["name"] = "HARNESS_" + env["name"].removeprefix(SETTINGS_PREFIX)  # HARNESS_CONFIG_FILE
+    assert unknown_env({env["name"]}) == {env["name"]}
+    with pytest.raises(AssertionError, match="knows 0 target files"):
+        staged(serve_pod(objects, tmp_path, monkeypatch)[0])
 
 
 # -- the staging overlay --------------------------------------------------------------------
@@ -341,7 +403,9 @@ def test_staging_is_namespaced_labelled_and_pinned() -> None:
                 assert "/" in name, f"{c['image']}: the base's placeholder image is left"
 
 
-def test_staging_overrides_reach_the_objects(tmp_path: Path) -> None:
+def test_staging_overrides_reach_the_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     objects = rendered(STAGING)
     template = next(pod_templates(one(objects, "Deployment", "harness")))
     assert container(template, "harness")["resources"]["limits"]["memory"] == "2Gi"
@@ -350,7 +414,7 @@ def test_staging_overrides_reach_the_objects(tmp_path: Path) -> None:
     claim = one(objects, "PersistentVolumeClaim", "harness-data")
     assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
-    target, schedules = staged_config(objects, tmp_path)
+    target, schedules = staged(serve_pod(objects, tmp_path, monkeypatch)[0])
     assert target.name == "staging" and target.profile.time_compression == 1
     assert [s.name for s in schedules] == ["weekly-gameday"]
     # a changed ConfigMap gets a new name, so the pod rolls and reads it

@@ -1,17 +1,40 @@
-"""deploy/systemd: the unit parses, starts `harness serve` on its state directory, and every
-variable it uses comes from the env file example."""
+"""deploy/systemd: the unit parses, starts `harness serve` on its state directory, and the env
+file example with the example config installed beside it makes a service that loads them."""
 
 from __future__ import annotations
 
-import re
 import shlex
+import shutil
 from pathlib import Path
 
-from ._support import SERVICE_ENV, SYSTEMD_UNIT, options
+import pytest
+
+from harness.service.auth import load_tokens
+from harness.service.schedules import load_schedules
+
+from ._support import (
+    ROOT,
+    SERVICE_ENV,
+    SYSTEMD_UNIT,
+    TOKENS_EXAMPLE,
+    Served,
+    options,
+    serve,
+    unknown_env,
+)
 from ._support import systemd_unit as unit
 
 UNIT = SYSTEMD_UNIT
 ENV_EXAMPLE = UNIT.parent / "harness.env.example"
+ETC = "/etc/jetstream-chaos-harness"
+# What the unit's install notes put in ETC beside harness.env (a target file of the format of
+# deploy/targets/compose.yaml).
+INSTALLED = {
+    "service.yaml": UNIT.parent / "service.example.yaml",
+    "target.yaml": ROOT / "deploy/targets/compose.yaml",
+    "schedules.yaml": ROOT / "deploy/harness/schedules.example.yaml",
+    "tokens.yaml": TOKENS_EXAMPLE,
+}
 
 
 def env_example() -> dict[str, str]:
@@ -23,6 +46,22 @@ def env_example() -> dict[str, str]:
     return pairs
 
 
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
+    """`harness serve` as the unit starts it, on the example env file and installed files."""
+    service = unit()["Service"]
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    for name, source in INSTALLED.items():
+        shutil.copy(source, etc / name)
+    mounts = {
+        ETC: etc,
+        f"/var/lib/{service['StateDirectory']}": tmp_path / "state",
+        "/opt/jetstream-chaos-harness": ROOT,
+    }
+    return serve(shlex.split(service["ExecStart"]), env_example(), mounts, monkeypatch)
+
+
 def test_unit_parses_into_its_sections() -> None:
     parsed = unit()
     assert set(parsed.sections()) == {"Unit", "Service", "Install"}
@@ -30,14 +69,15 @@ def test_unit_parses_into_its_sections() -> None:
     assert parsed["Service"]["User"] == "harness"
 
 
-def test_execstart_runs_harness_serve_on_the_state_directory() -> None:
+def test_execstart_runs_harness_serve_on_the_state_directory(
+    served: Served, tmp_path: Path
+) -> None:
     service = unit()["Service"]
     argv = shlex.split(service["ExecStart"])
-    assert Path(argv[0]).name == "harness" and argv[1] == "serve"
     given = options(argv[2:])
-    assert set(given) == {"--host", "--port", "--data-dir"}
     assert given["--data-dir"] == f"/var/lib/{service['StateDirectory']}"
     assert service["WorkingDirectory"] == given["--data-dir"]
+    assert served.service.settings.data_dir == tmp_path / "state"
 
 
 def test_stop_gives_the_service_time_to_heal() -> None:
@@ -47,13 +87,26 @@ def test_stop_gives_the_service_time_to_heal() -> None:
     assert service["Restart"] == "on-failure"
 
 
-def test_variables_come_from_the_env_file() -> None:
+def test_env_file_names_real_settings() -> None:
     service = unit()["Service"]
-    used = set(re.findall(r"\$\{(\w+)\}", service["ExecStart"]))
-    defined = env_example()
-    assert used and used <= set(defined), f"undefined in {ENV_EXAMPLE.name}: {used - set(defined)}"
-    assert set(defined) >= SERVICE_ENV
-    assert defined["HARNESS_HOST"] == "127.0.0.1", "loopback unless the operator says otherwise"
+    assert "${" not in service["ExecStart"], "settings come from the env file, not the command"
+    defined = set(env_example())
+    commented = {
+        line.lstrip("# ").partition("=")[0]
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line.lstrip("# ").startswith("HARNESS_") and "=" in line
+    }
+    assert defined >= SERVICE_ENV and not unknown_env(defined | commented)
     assert service["EnvironmentFile"].endswith("/harness.env")
     # the install notes copy the example to the path the unit reads
     assert service["EnvironmentFile"] in UNIT.read_text().split("harness.env.example", 1)[1]
+
+
+def test_the_installed_files_are_what_the_service_loads(served: Served) -> None:
+    assert served.host == "127.0.0.1", "loopback unless the operator says otherwise"
+    files = served.service.targets.files
+    assert [t.name for _, t in files] == ["compose"], "service.yaml names the installed target"
+    expected = [s.name for s in load_schedules(INSTALLED["schedules.yaml"])]
+    assert [s.name for s in served.service.file_schedules] == expected
+    assert served.service.auth.tokens == load_tokens(TOKENS_EXAMPLE)
+    assert not served.service.settings.open_metrics, "the example scrapes with a read token"

@@ -14,6 +14,15 @@ import yaml
 
 from harness.config import load_target
 from harness.paths import project_root
+from harness.service.auth import load_tokens
+from tests.deploy._support import (
+    TOKENS_EXAMPLE,
+    Served,
+    dockerfile,
+    serve,
+    setting_env,
+    unknown_env,
+)
 
 ROOT = project_root()
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -139,19 +148,42 @@ def test_alertmanager_notifies_the_harness_webhook() -> None:
     assert int(flag("webhook", "port")) != int(flag("harness", "port"))
 
 
-def test_harness_service_runs_serve_against_the_in_network_target() -> None:
+def secret_file(name: str) -> Path:
+    """The host file of a compose secret, `${VAR:-default}` read as its default."""
+    spec = COMPOSE["secrets"][name]["file"]
+    match = re.fullmatch(r"\$\{\w+:-(.*)\}", spec)
+    return ROOT / (match.group(1) if match else spec)
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
+    """`harness serve` as the `harness` service starts it: the image's copy of the project,
+    its secrets under /run/secrets, its named volumes (empty directories)."""
     harness = SERVICES["harness"]
-    assert harness["command"][:2] == ["harness", "serve"]
-    assert flag("harness", "host") == "0.0.0.0" and flag("harness", "data-dir") == "/data"
-    assert int(flag("harness", "port")) in container_ports("harness")
-    assert "harness-data:/data" in harness["volumes"]
+    files = {dockerfile("WORKDIR"): ROOT}
+    files |= {f"/run/secrets/{name}": secret_file(name) for name in harness["secrets"]}
+    for volume in harness["volumes"]:
+        name, inside = volume.split(":")[:2]
+        files[inside] = tmp_path / name
+    env = {name: str(value) for name, value in harness["environment"].items()}
+    return serve([str(a) for a in harness["command"]], env, files, monkeypatch)
+
+
+def test_harness_service_runs_serve_against_the_in_network_target(
+    served: Served, tmp_path: Path
+) -> None:
+    harness = SERVICES["harness"]
+    assert served.host == "0.0.0.0" and served.port in container_ports("harness")
+    assert f"127.0.0.1:{served.port}:{served.port}" in harness["ports"], "loopback only"
+    assert served.service.settings.data_dir == tmp_path / "harness-data"
     assert set(harness["depends_on"]) >= {"nats", "toxiproxy", "router", "prometheus"}
-    # tokens from a secret, never baked into the compose file
-    assert harness["environment"]["HARNESS_TOKENS_FILE"] == "/run/secrets/harness-tokens"
-    assert "harness-tokens" in harness["secrets"]
-    assert (ROOT / "deploy/harness/tokens.example.yaml").is_file()
-    target_path = harness["environment"]["HARNESS_TARGET"].removeprefix("/app/")
-    target = load_target(ROOT / target_path)
+    # tokens from a secret (the placeholder example by default), never in the compose file
+    assert served.service.auth.tokens == load_tokens(TOKENS_EXAMPLE)
+    assert setting_env("tokens") not in harness["environment"]
+    assert not unknown_env(set(harness["environment"]))
+    files = served.service.targets.files
+    assert len(files) == 1, f"the service knows {len(files)} target files, not the compose one"
+    target = files[0][1]
     host_view = load_target(ROOT / "deploy/targets/compose.yaml")
     assert target.name == host_view.name and target.proxies == host_view.proxies
     assert target.profile == host_view.profile
@@ -168,14 +200,27 @@ def test_harness_service_runs_serve_against_the_in_network_target() -> None:
         assert parts.port in container_ports(network_host(parts.hostname)), url
 
 
-def test_prometheus_loads_the_harness_alerts() -> None:
+def test_harness_healthcheck_asks_the_health_route(served: Served) -> None:
+    """The healthcheck sends no token: its URL must be a route that answers 200 without."""
+    (url,) = re.findall(r"https?://[^'\"\s]+", " ".join(SERVICES["harness"]["healthcheck"]["test"]))
+    parts = urlsplit(url)
+    assert parts.hostname == "127.0.0.1" and parts.port == served.port
+    assert parts.path in served.routes, f"{parts.path} is no route of the app"
+    assert served.get(parts.path).status_code == 200
+
+
+def test_prometheus_loads_the_harness_alerts_and_scrapes_the_service(served: Served) -> None:
     config_mount = flag("prometheus", "config.file")
     config = yaml.safe_load(mounts("prometheus")[config_mount].read_text())
     mounted = mounts("prometheus")
     assert any(mounted.get(f) == ROOT / "deploy/harness/alerts.yml" for f in config["rule_files"])
-    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
-    address = jobs["harness"]["static_configs"][0]["targets"][0]
-    assert address == f"harness:{flag('harness', 'port')}"
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "harness")
+    assert job["static_configs"][0]["targets"] == [f"harness:{served.port}"]
+    path = job.get("metrics_path", "/metrics")
+    assert path in served.routes
+    # compose's choice: /metrics open (HARNESS_SERVE_OPEN_METRICS), the job sends no token
+    assert "authorization" not in job and served.service.settings.open_metrics
+    assert served.get(path).status_code == 200
 
 
 def test_grafana_provisioning_agrees() -> None:
