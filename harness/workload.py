@@ -157,9 +157,7 @@ class Ledger:
         except (ValueError, AttributeError):
             self.unparsable += 1
             return
-        entry = self.entries.get(request_id) if isinstance(request_id, str) else None
-        if entry is None:
-            self._stray("reply", request_id, at)
+        if (entry := self._ours("reply", request_id, at)) is None:
             return
         (entry.ok_replies if ok else entry.error_replies).append(at)
 
@@ -175,9 +173,7 @@ class Ledger:
         except (ValueError, AttributeError):
             self.unparsable += 1
             return
-        entry = self.entries.get(request_id) if isinstance(request_id, str) else None
-        if entry is None:
-            self._stray("usage", request_id, at)
+        if (entry := self._ours("usage", request_id, at)) is None:
             return
         entry.usage.append(at)
 
@@ -188,14 +184,19 @@ class Ledger:
         except (ValueError, AttributeError):
             self.unparsable += 1
             return
-        entry = self.entries.get(request_id) if isinstance(request_id, str) else None
-        if entry is None:
-            self._stray("dlq", request_id, at)
+        if (entry := self._ours("dlq", request_id, at)) is None:
             return
         entry.dead_letters.append(at)
         count = record.get("delivery_count")
         if isinstance(count, int):
             entry.dlq_delivery_count = count
+
+    def _ours(self, subject: str, request_id: object, at: float) -> Entry | None:
+        """The entry an answer on `subject` belongs to, or None once it is counted as stray."""
+        entry = self.entries.get(request_id) if isinstance(request_id, str) else None
+        if entry is None:
+            self._stray(subject, request_id, at)
+        return entry
 
     def _stray(self, subject: str, request_id: object, at: float) -> None:
         """An answer for no request of ours: another run's (replayed, e.g. by a re-created
