@@ -361,6 +361,7 @@ class Workload:
         self._nc: Any = None
         self._counter = 0
         self._poison: float | None = None
+        self._poison_credit = 0.0
         self.publish_errors: dict[str, int] = {}
 
     def poison_fraction(self) -> float:
@@ -380,19 +381,26 @@ class Workload:
         )
 
     def set_poison_override(self, fraction: float | None) -> None:
-        """A poison fault: this fraction of requests is poison until reset with None."""
+        """A poison fault: this fraction of requests is poison until reset with None. The
+        fault's poison is evenly spaced, the first request after the switch poison: a random
+        draw at 0.4/s can leave the first poison seconds late, and the time to the first
+        dead letter is what the alerts are judged on."""
         self._poison = fraction
+        self._poison_credit = 1.0
 
     def _next_kind(self) -> Kind:
         mix = self.spec.mix
-        poison = self.poison_fraction()
-        scale = (1.0 - poison) / (1.0 - mix.poison) if mix.poison < 1 else 0.0
+        if self._poison is not None:
+            poison = self._poison_credit >= 1.0 - 1e-9  # sums of fractions drift
+            self._poison_credit += self._poison - (1.0 if poison else 0.0)
+            if poison:
+                return "poison"
+            malformed = mix.malformed / (1.0 - mix.poison) if mix.poison < 1 else 0.0
+            return "malformed" if self._rng.random() < malformed else "valid"
         r = self._rng.random()
-        if r < poison:
+        if r < mix.poison:
             return "poison"
-        if r < poison + mix.malformed * scale:
-            return "malformed"
-        return "valid"
+        return "malformed" if r < mix.poison + mix.malformed else "valid"
 
     async def run(self) -> None:
         """Connect, tap, and publish on a fixed schedule until `stop_and_drain`."""

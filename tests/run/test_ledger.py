@@ -220,6 +220,15 @@ def test_workload_mix_and_request_bodies_without_io() -> None:
     for kind, share in (("valid", 0.7), ("poison", 0.2), ("malformed", 0.1)):
         assert kinds.count(kind) / len(kinds) == pytest.approx(share, abs=0.015), kind
 
+    a.set_poison_override(0.02)
+    kinds = [a._next_kind() for _ in range(5000)]
+    positions = [i for i, kind in enumerate(kinds) if kind == "poison"]
+    assert positions == list(range(0, 5000, 50)), "a fault's poison: first at once, then even"
+    share = kinds.count("malformed") / (len(kinds) - len(positions))
+    assert share == pytest.approx(0.1 / 0.8, abs=0.02), "the mix's malformed share is kept"
+    a.set_poison_override(None)
+    assert a.poison_fraction() == 0.2
+
     poison = json.loads(request_body("poison", "r1", spec.poison_tenant))
     assert poison["tenant_id"] == "tenant-blocked" and "task" in poison
     malformed = json.loads(request_body("malformed", "r2", "tenant-a"))

@@ -31,6 +31,21 @@ def passing(scenario_id: str, duration: str = "30s") -> str:
     )  # fmt: skip
 
 
+OUTAGE = """\
+id: OUTAGE-001
+title: The router's NATS link down for an hour of production time (alert guard tests)
+faults:
+  - kind: proxy_down
+    proxy: router_nats
+    start: 0s
+    duration: 1h
+workload:
+  rate: 5
+timeouts:
+  baseline: 30s
+"""
+
+
 def wait_until(check: Callable[[], Any], what: str, timeout: float, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -51,6 +66,7 @@ def write_config(base: Path, run_dir: Path) -> Path:
     scenarios.mkdir(parents=True, exist_ok=True)
     (scenarios / "long.yaml").write_text(long_toxic("LONG-001", delivery=True))
     (scenarios / "pass.yaml").write_text(passing("PASS-001"))
+    (scenarios / "outage.yaml").write_text(OUTAGE)
     steady = passing("PASS-002", duration="5m")
     (scenarios / "pass-steady.yaml").write_text(steady)
     config = base / "service.yaml"

@@ -14,6 +14,7 @@ import pytest
 
 from harness.config import Target
 from harness.stack.stack import LocalStack
+from tests.faults.live import toxiproxy_state
 from tests.run.cli import HarnessRun, harness, long_toxic, scenarios, squash
 from tests.service.fakes import OPERATOR, READER
 from tests.service.live import (
@@ -81,6 +82,29 @@ def test_a_guard_aborts_the_run_and_everything_is_healed(
     assert_target_clean(clean)
     metrics = served.get("/metrics").text
     assert 'harness_guard_aborts_total{guard="customer-slo"} 1.0' in metrics
+
+
+def test_a_guard_alert_firing_on_the_real_stack_aborts_the_run_and_heals(
+    served: ServedHarness, clean: Target
+) -> None:
+    """The stop condition teams name: a critical alert of the system under test. The outage
+    makes the real rule fire in the real Prometheus; the guard sees it and stops the run."""
+    guard = {"name": "nats-down", "alert": "RouterNatsConnectionDown"}
+    run_id = served.start_run("OUTAGE-001", guards=[guard])
+    wait_until(
+        lambda: not toxiproxy_state(clean.toxiproxy_url)["router_nats"]["enabled"],
+        "the outage",
+        40,
+    )
+    run = served.finished(run_id, timeout=90)
+    assert run["status"] == "aborted", run
+    aborted = run["aborted_by"]
+    assert aborted["guard"] == "nats-down" and not aborted["unevaluable"], aborted
+    firing = aborted["value"]["prometheus"] + aborted["value"]["alertmanager"]
+    assert {labels["alertname"] for labels in firing} == {"RouterNatsConnectionDown"}, aborted
+    fault = served.get(f"/api/runs/{run_id}/evidence.json").json()["scenarios"][0]["faults"][0]
+    assert fault["applied_at"] < aborted["at"] and fault["heal"]["healed"] is True
+    assert_target_clean(clean)
 
 
 def test_emergency_stop_mid_fault_heals_within_two_seconds(
