@@ -9,7 +9,7 @@ verdict should be `passed`: anything else counts as a false failure. Goal: the c
 ≤ 6 minutes on a 2-core machine, 0 false failures in 3 consecutive default runs. Figures are
 printed, never asserted.
 
-    python benchmarks/catalogue_bench.py [--runs 3] [--slots N] [--skip-single]
+    python benchmarks/catalogue_bench.py [--runs 3] [--slots N] [--skip-single] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -86,10 +86,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="consecutive default-slot runs")
     parser.add_argument("--slots", type=int, default=default_slots(), help="the default to test")
     parser.add_argument("--skip-single", action="store_true", help="skip the 1-slot run")
+    parser.add_argument(
+        "--keep", type=Path, help="keep each run's evidence and the stacks' logs in DIR"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="catalogue-bench-") as tmp:
-        work = Path(tmp)
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         single = None if args.skip_single else measure(1, work)
         runs = [measure(args.slots, work) for _ in range(args.runs)]
 
