@@ -139,7 +139,7 @@ def judge_metric(spec: MetricExpectation, obs: MetricObservation) -> tuple[Statu
         recovery = obs.recovery or {}
         if recovery.get("recovered_at") is None:
             failures.append(
-                f"not back within {spec.recover_tolerance:.0%} of the baseline "
+                f"not back to within {spec.recover_tolerance:.0%} of the baseline "
                 f"{format_duration(spec.recover_within)} (production) after heal"
             )
     shown = f"{obs.value:g} vs baseline {obs.base:g}"
@@ -162,6 +162,18 @@ def _pick(series: list[Series], *, low: bool) -> float | None:
 
 def _near(value: float, base: float, tolerance: float) -> bool:
     return abs(value - base) <= tolerance * max(abs(base), 1e-9)
+
+
+def recovered(value: float, base: float, tolerance: float, moved: str | None) -> bool:
+    """Back to the baseline level after heal. A symptom that moved up is over once the value
+    is at most the baseline's (an in-flight gauge at 0 after a baseline of 2 is recovered); one
+    that moved down, once it is at least the baseline's; otherwise within the tolerance."""
+    slack = tolerance * max(abs(base), 1e-9)
+    if moved == "up":
+        return value <= base + slack
+    if moved == "down":
+        return value >= base - slack
+    return _near(value, base, tolerance)
 
 
 class MetricCheck(Check):
@@ -252,7 +264,7 @@ class MetricCheck(Check):
             if (
                 base is not None
                 and value is not None
-                and _near(value, base, self.spec.recover_tolerance)
+                and recovered(value, base, self.spec.recover_tolerance, self.spec.moved)
             ):
                 self.recovery = {
                     "recovered_at": now,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from harness.checks.base import Window
-from harness.checks.metrics import MetricExpectation, MetricObservation, judge_metric
+from harness.checks.metrics import MetricExpectation, MetricObservation, judge_metric, recovered
 
 BASE, FAULT = Window(0, 10), Window(10, 40)
 
@@ -77,3 +77,13 @@ def test_recovery_is_required_when_asked_for() -> None:
     s = spec(moved="up", recover_within="1m")
     assert judge_metric(s, obs(0.0, 3.0, recovery={"recovered_at": None}))[0] == "fail"
     assert judge_metric(s, obs(0.0, 3.0, recovery={"recovered_at": 55.0}))[0] == "pass"
+
+
+def test_recovered_means_back_to_the_baseline_or_past_it_away_from_the_symptom() -> None:
+    """Fooled before the other way: an in-flight gauge at 0 after a baseline of 2 was judged
+    'not back within 10 %' although the symptom was over."""
+    assert recovered(0.0, 2.0, 0.1, "up") and recovered(2.2, 2.0, 0.1, "up")
+    assert not recovered(2.5, 2.0, 0.1, "up"), "still above: the symptom lasts"
+    assert recovered(5.0, 2.0, 0.1, "down") and not recovered(1.5, 2.0, 0.1, "down")
+    assert recovered(2.1, 2.0, 0.1, None) and not recovered(0.0, 2.0, 0.1, None)
+    assert not recovered(0.0, 2.0, 0.1, "flat"), "flat: either way is a change"
