@@ -3,15 +3,17 @@
 A guard names an alert (it trips when Prometheus reports it firing or Alertmanager holds it
 active) or a PromQL expression (it trips when the result has any sample with a non-zero value,
 so `ratio > 0.05` and `vector(1)` trip and an empty result does not). A guard that cannot be
-evaluated — Prometheus down, a query error — trips too: a run whose safety net is blind is
-stopped, and the record says the guard could not be evaluated.
+evaluated — Prometheus down, a query error — and still so at a check 5 s or more later trips
+too: a run whose safety net is blind is stopped, and the record says the guard could
+not be evaluated.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -23,6 +25,10 @@ from harness.prometheus import PrometheusAPI
 from harness.service.schedules import GuardSpec
 
 GUARD_TIMEOUT_S = 5.0
+# How long a guard may stay unevaluable before it trips. A momentary gap (the local stack
+# restarts Alertmanager before each scenario to reset its alert state) is not a blind safety
+# net; one still there at a check 5 s later is.
+BLIND_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -92,11 +98,25 @@ async def check_once(guards: list[GuardSpec], targets: list[Target]) -> Trip | N
     return None
 
 
-async def watch(guards: list[GuardSpec], targets: list[Target], interval: float) -> Trip:
+async def watch(
+    guards: list[GuardSpec],
+    targets: list[Target],
+    interval: float,
+    check: Callable[[list[GuardSpec], list[Target]], Awaitable[Trip | None]] = check_once,
+) -> Trip:
     """Returns when a guard trips; checked every `interval` seconds (the targets' evaluation
-    interval: a rule cannot change state faster)."""
+    interval: a rule cannot change state faster). A guard that cannot be evaluated trips once
+    it has stayed so for BLIND_GRACE_S."""
+    blind_since: float | None = None
     while True:
-        trip = await check_once(guards, targets)
-        if trip is not None:
+        trip = await check(guards, targets)
+        if trip is not None and not trip.unevaluable:
             return trip
+        if trip is None:
+            blind_since = None
+        else:
+            blind_since = trip.at if blind_since is None else blind_since
+            if trip.at - blind_since >= BLIND_GRACE_S:
+                detail = f"{trip.detail} (for {trip.at - blind_since:.1f}s)"
+                return replace(trip, detail=detail)
         await anyio.sleep(interval)

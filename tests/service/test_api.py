@@ -57,10 +57,11 @@ class Harness:
     def run(self, run_id: str) -> dict[str, Any]:
         return self.client.get(f"/api/runs/{run_id}", headers=OPS).json()
 
-    def finished(self, run_id: str) -> dict[str, Any]:
+    def finished(self, run_id: str, timeout: float = 10.0) -> dict[str, Any]:
         return wait_for(
             lambda: (r := self.run(run_id))["status"] not in ("queued", "running") and r,
             f"run {run_id} to finish",
+            timeout,
         )
 
     def hold(self) -> anyio.Event:
@@ -250,7 +251,7 @@ def test_an_unevaluable_guard_aborts_the_run(api: Harness) -> None:
     body = {"scenarios": ["QUICK-001"], "target": "staging-a",
             "guards": [{"name": "slo", "promql": "vector(1)"}]}  # fmt: skip
     run_id = api.start(body).json()["run_id"]
-    run = api.finished(run_id)
+    run = api.finished(run_id, timeout=60)  # blind at two checks 5 s apart
     assert run["status"] == "aborted", run
     assert run["aborted_by"]["guard"] == "slo" and run["aborted_by"]["unevaluable"] is True
     assert "could not evaluate" in run["aborted_by"]["detail"]

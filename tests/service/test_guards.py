@@ -11,7 +11,7 @@ import pytest
 from harness.alertmanager import HeldAlert
 from harness.errors import PrometheusError
 from harness.prometheus import Sample
-from harness.service.guards import evaluate
+from harness.service.guards import BLIND_GRACE_S, Trip, evaluate, watch
 from harness.service.schedules import GuardSpec
 
 
@@ -59,3 +59,34 @@ async def test_alert_guard_trips_on_firing_not_pending() -> None:
     assert (await evaluate(guard, FakePrometheus(), held))["alertmanager"]  # type: ignore[arg-type]
     other = FakeAlertmanager([HeldAlert({"alertname": "Other"}, "active")])
     assert await evaluate(guard, FakePrometheus(), other) is None  # type: ignore[arg-type]
+
+
+def scripted(outcomes: list[str]) -> Any:
+    """A guard check answering `ok`, `blind` or `trip` in turn, on a clock of one second per
+    check (the last answer repeats)."""
+    calls = iter(range(10_000))
+
+    async def check(_guards: Any, _targets: Any) -> Trip | None:
+        i = next(calls)
+        outcome = outcomes[min(i, len(outcomes) - 1)]
+        if outcome == "ok":
+            return None
+        return Trip("g", float(i), None, "t", outcome, unevaluable=outcome == "blind")
+
+    return check
+
+
+@pytest.mark.anyio
+async def test_a_blind_guard_trips_only_once_blind_for_its_grace() -> None:
+    assert BLIND_GRACE_S == 5.0
+    guard = [GuardSpec(name="g", alert="A")]
+    # a momentary gap (an Alertmanager restart) then a real trip: the real trip is reported
+    gap_then_trip = scripted(["blind", "blind", "ok", "trip"])
+    trip = await watch(guard, [], 0.0, check=gap_then_trip)
+    assert trip.detail == "trip" and not trip.unevaluable and trip.at == 3.0
+    # blind for good: trips as unevaluable 5 checks (5 s) after it went blind, saying so
+    trip = await watch(guard, [], 0.0, check=scripted(["ok", "blind"]))
+    assert trip.unevaluable and trip.at == 6.0 and trip.detail == "blind (for 5.0s)"
+    # the grace restarts after the guard could be evaluated again
+    trip = await watch(guard, [], 0.0, check=scripted(["blind"] * 4 + ["ok"] + ["blind"]))
+    assert trip.unevaluable and trip.at == 10.0
