@@ -16,6 +16,7 @@ import httpx
 
 from harness.config import Target
 from harness.faults.journal import Journal
+from harness.faults.toxic import SCRATCH_PREFIX
 from harness.stack.ports import free_port
 from harness.stack.stack import LocalStack
 from tests.faults.live import toxiproxy_state
@@ -150,7 +151,12 @@ class ServedHarness:
 
 
 def harness_toxics(target: Target) -> list[str]:
-    return [t for p in toxiproxy_state(target.toxiproxy_url).values() for t in p["toxics"]]
+    """Toxics on the target's real proxies: not preflight's capability probe, which lives for
+    milliseconds on a scratch proxy (a test that killed the service on seeing it saw no fault)."""
+    state = toxiproxy_state(target.toxiproxy_url)
+    return [
+        t for name, p in state.items() if not name.startswith(SCRATCH_PREFIX) for t in p["toxics"]
+    ]
 
 
 def assert_target_clean(target: Target) -> None:
