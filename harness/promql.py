@@ -105,3 +105,28 @@ def kept_labels(expr: str) -> set[str] | None:
     if after.group(1) == "without":
         return None
     return {p.strip() for p in after.group(2).split(",") if p.strip()}
+
+
+_COMPARISON = re.compile(
+    r"(>=|<=|==|!=|>|<)\s*(?:bool\s+)?([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
+
+
+def threshold(expr: str) -> tuple[str, float] | None:
+    """The outermost `expr OP number` comparison of an alert expression (`... > 0.05` →
+    ('>', 0.05)); None when the expression does not end in one (it compares two series)."""
+    flat, i = [], 0
+    while i < len(expr):  # blank out every bracket group and string: only the top level stays
+        ch = expr[i]
+        if ch in "\"'`":
+            end = _skip_string(expr, i)
+        elif ch in "([{":
+            end, _ = _skip_group(expr, i, ch, {"(": ")", "[": "]", "{": "}"}[ch])
+        else:
+            flat.append(ch)
+            i += 1
+            continue
+        flat.append(" ")
+        i = end
+    match = _COMPARISON.search("".join(flat))
+    return (match.group(1), float(match.group(2))) if match else None

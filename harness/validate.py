@@ -18,7 +18,7 @@ from harness.config import Target
 from harness.contract import Contract
 from harness.durations import format_duration, parse_duration
 from harness.faults import DRIVERS
-from harness.promql import base_metric, kept_labels, metric_names
+from harness.promql import base_metric, kept_labels, metric_names, threshold
 from harness.rulefiles import alert_rules, rule_files
 from harness.scenario import Scenario
 from harness.yamlfile import Problem, locate, parse_yaml
@@ -177,7 +177,8 @@ def production_scrape_interval(deploy_dir: Path) -> float:
 
 
 def contract_problems(contract: Contract, contract_path: Path, deploy_dir: Path) -> list[Problem]:
-    """Contract entries with no rule, rules with no entry, and objectives a rule's floor
+    """Contract entries with no rule, rules with no entry, rules whose labels or final
+    `OP number` comparison differ from the contract, and objectives a rule's floor
     (scrape + evaluation + `for:`) exceeds even in theory."""
     rules = alert_rules(deploy_dir / "prometheus" / "rules")
     _, root = parse_yaml(contract_path.read_text(), str(contract_path))
@@ -207,6 +208,18 @@ def contract_problems(contract: Contract, contract_path: Path, deploy_dir: Path)
             shown = ", ".join(f"{k}={labels.get(k)!r} (contract: {v!r})" for k, v in wrong.items())
             message = f"labels differ from the alerting contract: {shown}"
             problems.append(Problem(str(path), None, name, message))
+        trips = threshold(str(rule.get("expr", "")))
+        promised = (entry.threshold.op, entry.threshold.value)
+        if trips is not None and trips != promised:
+            problems.append(
+                Problem(
+                    str(path),
+                    None,
+                    name,
+                    f"the rule trips at {trips[0]} {trips[1]:g}, the alerting contract's "
+                    f"threshold is {promised[0]} {promised[1]:g} ({entry.threshold.text})",
+                )
+            )
         evaluation = parse_duration(str(group.get("interval", "1m")))
         floor = rule_floor(scrape, evaluation, parse_duration(str(rule.get("for", "0s"))))
         if floor > entry.detect_within:

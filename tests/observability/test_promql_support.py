@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.promql import threshold
+
 from ._support import contract_family, grafana_to_promql, metric_names
 
 
@@ -41,3 +43,20 @@ def test_histogram_series_map_to_their_family() -> None:
     assert contract_family("c_total", contract) == "c_total"
     assert contract_family("c_total_count", contract) is None
     assert contract_family("unknown_total", contract) is None
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("sum(rate(router_dlq_total[5m])) > 0.1", (">", 0.1)),
+        ("(a + (b or vector(0))) > 0", (">", 0.0)),
+        ("max without (state) (s) < 1", ("<", 1.0)),
+        ("q >= 1e3", (">=", 1000.0)),
+        ("x > bool 2", (">", 2.0)),
+        ('sum(rate(a{le=">1"}[5m])) > sum(rate(b[5m]))', None),  # two series compared
+        ("histogram_quantile(0.99, sum by (le) (rate(h[5m]))) > 2", (">", 2.0)),
+        ("(x > 5) and y", None),  # the comparison is not the outermost one
+    ],
+)
+def test_threshold(expr: str, expected: tuple[str, float] | None) -> None:
+    assert threshold(expr) == expected
