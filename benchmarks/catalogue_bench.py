@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,7 @@ class Measured:
     slots: int
     startup_s: float
     wall_s: float
+    cpu_s: float  # the orchestrator's (`harness run`) CPU time, user + system
     durations: dict[str, float]  # scenario → seconds
     verdicts: dict[str, str]
 
@@ -61,9 +63,9 @@ def measure(slots: int, work: Path) -> Measured:
         raise SystemExit(f"harness up --slots {slots} failed:\n{up.stderr[-2000:]}")
     startup = time.monotonic() - started
     try:
-        started = time.monotonic()
+        started, before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
         _harness("run", "--all", "--run-dir", str(run_dir), "--out", str(out), timeout=7200)
-        wall = time.monotonic() - started
+        wall, after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
     finally:
         _harness("down", "--run-dir", str(run_dir), timeout=120)
     evidence = json.loads((out / "evidence.json").read_text())
@@ -72,6 +74,7 @@ def measure(slots: int, work: Path) -> Measured:
         slots=slots,
         startup_s=startup,
         wall_s=wall,
+        cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         durations={s["scenario_id"]: s["ended_at"] - s["started_at"] for s in scenarios},
         verdicts={s["scenario_id"]: s["verdict"] for s in scenarios},
     )
@@ -106,20 +109,26 @@ def main() -> None:
     print(f"sum of scenario times: {_minutes(sum(reference.durations.values()))}")
     if single is not None:
         print(
-            f"1 slot: {_minutes(single.wall_s)} (stack start {single.startup_s:.1f} s), "
-            f"false failures {len(single.failures)} {single.failures or ''}"
+            f"1 slot: {_minutes(single.wall_s)} (stack start {single.startup_s:.1f} s, "
+            f"orchestrator CPU {single.cpu_s:.0f} s), false failures "
+            f"{len(single.failures)} {single.failures or ''}"
         )
     for i, run in enumerate(runs, 1):
         print(
             f"{run.slots} slots, run {i}: {_minutes(run.wall_s)} (stack start "
-            f"{run.startup_s:.1f} s), false failures {len(run.failures)} {run.failures or ''}"
+            f"{run.startup_s:.1f} s, orchestrator CPU {run.cpu_s:.0f} s = "
+            f"{100 * run.cpu_s / run.wall_s:.0f} % of a core), false failures "
+            f"{len(run.failures)} {run.failures or ''}"
         )
     median = statistics.median(r.wall_s for r in runs)
     print(f"{args.slots} slots: median {_minutes(median)} (goal ≤ 6m00.0s)")
     if single is not None:
         print(f"speed-up {args.slots} slots vs 1: ×{single.wall_s / median:.2f}")
-    clean = sum(1 for r in runs if not r.failures)
-    print(f"consecutive runs with 0 false failures: {clean}/{len(runs)}")
+    streak = longest = 0
+    for run in runs:
+        streak = 0 if run.failures else streak + 1
+        longest = max(longest, streak)
+    print(f"consecutive runs with 0 false failures: {longest}/{len(runs)}")
 
 
 if __name__ == "__main__":

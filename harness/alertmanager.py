@@ -9,6 +9,7 @@ import httpx
 import yaml
 
 from harness.errors import AlertmanagerError, describe
+from harness.http import async_client
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class AlertmanagerAPI:
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         url = f"{self.url}{path}"
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+            async with async_client(self.timeout) as client:
                 response = await client.get(url, params=params)
             response.raise_for_status()
             return response.json()

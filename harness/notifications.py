@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from harness.errors import ReceiverError, describe
+from harness.http import async_client
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class ReceiverAPI:
     async def notifications(self, since: float = 0.0) -> list[Notification]:
         url = f"{self.url}/notifications"
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+            async with async_client(self.timeout) as client:
                 response = await client.get(url)
             response.raise_for_status()
             raw = response.json()

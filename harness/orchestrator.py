@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
-import httpx
 import structlog
 
 from harness.alertmanager import AlertmanagerAPI
@@ -34,6 +33,7 @@ from harness.faults.base import FaultContext, FaultDriver
 from harness.faults.journal import Journal, state_dir
 from harness.faults.lock import TargetLock
 from harness.faults.runner import FaultApplyError, FaultRunner
+from harness.http import async_client
 from harness.notifications import ReceiverAPI
 from harness.plan import plan_for
 from harness.preflight import PreflightFailed, preflight
@@ -115,7 +115,7 @@ class Orchestrator:
 
     @contextlib.asynccontextmanager
     async def _fault_context(self) -> AsyncIterator[FaultContext]:
-        async with httpx.AsyncClient(timeout=5.0) as http:
+        async with async_client(5.0) as http:
             yield FaultContext(
                 target=self.target,
                 toxiproxy=ToxiproxyClient(self.target.toxiproxy_url),

@@ -20,6 +20,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 
 from harness.durations import format_duration, parse_duration
 from harness.errors import PrometheusError
+from harness.http import async_client
 
 __all__ = ["PrometheusAPI", "PrometheusError", "Sample", "Series", "total"]
 
@@ -111,7 +112,7 @@ class PrometheusAPI:
     async def _get(self, path: str) -> Any:
         url = f"{self.url}{path}"
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+            async with async_client(self.timeout) as client:
                 response = await client.get(url)
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import structlog
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -28,6 +27,7 @@ from harness.faults.journal import Journal, state_dir
 from harness.faults.lock import TargetLock, TargetLocked
 from harness.faults.runner import FaultRunner
 from harness.faults.toxic import SCRATCH_PREFIX
+from harness.http import async_client
 from harness.logs import configure_logging
 from harness.orchestrator import Orchestrator, PhaseFailed, ScenarioRun
 from harness.plan import plan_for
@@ -298,7 +298,7 @@ async def heal_target(target: Target, *, take_lock: bool = True) -> list[HealOut
         if take_lock
         else contextlib.nullcontext()
     ):
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with async_client(5) as http:
             toxiproxy = ToxiproxyClient(target.toxiproxy_url)
             ctx = FaultContext(target, toxiproxy, http, _stack_for(target))
             outcomes = await FaultRunner(ctx, Journal.for_target(target)).heal_leftovers()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import anyio
-import httpx
 
 from harness.config import Target
+from harness.http import async_client
 from harness.probes import (
     ProbeResult,
     probe_alertmanager,
@@ -20,7 +20,7 @@ from harness.probes import (
 
 async def check_target(target: Target, timeout: float = 5.0) -> list[ProbeResult]:
     """Probe each endpoint concurrently; results in a fixed order, never raises."""
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with async_client(timeout) as client:
         probes = [
             ("nats", target.nats_url, lambda: probe_nats(target.nats_url, timeout)),
             (

@@ -32,6 +32,7 @@ from pydantic import Field, model_validator
 
 from harness.config import Strict
 from harness.durations import Duration
+from harness.http import async_client
 
 log = structlog.get_logger("workload")
 
@@ -451,7 +452,7 @@ class Workload:
         interval = 1.0 / self.spec.http_rate
         next_at = time.monotonic()
         limiter = anyio.CapacityLimiter(64)
-        async with httpx.AsyncClient(timeout=5.0) as client, anyio.create_task_group() as tg:
+        async with async_client(5.0) as client, anyio.create_task_group() as tg:
             while not self._stop.is_set():
                 tg.start_soon(self._decide, client, limiter)
                 next_at += interval

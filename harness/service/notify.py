@@ -12,6 +12,7 @@ import httpx
 import structlog
 
 from harness.errors import describe
+from harness.http import async_client
 
 log = structlog.get_logger("service.notify")
 
@@ -53,7 +54,7 @@ async def post_summary(
 ) -> str | None:
     """POST the summary; the error as text when it could not be delivered, else None."""
     try:
-        async with httpx.AsyncClient(timeout=timeout) as http:
+        async with async_client(timeout) as http:
             response = await http.post(url, json=summary(run, report_url))
         if response.status_code >= 300:
             error = f"webhook answered {response.status_code}: {response.text[:200]}"

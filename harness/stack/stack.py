@@ -19,6 +19,7 @@ import httpx
 import structlog
 
 from harness.config import PROFILES, Profile, Target, write_target
+from harness.http import async_client
 from harness.paths import deploy_dir as default_deploy_dir
 from harness.probes import ProbeFailed
 from harness.stack.component import Component, StackContext, StackOptions
@@ -221,7 +222,7 @@ class LocalStack:
 
     async def _wait_all_ready(self, components: Sequence[Component]) -> None:
         failures: list[ComponentFailed] = []
-        async with httpx.AsyncClient(timeout=2.0) as client, anyio.create_task_group() as tg:
+        async with async_client(2.0) as client, anyio.create_task_group() as tg:
 
             async def one(component: Component) -> None:
                 try:
@@ -349,7 +350,7 @@ class LocalStack:
         between two group_interval ticks and never be notified. A fresh stack has no such
         state; every scenario on a slot gets the same. Returns the seconds it took."""
         started = time.monotonic()
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        async with async_client(5.0) as client:
             if self.ctx.has("prometheus"):
                 prometheus = self.component("prometheus")
                 assert isinstance(prometheus, Prometheus)
@@ -380,7 +381,7 @@ class LocalStack:
         if state is None:
             raise StackError(f"no local stack in {self.run_dir} (no stack.json): run `harness up`")
         results: list[ComponentStatus] = []
-        async with httpx.AsyncClient(timeout=2.0) as client:
+        async with async_client(2.0) as client:
             for component in self.components:
                 raw = state.processes.get(component.name)
                 url = self._display_url(component)
