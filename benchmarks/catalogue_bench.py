@@ -81,7 +81,8 @@ def measure(slots: int, work: Path) -> Measured:
 
 
 def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+    tenths = round(seconds * 10)
+    return f"{tenths // 600}m{tenths % 600 / 10:04.1f}s"
 
 
 def main() -> None:

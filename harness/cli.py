@@ -89,7 +89,7 @@ def up(
         str,
         typer.Option(
             help="how many isolated stacks (slots) to start: a number, or `auto` for what this "
-            "machine can hold (one per core plus one, memory permitting)"
+            "machine can hold (two per core plus one, memory permitting)"
         ),
     ] = "auto",
     run_dir: RunDir = None,

@@ -24,14 +24,15 @@ MAX_SLOTS = 8
 
 
 def default_slots() -> int:
-    """What this machine can hold: one slot per core plus one (a slot's processes mostly wait
-    on timers and the network), no more than available memory allows, at most MAX_SLOTS."""
+    """What this machine can hold: two slots per core plus one (a slot's processes mostly wait
+    on timers and the network: five slots kept 2 cores about half busy), no more than
+    available memory allows, at most MAX_SLOTS."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError):
         available = SLOT_MEMORY_BYTES * MAX_SLOTS
-    return max(1, min((cores or 1) + 1, available // SLOT_MEMORY_BYTES, MAX_SLOTS))
+    return max(1, min(2 * (cores or 1) + 1, available // SLOT_MEMORY_BYTES, MAX_SLOTS))
 
 
 def slot_dir(run_dir: Path, index: int) -> Path:
