@@ -104,9 +104,12 @@ def main() -> None:
     reference = runs[0]
     print(f"catalogue: {len(reference.verdicts)} scenarios (variants included)")
     print(f"{'scenario':12} {'seconds':>8}")
-    for scenario in sorted(reference.durations, key=lambda s: -reference.durations[s]):
-        spread = [r.durations.get(scenario, float("nan")) for r in runs]
-        print(f"{scenario:12} {statistics.median(spread):8.1f}")
+    medians = {
+        s: statistics.median(r.durations.get(s, float("nan")) for r in runs)
+        for s in reference.durations
+    }
+    for scenario in sorted(medians, key=lambda s: -medians[s]):
+        print(f"{scenario:12} {medians[scenario]:8.1f}")
     print(f"sum of scenario times: {_minutes(sum(reference.durations.values()))}")
     if single is not None:
         print(
