@@ -1,8 +1,8 @@
 """The harness's HTTP clients, all sharing one TLS context.
 
-httpx builds a fresh TLS context (reading the whole CA bundle, ~45 ms) for every client it
+httpx builds a fresh TLS context (reading the whole CA bundle: tens of ms) for every client it
 creates. The alert pollers open a short-lived client per request, several times a second per
-slot, and that alone took two thirds of the orchestrator's CPU with three slots. Clients stay
+slot: with three slots that was 72 % of the orchestrator's CPU samples. Clients stay
 short-lived, so no connection pool outlives the event loop it was made in; only the context is
 shared (an `ssl.SSLContext` may wrap any number of connections).
 """

@@ -114,7 +114,8 @@ _COMPARISON = re.compile(
 
 def threshold(expr: str) -> tuple[str, float] | None:
     """The outermost `expr OP number` comparison of an alert expression (`... > 0.05` →
-    ('>', 0.05)); None when the expression does not end in one (it compares two series)."""
+    ('>', 0.05)); None when the expression does not end in one (it compares two series, or a
+    set operator such as `or` is outermost)."""
     flat, i = [], 0
     while i < len(expr):  # blank out every bracket group and string: only the top level stays
         ch = expr[i]
@@ -128,5 +129,8 @@ def threshold(expr: str) -> tuple[str, float] | None:
             continue
         flat.append(" ")
         i = end
-    match = _COMPARISON.search("".join(flat))
+    top = "".join(flat)
+    if re.search(r"\b(?:and|or|unless)\b", top):  # set operators bind looser than comparisons
+        return None
+    match = _COMPARISON.search(top)
     return (match.group(1), float(match.group(2))) if match else None

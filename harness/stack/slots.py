@@ -25,7 +25,7 @@ MAX_SLOTS = 8
 
 def default_slots() -> int:
     """What this machine can hold: two slots per core plus one (a slot's processes mostly wait
-    on timers and the network: five slots kept 2 cores about half busy), no more than
+    on timers and the network: with five, 2 cores were about half idle), no more than
     available memory allows, at most MAX_SLOTS."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:

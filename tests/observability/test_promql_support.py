@@ -56,6 +56,7 @@ def test_histogram_series_map_to_their_family() -> None:
         ('sum(rate(a{le=">1"}[5m])) > sum(rate(b[5m]))', None),  # two series compared
         ("histogram_quantile(0.99, sum by (le) (rate(h[5m]))) > 2", (">", 2.0)),
         ("(x > 5) and y", None),  # the comparison is not the outermost one
+        ("a or b > 3", None),  # `or` is outermost: the threshold holds for b only
     ],
 )
 def test_threshold(expr: str, expected: tuple[str, float] | None) -> None:
