@@ -160,19 +160,22 @@ def _pick(series: list[Series], *, low: bool) -> float | None:
     return min(per_time.values()) if low else max(per_time.values())
 
 
+def _slack(base: float, tolerance: float) -> float:
+    return tolerance * max(abs(base), 1e-9)
+
+
 def _near(value: float, base: float, tolerance: float) -> bool:
-    return abs(value - base) <= tolerance * max(abs(base), 1e-9)
+    return abs(value - base) <= _slack(base, tolerance)
 
 
 def recovered(value: float, base: float, tolerance: float, moved: str | None) -> bool:
     """Back to the baseline level after heal. A symptom that moved up is over once the value
     is at most the baseline's (an in-flight gauge at 0 after a baseline of 2 is recovered); one
     that moved down, once it is at least the baseline's; otherwise within the tolerance."""
-    slack = tolerance * max(abs(base), 1e-9)
     if moved == "up":
-        return value <= base + slack
+        return value <= base + _slack(base, tolerance)
     if moved == "down":
-        return value >= base - slack
+        return value >= base - _slack(base, tolerance)
     return _near(value, base, tolerance)
 
 
