@@ -8,40 +8,63 @@ series Prometheus writes at each evaluation, which a polling gap cannot hide.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+from pydantic import BaseModel, ConfigDict, Field
 
-from harness.alertmanager import AlertmanagerAPI, HeldAlert
 from harness.errors import AdapterError
-from harness.prometheus import PrometheusAPI
 
-State = str  # "inactive" | "pending" | "firing"
+if TYPE_CHECKING:
+    from harness.alertmanager import AlertmanagerAPI, HeldAlert
+    from harness.prometheus import PrometheusAPI
+
+State = Literal["inactive", "pending", "firing"]
 
 
-@dataclass
-class AlertTrace:
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Transition(_Record):
+    """A change of an alert's state as polling saw it, with the active instances then."""
+
+    state: State
+    at: float
+    labels: list[dict[str, str]] = Field(default_factory=list)
+    active_at: list[str | None] = Field(default_factory=list)
+
+
+class Sighting(_Record):
+    """An alert as Alertmanager held it when polling looked (each distinct state once)."""
+
+    at: float | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    state: str = ""
+    silenced_by: list[str] = Field(default_factory=list)
+    inhibited_by: list[str] = Field(default_factory=list)
+    receivers: list[str] = Field(default_factory=list)
+    starts_at: str | None = None
+
+    @classmethod
+    def of(cls, at: float, held: HeldAlert) -> Sighting:
+        return cls(at=at, **asdict(held))
+
+    @property
+    def suppressed(self) -> bool:
+        return self.state != "active" or bool(self.inhibited_by or self.silenced_by)
+
+
+class AlertTrace(_Record):
     """What polling saw of one alert name."""
 
     state: State = "inactive"
-    transitions: list[dict[str, Any]] = field(default_factory=list)
-    held: list[dict[str, Any]] = field(default_factory=list)  # Alertmanager sightings
+    transitions: list[Transition] = Field(default_factory=list)
+    held: list[Sighting] = Field(default_factory=list)  # Alertmanager sightings
 
-    def first_held(self) -> dict[str, Any] | None:
+    def first_held(self) -> Sighting | None:
         return self.held[0] if self.held else None
-
-
-def _held_dict(at: float, held: HeldAlert) -> dict[str, Any]:
-    return {
-        "at": at,
-        "labels": held.labels,
-        "state": held.state,
-        "silenced_by": held.silenced_by,
-        "inhibited_by": held.inhibited_by,
-        "receivers": held.receivers,
-        "starts_at": held.starts_at,
-    }
 
 
 class AlertPoller:
@@ -77,7 +100,7 @@ class AlertPoller:
             self.errors.append(f"{time.strftime('%H:%M:%S')} {exc}")
             return
         self.polls += 1
-        by_name: dict[str, list[dict[str, Any]]] = {}
+        by_name: dict[str, list[dict[str, Any]]] = {}  # Prometheus's JSON, read right here
         for alert in active:
             by_name.setdefault(alert["labels"].get("alertname", ""), []).append(alert)
         for name, trace in self.traces.items():
@@ -89,12 +112,12 @@ class AlertPoller:
             )
             if state != trace.state:
                 trace.transitions.append(
-                    {
-                        "state": state,
-                        "at": now,
-                        "labels": [a["labels"] for a in mine],
-                        "active_at": [a.get("activeAt") for a in mine],
-                    }
+                    Transition(
+                        state=state,
+                        at=now,
+                        labels=[a["labels"] for a in mine],
+                        active_at=[a.get("activeAt") for a in mine],
+                    )
                 )
                 trace.state = state
             if state == "firing":
@@ -108,12 +131,12 @@ class AlertPoller:
             self.errors.append(f"{time.strftime('%H:%M:%S')} {exc}")
             return
         for alert in held:
-            entry = _held_dict(now, alert)
+            entry = Sighting.of(now, alert)
             last = trace.held[-1] if trace.held else None
-            if last is None or (last["state"], last["inhibited_by"], last["silenced_by"]) != (
-                entry["state"],
-                entry["inhibited_by"],
-                entry["silenced_by"],
+            if last is None or (last.state, last.inhibited_by, last.silenced_by) != (
+                entry.state,
+                entry.inhibited_by,
+                entry.silenced_by,
             ):
                 trace.held.append(entry)
 

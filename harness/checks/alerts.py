@@ -11,27 +11,43 @@ window), from the intervals Prometheus itself reports, so a reader sees the slac
 Forbidden alert: never firing (pending is recorded as a near miss: it pages nobody), and its
 rule provably alive (loaded, healthy, evaluated during the window): "never fired" proves
 nothing about a rule that cannot run.
+
+The evidence keeps every observation typed (the `ALERTS` series, the loaded rule, the polled
+transitions, Alertmanager's sightings, the notifications) with the scenario's contract override,
+so the judges re-run offline against the recorded objectives or a revised contract. The readers
+of Prometheus's alert data live beside its adapter (`harness.prometheus_alerts`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.checks.alert_poller import AlertPoller
-from harness.checks.base import Check, CheckResult, RunView, result
+from harness.checks.alert_poller import AlertPoller, Sighting, Transition
+from harness.checks.base import (
+    Check,
+    CheckResult,
+    CoverageFacts,
+    JudgeContext,
+    Judged,
+    Raw,
+    RunView,
+)
 from harness.config import Strict
-from harness.contract import AlertContract
 from harness.durations import Duration
 from harness.errors import ReceiverError
-from harness.evidence.record import Status
-from harness.notifications import Notification
-from harness.prometheus import PrometheusAPI
+from harness.evidence.record import CheckEvidence, ScenarioResult, Status
+from harness.prometheus_alerts import AlertInstance, LoadedRule, alerts_series, loaded_rule
+
+if TYPE_CHECKING:
+    from harness.config import Target
+    from harness.contract import AlertContract
+    from harness.prometheus import PrometheusAPI
+    from harness.scenario import Scenario
 
 TOLERANCE_S = 0.5
 """Clock slack between a sample's evaluation timestamp and our own wall clock."""
@@ -71,24 +87,27 @@ class AlertExpectation(Strict):
         return self
 
 
-@dataclass(frozen=True)
-class Objectives:
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Objectives(_Record):
     """The contract entry on the target's clock (seconds), overrides applied."""
 
-    labels: dict[str, str]
-    carries: list[str]
-    receiver: str
-    send_resolved: bool
+    labels: dict[str, str] = Field(default_factory=dict)
+    carries: list[str] = Field(default_factory=list)
+    receiver: str = ""
+    send_resolved: bool = True
     detect_s: float
     resolve_s: float
-    notify_s: float
+    notify_s: float | None = None  # older evidence: none
 
     @classmethod
     def of(
         cls,
         entry: AlertContract,
         override: ContractOverride | None,
-        compress: Any,
+        compress: Callable[[float], float],
         settle_s: float = 0.0,
         notification_allowance: float = 0.0,
     ) -> Objectives:
@@ -106,70 +125,104 @@ class Objectives:
         )
 
 
-@dataclass
-class LoadedRule:
-    """The rule as Prometheus loaded and runs it."""
-
-    labels: dict[str, str]
-    query: str
-    for_s: float
-    group_interval_s: float
-    health: str
-    last_error: str
-    last_evaluation: str | None
-
-    @classmethod
-    def from_api(cls, rule: dict[str, Any], group: dict[str, Any]) -> LoadedRule:
-        return cls(
-            labels=dict(rule.get("labels") or {}),
-            query=str(rule.get("query", "")),
-            for_s=float(rule.get("duration") or 0),
-            group_interval_s=float(group.get("interval") or 0),
-            health=str(rule.get("health", "")),
-            last_error=str(rule.get("lastError") or ""),
-            last_evaluation=rule.get("lastEvaluation"),
-        )
+class NotifiedAlertRecord(_Record):
+    labels: dict[str, str] = Field(default_factory=dict)
+    status: str = ""
+    starts_at: str | None = None
+    ends_at: str | None = None
 
 
-@dataclass
-class Instance:
-    """One label set of the alert in the `ALERTS` series, with its evaluation times."""
+class NotificationRecord(_Record):
+    """One notification the receiver recorded: when, through which receiver, which alerts."""
 
-    labels: dict[str, str]
-    pending: list[float] = field(default_factory=list)
-    firing: list[float] = field(default_factory=list)
+    received_at: float
+    receiver: str = ""
+    status: str = ""
+    alerts: list[NotifiedAlertRecord] = Field(default_factory=list)
 
 
-@dataclass
-class AlertObservation:
-    alert: str
-    objectives: Objectives | None
-    rule: LoadedRule | None
-    scrape_interval_s: float
-    evaluation_interval_s: float
-    instances: list[Instance]
-    polled: list[dict[str, Any]]
-    held: list[dict[str, Any]]
-    notifications: list[Notification]
-    fault_start: float | None
-    healed_at: float | None
-    observed_until: float
-    still_firing: bool
+class AlertEvidence(CheckEvidence):
+    """An expected alert, observed at every layer, with the judge's timings.
+
+    Observations: the `ALERTS` series, the loaded rule, the intervals Prometheus runs at, the
+    polled transitions, Alertmanager's sightings, the notifications, the fault's start and heal;
+    the objectives on the run's clock (`contract`) with what they were computed from (the
+    scenario's `override` and `settle_s`). The rest is what the judge derived.
+    """
+
+    alert: str = ""
+    contract: Objectives | None = None
+    override: ContractOverride | None = None
+    settle_s: float = 0.0
+    loaded_rule: LoadedRule | None = None
+    scrape_interval_s: float | None = None
+    evaluation_interval_s: float | None = None
+    fault_start: float | None = None
+    healed_at: float | None = None
+    observed_until: float | None = None
+    still_firing: bool | None = None
     resolve_after_heal: bool = True
     fire_before_heal: bool = True
-    poll_errors: list[str] = field(default_factory=list)
+    alerts_series: list[AlertInstance] = Field(default_factory=list)
+    polled: list[Transition] = Field(default_factory=list)
+    poll_errors: list[str] = Field(default_factory=list)
+    alertmanager: list[Sighting] = Field(default_factory=list)
+    notifications: list[NotificationRecord] = Field(default_factory=list)
+    # judged
+    objective_s: float | None = None
+    notify_objective_s: float | None = None
+    resolve_objective_s: float | None = None
+    floor_s: float | None = None
+    slack_s: float | None = None
+    first_firing: float | None = None
+    first_pending: float | None = None
+    instance_labels: dict[str, str] | None = None
+    time_to_fire_s: float | None = None
+    time_to_notify_s: float | None = None
+    resolved_at: float | None = None
+    resolve_after_heal_s: float | None = None
+    resolved_notified_after_heal_s: float | None = None
 
 
-def floor_s(obs: AlertObservation) -> float | None:
+JUDGED = (
+    "objective_s",
+    "notify_objective_s",
+    "resolve_objective_s",
+    "floor_s",
+    "slack_s",
+    "first_firing",
+    "first_pending",
+    "instance_labels",
+    "time_to_fire_s",
+    "time_to_notify_s",
+    "resolved_at",
+    "resolve_after_heal_s",
+    "resolved_notified_after_heal_s",
+)
+TIMINGS = (
+    "objective_s",
+    "floor_s",
+    "slack_s",
+    "time_to_fire_s",
+    "notify_objective_s",
+    "time_to_notify_s",
+    "resolve_objective_s",
+    "resolve_after_heal_s",
+    "resolved_notified_after_heal_s",
+)
+"""The judged timings a report shows beside an alert's receipts, in this order."""
+
+
+def floor_s(obs: AlertEvidence) -> float | None:
     """What the loaded rule needs once the symptom is there: a scrape to see it, an evaluation
     to go pending, and `for:` (a windowed signal then also needs its window to cross the
     threshold, which depends on how far above it the fault pushes)."""
-    if obs.rule is None:
+    if obs.loaded_rule is None:
         return None
     return rule_floor(
-        obs.scrape_interval_s,
-        obs.rule.group_interval_s or obs.evaluation_interval_s,
-        obs.rule.for_s,
+        obs.scrape_interval_s or 0.0,
+        obs.loaded_rule.group_interval_s or obs.evaluation_interval_s or 0.0,
+        obs.loaded_rule.for_s,
     )
 
 
@@ -177,14 +230,15 @@ def rule_floor(scrape_s: float, evaluation_s: float, for_s: float) -> float:
     return scrape_s + evaluation_s + for_s
 
 
-def _carrying(instance: Instance, names: list[str]) -> list[str]:
+def _carrying(instance: AlertInstance, names: list[str]) -> list[str]:
     return [n for n in names if not instance.labels.get(n)]
 
 
 def _notified(
-    notifications: list[Notification], status: str, labels: dict[str, str], after: float
-) -> list[tuple[Notification, dict[str, str]]]:
-    """Notifications with an alert of `status` whose labels include `labels`, at/after `after`."""
+    notifications: list[Any], status: str, labels: dict[str, str], after: float
+) -> list[tuple[Any, dict[str, str]]]:
+    """Notifications (records or the receiver's own) with an alert of `status` whose labels
+    include `labels`, at/after `after`."""
     found = []
     for n in notifications:
         if n.received_at + TOLERANCE_S < after:
@@ -195,54 +249,67 @@ def _notified(
     return found
 
 
-def judge_alert(obs: AlertObservation) -> tuple[Status, str, dict[str, Any]]:
+def objectives_for(obs: AlertEvidence, ctx: JudgeContext | None) -> Objectives | None:
+    """The objectives to judge by: the contract's (on the run's clock, with the scenario's
+    override), or those the evidence recorded when the judge is given no contract."""
+    if ctx is None or ctx.contract is None:
+        return obs.contract
+    entry = ctx.contract.get(obs.alert)
+    if entry is None:
+        return None
+    return Objectives.of(
+        entry, obs.override, ctx.compress, obs.settle_s, ctx.contract.notification_allowance
+    )
+
+
+def judge_alert(
+    obs: AlertEvidence, ctx: JudgeContext | None = None
+) -> tuple[Status, str, AlertEvidence]:
     """Every layer, from the rule to the resolved notification; pure."""
-    layers: dict[str, Any] = {}
-    if obs.objectives is None:
-        return "error", f"the alerting contract does not describe {obs.alert}", layers
-    want = obs.objectives
+    want = objectives_for(obs, ctx)
+    layers: dict[str, Any] = dict.fromkeys(JUDGED)
+    layers["contract"] = want
+    status, summary = _judge_alert(obs, want, layers)
+    return status, summary, obs.model_copy(update=layers)
+
+
+def _judge_alert(
+    obs: AlertEvidence, want: Objectives | None, layers: dict[str, Any]
+) -> tuple[Status, str]:
+    if want is None:
+        return "error", f"the alerting contract does not describe {obs.alert}"
     layers["objective_s"] = want.detect_s
-    layers["notify_objective_s"] = want.notify_s
+    notify_s = want.notify_s if want.notify_s is not None else want.detect_s
+    layers["notify_objective_s"] = notify_s
     layers["resolve_objective_s"] = want.resolve_s
-    if obs.rule is None:
-        return "fail", f"Prometheus has no alerting rule {obs.alert} loaded", layers
-    floor = floor_s(obs)
+    rule = obs.loaded_rule
+    if rule is None:
+        return "fail", f"Prometheus has no alerting rule {obs.alert} loaded"
+    floor = floor_s(obs) or 0.0
     layers["floor_s"] = floor
-    layers["slack_s"] = None if floor is None else round(want.detect_s - floor, 3)
+    layers["slack_s"] = round(want.detect_s - floor, 3)
     if obs.fault_start is None:
-        return "error", "no fault was applied; nothing to measure from", layers
+        return "error", "no fault was applied; nothing to measure from"
     failures: list[str] = []
-    wrong = {
-        k: (obs.rule.labels.get(k), v)
-        for k, v in want.labels.items()
-        if obs.rule.labels.get(k) != v
-    }
+    wrong = {k: (rule.labels.get(k), v) for k, v in want.labels.items() if rule.labels.get(k) != v}
     if wrong:
         failures.append(
             "labels differ from the contract: "
             + ", ".join(f"{k}={got!r} (contract: {v!r})" for k, (got, v) in wrong.items())
         )
-    firing = [(t, i) for i in obs.instances for t in i.firing]
+    firing = [(t, i) for i in obs.alerts_series for t in i.firing]
     if not firing:
-        why = (
-            f" (rule health {obs.rule.health}: {obs.rule.last_error})"
-            if obs.rule.last_error
-            else ""
-        )
-        return "fail", f"never fired{why}" + _also(failures), layers
+        why = f" (rule health {rule.health}: {rule.last_error})" if rule.last_error else ""
+        return "fail", f"never fired{why}" + _also(failures)
     first, instance = min(firing, key=lambda x: x[0])
     layers["first_firing"] = first
     layers["instance_labels"] = instance.labels
-    pendings = [t for i in obs.instances for t in i.pending]
+    pendings = [t for i in obs.alerts_series for t in i.pending]
     layers["first_pending"] = min(pendings) if pendings else None
     time_to_fire = first - obs.fault_start
     layers["time_to_fire_s"] = round(time_to_fire, 3)
     if time_to_fire < -TOLERANCE_S:
-        return (
-            "fail",
-            f"already firing {-time_to_fire:.1f}s before the fault" + _also(failures),
-            layers,
-        )
+        return "fail", f"already firing {-time_to_fire:.1f}s before the fault" + _also(failures)
     if time_to_fire > want.detect_s:
         failures.append(
             f"fired {time_to_fire:.1f}s after the fault, objective {want.detect_s:.1f}s"
@@ -250,34 +317,32 @@ def judge_alert(obs: AlertObservation) -> tuple[Status, str, dict[str, Any]]:
         )
     if obs.fire_before_heal and obs.healed_at is not None and first > obs.healed_at + TOLERANCE_S:
         failures.append(f"fired {first - obs.healed_at:.1f}s after the fault was healed")
-    missing = sorted({n for i in obs.instances if i.firing for n in _carrying(i, want.carries)})
+    missing = sorted(
+        {n for i in obs.alerts_series if i.firing for n in _carrying(i, want.carries)}
+    )
     if missing:
         failures.append(f"firing instances lack label(s) {', '.join(missing)} (aggregated away?)")
     # Alertmanager
-    layers["alertmanager"] = obs.held
-    suppressed = [
-        h for h in obs.held if h["state"] != "active" or h["inhibited_by"] or h["silenced_by"]
-    ]
-    if not obs.held:
+    suppressed = [h for h in obs.alertmanager if h.suppressed]
+    if not obs.alertmanager:
         failures.append("Alertmanager never listed it")
     elif suppressed:
-        by = sorted({x for h in suppressed for x in h["inhibited_by"] + h["silenced_by"]})
-        states = sorted({h["state"] for h in suppressed})
+        by = sorted({x for h in suppressed for x in h.inhibited_by + h.silenced_by})
+        states = sorted({h.state for h in suppressed})
         failures.append(
             f"Alertmanager held it {'/'.join(states)} while it fired"
             + (f" (inhibited or silenced by {', '.join(by)})" if by else "")
         )
     # the notification
-    wanted = {"alertname": obs.alert, **{k: v for k, v in instance.labels.items()}}
+    wanted = {"alertname": obs.alert, **instance.labels}
     fired = _notified(obs.notifications, "firing", wanted, first)
     mine = [(n, labels) for n, labels in fired if n.receiver == want.receiver]
-    layers["notifications"] = [n.as_dict() for n in obs.notifications]
     if mine:
         at = min(n.received_at for n, _ in mine)
         layers["time_to_notify_s"] = round(at - obs.fault_start, 3)
         late = at - obs.fault_start
-        if late > want.notify_s + TOLERANCE_S:
-            failures.append(f"notified {late:.1f}s after the fault, objective {want.notify_s:.1f}s")
+        if late > notify_s + TOLERANCE_S:
+            failures.append(f"notified {late:.1f}s after the fault, objective {notify_s:.1f}s")
     elif fired:
         elsewhere = sorted({n.receiver for n, _ in fired})
         failures.append(
@@ -289,24 +354,25 @@ def judge_alert(obs: AlertObservation) -> tuple[Status, str, dict[str, Any]]:
     if obs.resolve_after_heal:
         failures += _resolution(obs, want, wanted, layers)
     if failures:
-        return "fail", "; ".join(failures), layers
+        return "fail", "; ".join(failures)
     return (
         "pass",
         f"fired {time_to_fire:.1f}s after the fault (objective {want.detect_s:.1f}s, "
         f"floor {floor:.1f}s), notified {want.receiver}",
-        layers,
     )
 
 
 def _resolution(
-    obs: AlertObservation, want: Objectives, labels: dict[str, str], layers: dict[str, Any]
+    obs: AlertEvidence, want: Objectives, labels: dict[str, str], layers: dict[str, Any]
 ) -> list[str]:
     if obs.healed_at is None:
         return ["the fault was never proven healed, so resolution cannot be judged"]
     failures = []
-    last = max(t for i in obs.instances for t in i.firing)
-    step = obs.rule.group_interval_s if obs.rule else obs.evaluation_interval_s
-    if obs.still_firing or last >= obs.observed_until - 1.5 * max(step, 0.5):
+    last = max(t for i in obs.alerts_series for t in i.firing)
+    rule = obs.loaded_rule
+    step = rule.group_interval_s if rule else (obs.evaluation_interval_s or 0.0)
+    until = obs.observed_until if obs.observed_until is not None else float("inf")
+    if obs.still_firing or last >= until - 1.5 * max(step, 0.5):
         failures.append("still firing after heal")
     else:
         resolved = last + step
@@ -335,43 +401,45 @@ def _also(failures: list[str]) -> str:
     return "; " + "; ".join(failures) if failures else ""
 
 
-async def alerts_series(
-    prometheus: PrometheusAPI, alert: str, start: float, end: float
-) -> list[Instance]:
-    """Evaluation times at which each label set of the alert was pending or firing, as
-    Prometheus stored them (raw samples: no lookback smears a state past its end)."""
-    series = await prometheus.raw_samples(f'ALERTS{{alertname="{alert}"}}', start, end)
-    instances: dict[tuple, Instance] = {}
-    for s in series:
-        labels = {k: v for k, v in s.labels.items() if k not in ("__name__", "alertstate")}
-        key = tuple(sorted(labels.items()))
-        instance = instances.setdefault(key, Instance(labels))
-        times = [t for t, v in s.points if v == 1]
-        if s.labels.get("alertstate") == "firing":
-            instance.firing += times
-        elif s.labels.get("alertstate") == "pending":
-            instance.pending += times
-    for instance in instances.values():
-        instance.pending.sort()
-        instance.firing.sort()
-    return list(instances.values())
+def _alert_raw(evidence: AlertEvidence | ForbiddenEvidence) -> list[Raw]:
+    consulted = evidence.model_dump(
+        mode="json",
+        include={"alerts_series", "alertmanager", "notifications", "polled", "poll_errors"},
+    )
+    rule = evidence.loaded_rule
+    return [Raw("the loaded rule and what it produced", rule.query if rule else None, consulted)]
 
 
-async def loaded_rule(prometheus: PrometheusAPI, alert: str) -> LoadedRule | None:
-    found = await prometheus.alerting_rule(alert)
-    return LoadedRule.from_api(*found) if found else None
+def _alert_figure(check: CheckResult, result: ScenarioResult) -> Any:
+    from harness.report.figures import alert_strip
+
+    return alert_strip(check, result)
+
+
+def _fired(evidence: AlertEvidence | ForbiddenEvidence) -> set[str]:
+    return {evidence.alert} if any(i.firing for i in evidence.alerts_series) else set()
 
 
 class AlertFiredCheck(Check):
     """One expected alert, followed from Prometheus to the notification and back to resolved."""
 
     kind = "alert"
+    evidence_model = AlertEvidence
+    column = "alerts"
+    figure_group = "alerts"
 
     def __init__(self, alert: str, expectation: AlertExpectation, poller: AlertPoller):
         super().__init__(f"alert {alert} fires")
         self.alert = alert
         self.expectation = expectation
         self.poller = poller
+
+    @classmethod
+    def build(
+        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
+    ) -> list[Check]:
+        alerts = scenario.expect.alerts
+        return [cls(a, alerts, poller) for a in alerts.fire]
 
     def objectives(self, run: RunView) -> Objectives | None:
         entry = run.contract.get(self.alert)
@@ -411,7 +479,7 @@ class AlertFiredCheck(Check):
         labels = {"alertname": self.alert}
         return any(n.receiver == want.receiver for n, _ in _notified(notes, "resolved", labels, 0))
 
-    async def collect(self, run: RunView) -> AlertObservation:
+    async def collect(self, run: RunView) -> AlertEvidence:
         await self.poller.poll()  # the state right now, too
         start, now = run.started(), time.time()
         if run.receiver is None:
@@ -419,20 +487,23 @@ class AlertFiredCheck(Check):
         fault = run.fault_window()
         scrape, evaluation = await run.prometheus.intervals()
         trace = self.poller.trace(self.alert)
-        return AlertObservation(
+        notifications = [
+            NotificationRecord.model_validate(n.as_dict())
+            for n in await run.receiver.notifications(since=start)
+            if any(a.labels.get("alertname") == self.alert for a in n.alerts)
+        ]
+        return AlertEvidence(
             alert=self.alert,
-            objectives=self.objectives(run),
-            rule=await loaded_rule(run.prometheus, self.alert),
+            contract=self.objectives(run),
+            override=self.expectation.contract.get(self.alert),
+            settle_s=run.plan.settle_s,
+            loaded_rule=await loaded_rule(run.prometheus, self.alert),
             scrape_interval_s=scrape,
             evaluation_interval_s=evaluation,
-            instances=await alerts_series(run.prometheus, self.alert, start, now),
-            polled=trace.transitions,
-            held=trace.held,
-            notifications=[
-                n
-                for n in await run.receiver.notifications(since=start)
-                if any(a.labels.get("alertname") == self.alert for a in n.alerts)
-            ],
+            alerts_series=await alerts_series(run.prometheus, self.alert, start, now),
+            polled=list(trace.transitions),
+            alertmanager=list(trace.held),
+            notifications=notifications,
             fault_start=fault.start if fault else None,
             healed_at=run.healed_at(),
             observed_until=now,
@@ -442,56 +513,65 @@ class AlertFiredCheck(Check):
             poll_errors=self.poller.errors[-5:],
         )
 
-    def judge(self, observed: AlertObservation) -> CheckResult:
-        status, summary, layers = judge_alert(observed)
-        return result(self, status, summary, _evidence(observed, layers))
+    @classmethod
+    def judge(cls, evidence: AlertEvidence, ctx: JudgeContext) -> Judged:
+        status, summary, evidence = judge_alert(evidence, ctx)
+        return Judged(status, summary, evidence)
+
+    @classmethod
+    def raw(cls, evidence: AlertEvidence) -> list[Raw]:
+        return _alert_raw(evidence)
+
+    @classmethod
+    def figure(cls, check: CheckResult, result: ScenarioResult) -> Any:
+        return _alert_figure(check, result)
+
+    @classmethod
+    def facts(cls, check: CheckResult) -> CoverageFacts:
+        evidence: AlertEvidence = check.evidence  # type: ignore[assignment]
+        proven = {evidence.alert} if check.status == "pass" else set()
+        return CoverageFacts(alerts_fired=_fired(evidence), alerts_proven=proven)
+
+    @classmethod
+    def upgrade(cls, older: dict[str, Any]) -> dict[str, Any]:
+        """v2 kept the same layers; its judge had no `observed_until`/`still_firing` (they are
+        left unknown) and only listed Alertmanager's sightings once it got that far."""
+        return older
 
 
-def _evidence(obs: AlertObservation, layers: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "alert": obs.alert,
-        "contract": obs.objectives.__dict__ if obs.objectives else None,
-        "loaded_rule": obs.rule.__dict__ if obs.rule else None,
-        "scrape_interval_s": obs.scrape_interval_s,
-        "evaluation_interval_s": obs.evaluation_interval_s,
-        "fault_start": obs.fault_start,
-        "healed_at": obs.healed_at,
-        "alerts_series": [i.__dict__ for i in obs.instances],
-        "polled": obs.polled,
-        "poll_errors": obs.poll_errors,
-        **layers,
-    }
+class ForbiddenEvidence(CheckEvidence):
+    """A forbidden alert: its `ALERTS` series and polled transitions over the window, and the
+    rule as loaded (its health and last evaluation prove it could have fired)."""
+
+    alert: str = ""
+    window: tuple[float, float] | None = None
+    loaded_rule: LoadedRule | None = None
+    alerts_series: list[AlertInstance] = Field(default_factory=list)
+    polled: list[Transition] = Field(default_factory=list)
+    poll_errors: list[str] = Field(default_factory=list)
 
 
-@dataclass
-class ForbiddenObservation:
-    alert: str
-    rule: LoadedRule | None
-    instances: list[Instance]
-    polled: list[dict[str, Any]]
-    window: tuple[float, float]
-    last_evaluation: float | None
-
-
-def judge_forbidden(obs: ForbiddenObservation) -> tuple[Status, str]:
+def judge_forbidden(obs: ForbiddenEvidence) -> tuple[Status, str]:
     """Never fired, and provably able to: loaded, healthy, evaluated during the window. Going
     pending pages nobody; it is reported as a near miss, not a failure."""
-    firing = [t for i in obs.instances for t in i.firing]
-    firing += [p["at"] for p in obs.polled if p["state"] == "firing"]
+    firing = [t for i in obs.alerts_series for t in i.firing]
+    firing += [p.at for p in obs.polled if p.state == "firing"]
     if firing:
         return "fail", f"fired at {_clock(min(firing))}"
-    if obs.rule is None:
+    rule = obs.loaded_rule
+    if rule is None:
         return "fail", f"Prometheus has no alerting rule {obs.alert} loaded: silence proves nothing"
-    if obs.rule.health != "ok" or obs.rule.last_error:
+    if rule.health != "ok" or rule.last_error:
         return (
             "fail",
-            f"its rule is not healthy ({obs.rule.health or 'unknown'}: "
-            f"{obs.rule.last_error or 'no evaluation yet'}): silence proves nothing",
+            f"its rule is not healthy ({rule.health or 'unknown'}: "
+            f"{rule.last_error or 'no evaluation yet'}): silence proves nothing",
         )
-    if obs.last_evaluation is None or obs.last_evaluation < obs.window[0]:
+    last = rule.last_evaluated_at
+    if last is None or obs.window is None or last < obs.window[0]:
         return "fail", "its rule was not evaluated during the window: silence proves nothing"
-    pending = [t for i in obs.instances for t in i.pending]
-    pending += [p["at"] for p in obs.polled if p["state"] == "pending"]
+    pending = [t for i in obs.alerts_series for t in i.pending]
+    pending += [p.at for p in obs.polled if p.state == "pending"]
     if pending:
         return (
             "pass",
@@ -509,56 +589,58 @@ class ForbiddenAlertCheck(Check):
     """An alert that must not fire at any time during the run."""
 
     kind = "alert_forbidden"
+    evidence_model = ForbiddenEvidence
+    column = "alerts"
+    figure_group = "alerts"
 
     def __init__(self, alert: str, poller: AlertPoller):
         super().__init__(f"alert {alert} stays silent")
         self.alert = alert
         self.poller = poller
 
-    async def collect(self, run: RunView) -> ForbiddenObservation:
+    @classmethod
+    def build(
+        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
+    ) -> list[Check]:
+        return [cls(a, poller) for a in scenario.expect.alerts.forbid]
+
+    async def collect(self, run: RunView) -> ForbiddenEvidence:
         start, now = run.started(), time.time()
-        rule = await loaded_rule(run.prometheus, self.alert)
-        return ForbiddenObservation(
+        return ForbiddenEvidence(
             alert=self.alert,
-            rule=rule,
-            instances=await alerts_series(run.prometheus, self.alert, start, now),
-            polled=self.poller.trace(self.alert).transitions,
             window=(start, now),
-            last_evaluation=_timestamp(rule.last_evaluation) if rule else None,
+            loaded_rule=await loaded_rule(run.prometheus, self.alert),
+            alerts_series=await alerts_series(run.prometheus, self.alert, start, now),
+            polled=list(self.poller.trace(self.alert).transitions),
+            poll_errors=self.poller.errors[-5:],
         )
 
-    def judge(self, observed: ForbiddenObservation) -> CheckResult:
-        status, summary = judge_forbidden(observed)
-        return result(
-            self,
-            status,
-            summary,
-            {
-                "alert": observed.alert,
-                "window": list(observed.window),
-                "loaded_rule": observed.rule.__dict__ if observed.rule else None,
-                "alerts_series": [i.__dict__ for i in observed.instances],
-                "polled": observed.polled[:20],
-            },
-        )
+    @classmethod
+    def judge(cls, evidence: ForbiddenEvidence, ctx: JudgeContext) -> Judged:
+        status, summary = judge_forbidden(evidence)
+        return Judged(status, summary, evidence)
 
+    @classmethod
+    def raw(cls, evidence: ForbiddenEvidence) -> list[Raw]:
+        return _alert_raw(evidence)
 
-def _timestamp(text: str | None) -> float | None:
-    """Prometheus's RFC 3339 `lastEvaluation` (nanoseconds, `Z`) as Unix seconds."""
-    if not text or text.startswith("0001-"):
-        return None
-    head, _, rest = text.partition(".")
-    fraction = "".join(ch for ch in rest if ch.isdigit())[:6]
-    zone = rest[len("".join(ch for ch in rest if ch.isdigit())) :] or "Z"
-    parsed = datetime.fromisoformat(f"{head}.{fraction or '0'}{zone.replace('Z', '+00:00')}")
-    return parsed.timestamp()
+    @classmethod
+    def figure(cls, check: CheckResult, result: ScenarioResult) -> Any:
+        return _alert_figure(check, result)
+
+    @classmethod
+    def facts(cls, check: CheckResult) -> CoverageFacts:
+        evidence: ForbiddenEvidence = check.evidence  # type: ignore[assignment]
+        return CoverageFacts(alerts_fired=_fired(evidence), alerts_forbidden={evidence.alert})
 
 
 __all__ = [
+    "AlertEvidence",
     "AlertExpectation",
     "AlertFiredCheck",
     "ContractOverride",
     "ForbiddenAlertCheck",
+    "ForbiddenEvidence",
     "judge_alert",
     "judge_forbidden",
 ]

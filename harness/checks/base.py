@@ -1,10 +1,17 @@
 """The check interface: observe on the wire during the run, then judge with a pure function.
 
-A check's `collect` talks to Prometheus, Alertmanager, the receiver or NATS and returns plain
-observations; its `judge` turns observations and the expectation into a `CheckResult` without
-any I/O, so unit tests can feed it synthetic data. A check that cannot be evaluated (no data, an
+A check's `collect` talks to Prometheus, Alertmanager, the receiver or NATS and returns its
+kind's evidence model filled with the raw observations (and the expectation); its `judge` turns
+that evidence into a status and summary without any I/O, adding what it derived. The same judge
+runs live and offline on stored evidence (`harness rejudge`), so unit tests feed it synthetic
+data and a stored run is re-judged exactly. A check that cannot be evaluated (no data, an
 endpoint down, a timeout) is `error`, never `pass`: a scenario passes only on what was actually
 observed in that run.
+
+A check class is also its kind's entry in `harness.checks.registry`: besides observing and
+judging it says how its checks are built from a scenario, which coverage column it fills, what
+raw data the report shows when it fails, its figure, what it proves for the coverage lists, and
+how to read its evidence from older evidence files.
 """
 
 from __future__ import annotations
@@ -12,13 +19,20 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import anyio
 
 from harness.errors import AdapterError, HarnessError
-from harness.evidence.record import CheckResult, Phase, PhaseSpan, ScenarioResult, Status
+from harness.evidence.record import (
+    CheckEvidence,
+    CheckResult,
+    Phase,
+    PhaseSpan,
+    ScenarioResult,
+    Status,
+)
 
 if TYPE_CHECKING:
     from harness.alertmanager import AlertmanagerAPI
@@ -30,7 +44,17 @@ if TYPE_CHECKING:
     from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
 
-__all__ = ["Check", "CheckResult", "RunView", "Window", "result"]
+__all__ = [
+    "Check",
+    "CheckEvidence",
+    "CheckResult",
+    "CoverageFacts",
+    "JudgeContext",
+    "Judged",
+    "Raw",
+    "RunView",
+    "Window",
+]
 
 
 @dataclass(frozen=True)
@@ -112,22 +136,110 @@ class RunView:
         self._event(phase).set()
 
 
-def result(
-    check: Check, status: Status, summary: str, evidence: dict[str, Any] | None = None
-) -> CheckResult:
-    return CheckResult(
-        name=check.name, kind=check.kind, status=status, summary=summary, evidence=evidence or {}
-    )
+@dataclass(frozen=True)
+class JudgeContext:
+    """What a judge may consult beside its evidence: the alerting contract (None: judge by the
+    objectives the evidence recorded) and the run's time compression."""
+
+    contract: Contract | None = None
+    time_compression: float = 1.0
+
+    def compress(self, seconds: float) -> float:
+        return seconds / self.time_compression
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A judge's verdict: status, the reason in one line, and the evidence with what it
+    derived filled in."""
+
+    status: Status
+    summary: str
+    evidence: CheckEvidence
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A query (or what a check consulted) and its raw result, for a failing check's report."""
+
+    label: str
+    query: str | None
+    value: Any
+
+
+@dataclass
+class CoverageFacts:
+    """What one check result proves for the coverage matrix's inverse lists."""
+
+    alerts_fired: set[str] = field(default_factory=set)
+    alerts_proven: set[str] = field(default_factory=set)
+    alerts_forbidden: set[str] = field(default_factory=set)
+    queries_read: list[str] = field(default_factory=list)
+    queries_moved: list[str] = field(default_factory=list)
+    panels_shown: set[str] = field(default_factory=set)
+
+
+Column = Literal["metrics", "alerts", "dashboards"]
+FigureGroup = Literal["metrics", "alerts", "panels"]
 
 
 class Check(ABC):
-    """Observes the run; `observe` runs concurrently from baseline to the end of recovery."""
+    """Observes the run; `observe` runs concurrently from baseline to the end of recovery.
+
+    Subclasses are the check kinds: `kind` names it in the evidence, `evidence_model` types its
+    evidence, `build` makes its checks for a scenario.
+    """
 
     kind: ClassVar[str] = "check"
+    evidence_model: ClassVar[type[CheckEvidence]] = CheckEvidence
+    column: ClassVar[Column | None] = None
+    """The coverage matrix column this kind's checks fill (None: only the tests column)."""
+    figure_group: ClassVar[FigureGroup | None] = None
+    """Which figures of a scenario's report section `figure` adds to."""
 
     def __init__(self, name: str):
         self.name = name
         self.started_at = time.time()
+
+    # -- the kind, as the registry sees it -------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def build(
+        cls,
+        scenario: Scenario,
+        target: Target,
+        prometheus: PrometheusAPI,
+        poller: AlertPoller,
+    ) -> list[Check]:
+        """This kind's checks for a scenario (none when it asks for none)."""
+
+    @classmethod
+    @abstractmethod
+    def judge(cls, evidence: Any, ctx: JudgeContext) -> Judged:
+        """The pure verdict on the evidence `collect` returned (or a stored run kept)."""
+
+    @classmethod
+    def raw(cls, evidence: Any) -> list[Raw]:
+        """The raw queries and results the report shows for a failing or erroring check."""
+        return [Raw("evidence", None, evidence.model_dump(mode="json"))]
+
+    @classmethod
+    def figure(cls, check: CheckResult, result: ScenarioResult) -> Any | None:
+        """The report's figure for one result of this kind (in `figure_group`), if any."""
+        return None
+
+    @classmethod
+    def facts(cls, check: CheckResult) -> CoverageFacts:
+        """What this result proves for the coverage lists."""
+        return CoverageFacts()
+
+    @classmethod
+    def upgrade(cls, older: dict[str, Any]) -> dict[str, Any]:
+        """This kind's evidence of an older schema (v2) as the current model's JSON form."""
+        return older
+
+    # -- one check, during a run --------------------------------------------------------------
 
     async def on_phase(self, phase: Phase, run: RunView) -> None:
         """Called as each phase starts (e.g. to snapshot a baseline)."""
@@ -143,13 +255,10 @@ class Check(ABC):
         return
 
     @abstractmethod
-    async def collect(self, run: RunView) -> Any:
-        """Everything the judge needs, read from the wire after recovery (may raise an
-        AdapterError: the verdict is then `error`, naming what could not be consulted)."""
-
-    @abstractmethod
-    def judge(self, observed: Any) -> CheckResult:
-        """The pure verdict on what `collect` returned."""
+    async def collect(self, run: RunView) -> CheckEvidence:
+        """The evidence model filled with everything the judge needs, read from the wire after
+        recovery (may raise an AdapterError: the verdict is then `error`, naming what could
+        not be consulted)."""
 
     async def verdict(self, run: RunView) -> CheckResult:
         try:
@@ -159,8 +268,24 @@ class Check(ABC):
         except HarnessError as exc:
             outcome = self.error(str(exc))
         else:
-            outcome = self.judge(observed)
+            ctx = JudgeContext(run.contract, run.target.profile.time_compression)
+            outcome = self.result(self.judge(observed, ctx))
         return outcome.model_copy(update={"started_at": self.started_at, "ended_at": time.time()})
 
-    def error(self, summary: str, **evidence: Any) -> CheckResult:
-        return result(self, "error", summary, evidence)
+    def result(self, judged: Judged) -> CheckResult:
+        return CheckResult(
+            name=self.name,
+            kind=self.kind,  # type: ignore[arg-type]
+            status=judged.status,
+            summary=judged.summary,
+            evidence=judged.evidence,
+        )
+
+    def error(self, summary: str) -> CheckResult:
+        return CheckResult(
+            name=self.name,
+            kind=self.kind,  # type: ignore[arg-type]
+            status="error",
+            summary=summary,
+            evidence=self.evidence_model(),
+        )

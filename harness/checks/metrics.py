@@ -12,18 +12,31 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.checks.base import Check, CheckResult, RunView, Window, result
+from harness.checks.base import (
+    Check,
+    CheckResult,
+    CoverageFacts,
+    JudgeContext,
+    Judged,
+    Raw,
+    RunView,
+    Window,
+)
 from harness.config import Profile, Strict
 from harness.durations import Duration, format_duration
 from harness.errors import PrometheusError
-from harness.evidence.record import Phase, Status
-from harness.prometheus import PrometheusAPI, Series
+from harness.evidence.record import CheckEvidence, Phase, ScenarioResult, Status
+
+if TYPE_CHECKING:
+    from harness.checks.alert_poller import AlertPoller
+    from harness.config import Target
+    from harness.prometheus import PrometheusAPI, Series
+    from harness.scenario import Scenario
 
 WINDOW = "$window"
 MEANINGLESS_LABEL_VALUES = frozenset({"", "unknown", "redacted", "other"})
@@ -74,20 +87,85 @@ class MetricExpectation(Strict):
         )
 
 
-@dataclass
-class MetricObservation:
-    """What Prometheus returned for the baseline and the judged window."""
+class Record(BaseModel):
+    """A raw observation as the evidence keeps it (NaN stays NaN in the JSON)."""
 
-    base: float | None
-    value: float | None
-    series: int
-    matched: int
-    labels_seen: list[dict[str, str]] = field(default_factory=list)
-    baseline_window: Window | None = None
-    window: Window | None = None
-    recovery: dict[str, Any] | None = None
-    queries: list[dict[str, Any]] = field(default_factory=list)
-    series_over_run: dict[str, Any] | None = None
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
+
+
+class SampleRecord(Record):
+    labels: dict[str, str] = Field(default_factory=dict)
+    value: float
+    timestamp: float
+
+
+class SeriesRecord(Record):
+    labels: dict[str, str] = Field(default_factory=dict)
+    points: list[tuple[float, float]] = Field(default_factory=list)
+
+
+class QueryRecord(Record):
+    """One query the check ran: instant (`evaluated_at`) or range (`range`: start, end, step),
+    every series it returned, how many matched the expected labels, and the value taken."""
+
+    query: str
+    evaluated_at: float | None = None
+    range: tuple[float, float, float] | None = None
+    result: list[SampleRecord | SeriesRecord] = Field(default_factory=list)
+    matched: int = 0
+    value: float | None = None
+
+
+class SeriesOverRun(Record):
+    """The query over the whole scenario, for plots (an `error` when it could not be read)."""
+
+    query: str
+    step: float | None = None
+    range: tuple[float, float] | None = None
+    rolling_window: str | None = None
+    truncated: int = 0
+    series: list[SeriesRecord] = Field(default_factory=list)
+    error: str | None = None
+
+
+class Recovery(Record):
+    """The recovery poll after heal: every point (time, value; None when the query failed)
+    up to the deadline, and what the judge found in them."""
+
+    healed_at: float | None = None
+    deadline: float | None = None
+    baseline: float | None = None
+    points: list[tuple[float, float | None]] = Field(default_factory=list)
+    error: str | None = None
+    recovered_at: float | None = None  # judged
+    seconds_after_heal: float | None = None  # judged
+
+
+class MetricEvidence(CheckEvidence):
+    """What a metric check observed: the baseline and judged windows with their values, the
+    series the query returned, the recovery poll, every query with its raw result, and the
+    query over the whole scenario for the plot."""
+
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
+
+    expected: MetricExpectation | None = None
+    baseline_window: tuple[float, float] | None = None
+    fault_window: tuple[float, float] | None = None
+    recovery_window: tuple[float, float] | None = None
+    baseline: float | None = None
+    value: float | None = None
+    series_returned: int | None = Field(None, description="series the judged query returned")
+    matched: int | None = Field(None, description="of those, series with the expected labels")
+    labels_seen: list[dict[str, str]] = Field(default_factory=list)
+    recovery: Recovery | None = None
+    queries: list[QueryRecord] = Field(default_factory=list)
+    series: SeriesOverRun | None = None
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """The judged window (fault or recovery, as the expectation says)."""
+        recovery = self.expected is not None and self.expected.window == "recovery"
+        return self.recovery_window if recovery else self.fault_window
 
 
 def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
@@ -121,31 +199,76 @@ def conditions(spec: MetricExpectation, base: float | None, value: float) -> lis
     return failures
 
 
-def judge_metric(spec: MetricExpectation, obs: MetricObservation) -> tuple[Status, str]:
-    """Pass only when the judged window moved as expected against this run's baseline."""
-    if obs.window is None or obs.baseline_window is None:
-        return "error", "run ended before the fault window was observed"
-    if obs.series == 0:
-        return "error", f"no data in the {spec.window} window (the query returned nothing)"
-    if spec.labels and obs.matched == 0:
-        seen = ", ".join(str({k: s.get(k) for k in spec.labels}) for s in obs.labels_seen[:5])
-        return "fail", f"no series with labels {spec.labels} (series seen: {seen})"
-    if obs.value is None:
-        return "error", f"no sample in the {spec.window} window"
-    failures = conditions(spec, obs.base, obs.value)
+def first_recovered(
+    spec: MetricExpectation, recovery: Recovery, deadline: float | None = None
+) -> float | None:
+    """The first polled point back at the recovery baseline, before the deadline."""
+    base = recovery.baseline
+    until = recovery.deadline if deadline is None else deadline
+    if base is None:
+        return None
+    for at, value in recovery.points:
+        if until is not None and at >= until:
+            break
+        if value is not None and recovered(value, base, spec.recover_tolerance, spec.moved):
+            return at
+    return None
+
+
+def judge_recovery(spec: MetricExpectation, recovery: Recovery, ctx: JudgeContext) -> Recovery:
+    """The recovery poll judged against the expectation's `recover_within` on the run's clock."""
+    deadline = recovery.deadline
+    if recovery.healed_at is not None and spec.recover_within is not None:
+        deadline = recovery.healed_at + ctx.compress(spec.recover_within)
+    at = first_recovered(spec, recovery, deadline)
+    return recovery.model_copy(
+        update={
+            "recovered_at": at,
+            "seconds_after_heal": (
+                at - recovery.healed_at if at is not None and recovery.healed_at else None
+            ),
+        }
+    )
+
+
+def judge_metric(
+    evidence: MetricEvidence, ctx: JudgeContext | None = None
+) -> tuple[Status, str, MetricEvidence]:
+    """Pass only when the judged window moved as expected against this run's baseline (and,
+    when asked, the value came back after heal in time)."""
+    spec = evidence.expected
+    if spec is None:
+        return "error", "the evidence keeps no expectation", evidence
+    ctx = ctx or JudgeContext()
+    if evidence.recovery is not None and evidence.recovery.healed_at is not None:
+        evidence = evidence.model_copy(
+            update={"recovery": judge_recovery(spec, evidence.recovery, ctx)}
+        )
+    if evidence.window is None or evidence.baseline_window is None:
+        return "error", "run ended before the fault window was observed", evidence
+    if not evidence.series_returned:
+        return "error", f"no data in the {spec.window} window (the query returned nothing)", evidence
+    if spec.labels and not evidence.matched:
+        seen = ", ".join(
+            str({k: s.get(k) for k in spec.labels}) for s in evidence.labels_seen[:5]
+        )
+        return "fail", f"no series with labels {spec.labels} (series seen: {seen})", evidence
+    if evidence.value is None:
+        return "error", f"no sample in the {spec.window} window", evidence
+    failures = conditions(spec, evidence.baseline, evidence.value)
     if isinstance(failures, str):
-        return "error", failures
+        return "error", failures, evidence
     if spec.recover_within is not None:
-        recovery = obs.recovery or {}
-        if recovery.get("recovered_at") is None:
+        recovery = evidence.recovery
+        if recovery is None or recovery.recovered_at is None:
             failures.append(
                 f"not back to within {spec.recover_tolerance:.0%} of the baseline "
                 f"{format_duration(spec.recover_within)} (production) after heal"
             )
-    shown = f"{obs.value:g} vs baseline {obs.base:g}"
+    shown = f"{evidence.value:g} vs baseline {evidence.baseline:g}"
     if failures:
-        return "fail", "; ".join(failures) + f" ({shown})"
-    return "pass", shown
+        return "fail", "; ".join(failures) + f" ({shown})", evidence
+    return "pass", shown, evidence
 
 
 def _pick(series: list[Series], *, low: bool) -> float | None:
@@ -179,17 +302,30 @@ def recovered(value: float, base: float, tolerance: float, moved: str | None) ->
     return _near(value, base, tolerance)
 
 
+RELATIVE = ("ratio_at_least", "delta_above")
+
+
 class MetricCheck(Check):
     kind = "metric"
+    evidence_model = MetricEvidence
+    column = "metrics"
+    figure_group = "metrics"
 
     def __init__(self, spec: MetricExpectation, prometheus: PrometheusAPI, step: float):
         super().__init__(f"metric {spec.query}")
         self.spec = spec
         self.prometheus = prometheus
         self.step = step
-        self.queries: list[dict[str, Any]] = []
-        self.recovery: dict[str, Any] | None = None
+        self.queries: list[QueryRecord] = []
+        self.recovery: Recovery | None = None
         self._recovery_done = anyio.Event()
+
+    @classmethod
+    def build(
+        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
+    ) -> list[Check]:
+        step = target.profile.scrape_interval
+        return [cls(m, prometheus, step) for m in scenario.expect.metrics]
 
     async def _value(self, window: Window) -> tuple[float | None, int, int, list[dict]]:
         """(value, series returned, series matching the labels, their label sets)."""
@@ -201,16 +337,16 @@ class MetricCheck(Check):
             values = [s.value for s in kept if not math.isnan(s.value)]
             value = sum(values) if values else None
             self.queries.append(
-                {
-                    "query": query,
-                    "evaluated_at": window.end,
-                    "result": [
-                        {"labels": s.labels, "value": s.value, "timestamp": s.timestamp}
+                QueryRecord(
+                    query=query,
+                    evaluated_at=window.end,
+                    result=[
+                        SampleRecord(labels=s.labels, value=s.value, timestamp=s.timestamp)
                         for s in samples
                     ],
-                    "matched": len(kept),
-                    "value": value,
-                }
+                    matched=len(kept),
+                    value=value,
+                )
             )
             return value, len(samples), len(kept), [s.labels for s in samples]
         series = await self.prometheus.range(self.spec.query, window.start, window.end, self.step)
@@ -219,18 +355,19 @@ class MetricCheck(Check):
         kept_series = [s for s in series if _matches(s.labels, self.spec.labels)]
         value = _pick(kept_series, low=self.spec.uses_low)
         self.queries.append(
-            {
-                "query": self.spec.query,
-                "range": [window.start, window.end, self.step],
-                "result": [{"labels": s.labels, "points": s.points} for s in series],
-                "matched": len(kept_series),
-                "value": value,
-            }
+            QueryRecord(
+                query=self.spec.query,
+                range=(window.start, window.end, self.step),
+                result=[SeriesRecord(labels=s.labels, points=s.points) for s in series],
+                matched=len(kept_series),
+                value=value,
+            )
         )
         return value, len(series), len(kept_series), [s.labels for s in series]
 
     async def observe(self, run: RunView) -> None:
-        """Recovery polling: once heal ends, watch for the value to return near baseline."""
+        """Recovery polling: once heal ends, poll the value until the judge's own test says it
+        is back near the baseline, or the deadline passes; every point is kept."""
         if self.spec.recover_within is None:
             return
         try:
@@ -244,49 +381,40 @@ class MetricCheck(Check):
         if baseline is None or healed is None or self.spec.recover_within is None:
             return
         deadline = healed + run.target.profile.compress(self.spec.recover_within)
+        recovery = self.recovery = Recovery(healed_at=healed, deadline=deadline)
         # A windowed query is compared over a window as long as the baseline's; a sampled one
         # (a gauge) by its latest samples, not the min/max over a window reaching back into
         # the fault.
         trailing = baseline.length if WINDOW in self.spec.query else max(self.step, 1.0)
         try:
-            base, *_ = await self._value(baseline)
+            recovery.baseline, *_ = await self._value(baseline)
         except PrometheusError as exc:
-            self.recovery = {"recovered_at": None, "error": str(exc)}
+            recovery.error = str(exc)
             return
-        points: list[tuple[float, float | None]] = []
         while time.time() < deadline:
             now = time.time()
             try:
                 value, *_ = await self._value(Window(now - trailing, now))
             except PrometheusError as exc:
-                points.append((now, None))
-                self.recovery = {"recovered_at": None, "error": str(exc), "points": points}
+                recovery.points.append((now, None))
+                recovery.error = str(exc)
                 await anyio.sleep(max(1.0, self.step))
                 continue
-            points.append((now, value))
-            if (
-                base is not None
-                and value is not None
-                and recovered(value, base, self.spec.recover_tolerance, self.spec.moved)
-            ):
-                self.recovery = {
-                    "recovered_at": now,
-                    "seconds_after_heal": now - healed,
-                    "baseline": base,
-                    "points": points,
-                }
+            recovery.points.append((now, value))
+            if first_recovered(self.spec, recovery) is not None:
                 return
             await anyio.sleep(max(1.0, self.step))
-        self.recovery = {"recovered_at": None, "baseline": base, "points": points}
 
     async def settle(self, run: RunView) -> None:
         if self.spec.recover_within is not None:
             await self._recovery_done.wait()
 
-    async def collect(self, run: RunView) -> MetricObservation:
+    async def collect(self, run: RunView) -> MetricEvidence:
         baseline, fault = run.baseline(), run.fault_window()
         if baseline is None or fault is None:
-            return MetricObservation(None, None, 0, 0, queries=self.queries)
+            return MetricEvidence(
+                expected=self.spec, series_returned=0, matched=0, queries=self.queries
+            )
         if self.spec.window == "fault":
             # Two scrapes of lookback before the fault (still the baseline's workload): a
             # counter's single step right at the fault's start needs the sample before it, or
@@ -301,40 +429,67 @@ class MetricCheck(Check):
         plot = await series_over_run(
             self.prometheus, self.spec.query, baseline.start, time.time(), run.target.profile
         )
-        return MetricObservation(
-            base=base,
+        return MetricEvidence(
+            expected=self.spec,
+            baseline_window=(baseline.start, baseline.end),
+            **{f"{self.spec.window}_window": (window.start, window.end)},
+            baseline=base,
             value=value,
-            series=series,
+            series_returned=series,
             matched=matched,
             labels_seen=labels,
-            baseline_window=baseline,
-            window=window,
             recovery=self.recovery,
             queries=self.queries,
-            series_over_run=plot,
+            series=plot,
         )
 
-    def judge(self, observed: MetricObservation) -> CheckResult:
-        status, summary = judge_metric(self.spec, observed)
-        return result(
-            self,
-            status,
-            summary,
-            {
-                "expected": self.spec.model_dump(mode="json", exclude_none=True),
-                "baseline_window": _pair(observed.baseline_window),
-                f"{self.spec.window}_window": _pair(observed.window),
-                "baseline": observed.base,
-                "value": observed.value,
-                "recovery": observed.recovery,
-                "queries": observed.queries,
-                "series": observed.series_over_run,
-            },
+    @classmethod
+    def judge(cls, evidence: MetricEvidence, ctx: JudgeContext) -> Judged:
+        status, summary, evidence = judge_metric(evidence, ctx)
+        return Judged(status, summary, evidence)
+
+    @classmethod
+    def raw(cls, evidence: MetricEvidence) -> list[Raw]:
+        blocks = [
+            Raw(
+                f"instant at {q.evaluated_at:.3f}" if q.evaluated_at is not None else "range",
+                q.query,
+                [r.model_dump(mode="json") for r in q.result],
+            )
+            for q in evidence.queries
+        ]
+        if evidence.series is not None and evidence.series.error:
+            blocks.append(
+                Raw(
+                    "range series over the scenario",
+                    evidence.series.query,
+                    evidence.series.model_dump(mode="json"),
+                )
+            )
+        return blocks or super().raw(evidence)
+
+    @classmethod
+    def figure(cls, check: CheckResult, result: ScenarioResult) -> Any:
+        from harness.report.figures import metric_figure
+
+        return metric_figure(check, result)
+
+    @classmethod
+    def facts(cls, check: CheckResult) -> CoverageFacts:
+        spec = check.evidence.expected  # type: ignore[attr-defined]
+        if spec is None:
+            return CoverageFacts()
+        relative = spec.moved in ("up", "down") or any(
+            getattr(spec, k) is not None for k in RELATIVE
         )
+        moved = [spec.query] if check.status == "pass" and relative else []
+        return CoverageFacts(queries_read=[spec.query], queries_moved=moved)
 
-
-def _pair(window: Window | None) -> list[float] | None:
-    return [window.start, window.end] if window else None
+    @classmethod
+    def upgrade(cls, older: dict[str, Any]) -> dict[str, Any]:
+        """v2 kept the same fields, without the series counts and the recovery's heal time and
+        deadline (its recovery was decided while polling: `recovered_at` is taken as it was)."""
+        return older
 
 
 MAX_SERIES = 20
@@ -343,7 +498,7 @@ MAX_POINTS = 2000
 
 async def series_over_run(
     prometheus: PrometheusAPI, query: str, start: float, end: float, profile: Profile
-) -> dict[str, Any]:
+) -> SeriesOverRun:
     """The query over the whole scenario (baseline start → now), for plots: `$window` becomes a
     rolling window of four scrapes; at most MAX_SERIES series, the step widened so no series
     has more than MAX_POINTS points. A failure is recorded, never raised: plots are evidence
@@ -354,12 +509,12 @@ async def series_over_run(
     try:
         series = await prometheus.range(expr, start, end, step)
     except PrometheusError as exc:
-        return {"query": expr, "error": str(exc)}
-    return {
-        "query": expr,
-        "step": step,
-        "range": [start, end],
-        "rolling_window": format_duration(rolling) if WINDOW in query else None,
-        "truncated": max(0, len(series) - MAX_SERIES),
-        "series": [{"labels": s.labels, "points": s.points} for s in series[:MAX_SERIES]],
-    }
+        return SeriesOverRun(query=expr, error=str(exc))
+    return SeriesOverRun(
+        query=expr,
+        step=step,
+        range=(start, end),
+        rolling_window=format_duration(rolling) if WINDOW in query else None,
+        truncated=max(0, len(series) - MAX_SERIES),
+        series=[SeriesRecord(labels=s.labels, points=s.points) for s in series[:MAX_SERIES]],
+    )

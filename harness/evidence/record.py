@@ -1,7 +1,13 @@
 """The typed record of a run: it *is* the evidence schema (`evidence.json` is its JSON form).
 
-Checks, the orchestrator and the report writers share these models; dicts appear only where
-a check's raw observations are kept verbatim (`CheckResult.evidence`) and at the file boundary.
+Checks, the orchestrator and the report writers share these models. Each check's evidence is
+the typed model of its kind (`harness.checks.registry` maps a kind to it): the raw observations
+its judge read, the expectation it judged them against, and what the judge derived, so a run
+can be re-judged offline (`harness rejudge`). Dicts appear only at the file boundary.
+
+v3 (this version) keeps each check's observations typed; v2 evidence (dict evidence, metric
+recovery decided while polling) is upgraded on reading (`harness.evidence.bundle`), so reports
+of older runs still build, but only v3 runs can be re-judged.
 """
 
 from __future__ import annotations
@@ -10,12 +16,17 @@ import time
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
 
-EVIDENCE_SCHEMA = "harness.evidence/v2"
+EVIDENCE_SCHEMA = "harness.evidence/v3"
+OLDER_SCHEMAS = ("harness.evidence/v2",)
+"""Evidence versions `read_evidence` still upgrades (for reports; they cannot be re-judged)."""
 
 Status = Literal["pass", "fail", "error"]
 Verdict = Literal["passed", "failed", "error", "interrupted"]
+CheckKind = Literal["metric", "alert", "alert_forbidden", "dashboard", "boundary", "delivery"]
+"""Every check kind; `harness.checks.registry` has one check class per kind (a test holds them
+equal)."""
 
 
 class Model(BaseModel):
@@ -74,17 +85,34 @@ class FaultRecord(Model):
     heal: HealOutcome | None = None
 
 
+class CheckEvidence(Model):
+    """The base of every check kind's evidence model."""
+
+
 class CheckResult(Model):
-    """One check's verdict, the reason in one line, everything it rests on, and when it was
-    observed (from its first observation to its verdict)."""
+    """One check's verdict, the reason in one line, everything it rests on (its kind's evidence
+    model), and when it was observed (from its first observation to its verdict)."""
 
     name: str
-    kind: str
+    kind: CheckKind
     status: Status
     summary: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    evidence: SerializeAsAny[CheckEvidence] = Field(None, validate_default=True)  # type: ignore[assignment]
     started_at: float | None = None
     ended_at: float | None = None
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _of_its_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        """The JSON form (or nothing) → the evidence model of the check's kind."""
+        if isinstance(value, CheckEvidence):
+            return value
+        kind = info.data.get("kind")
+        if kind is None:
+            raise ValueError("no valid check kind to type the evidence by")
+        from harness.checks.registry import check_class  # the registry imports this module
+
+        return check_class(kind).evidence_model.model_validate(value or {})
 
 
 class ScenarioResult(Model):
