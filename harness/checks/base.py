@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from harness.plan import ScenarioPlan
     from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
+    from harness.workload.ledger import LedgerSummary
 
 __all__ = ["Check", "CheckResult", "RunView", "Window", "result"]
 
@@ -61,7 +62,7 @@ class RunView:
         alertmanager: AlertmanagerAPI,
         receiver: ReceiverAPI | None,
         alerts: AlertPoller,
-        ledger: Callable[[], Any] | None = None,
+        ledger: Callable[[], LedgerSummary] | None = None,
     ):
         self.target = target
         self.scenario = scenario

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.workload.ledger import LedgerSummary
+
 EVIDENCE_SCHEMA = "harness.evidence/v2"
 
 Status = Literal["pass", "fail", "error"]
@@ -104,7 +106,9 @@ class ScenarioResult(Model):
     phases: list[PhaseSpan] = Field(default_factory=list)
     faults: list[FaultRecord] = Field(default_factory=list)
     checks: list[CheckResult] = Field(default_factory=list)
-    workload: dict[str, Any] | None = None
+    workload: LedgerSummary | None = Field(
+        None, description="the delivery ledger's summary (the delivery check judges it)"
+    )
     preflight: dict[str, Any] = Field(default_factory=dict)
 
     def span(self, phase: Phase) -> PhaseSpan | None:
