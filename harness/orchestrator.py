@@ -41,6 +41,7 @@ from harness.prometheus import PrometheusAPI
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
 from harness.verdict import decide
+from harness.workload.ledger import LedgerSummary
 
 log = structlog.get_logger("orchestrator")
 
@@ -51,7 +52,7 @@ class Workload(Protocol):
     async def run(self) -> None: ...
     async def stop_and_drain(self, timeout: float) -> None: ...
     async def close(self) -> None: ...
-    def summary(self) -> dict[str, Any]: ...
+    def summary(self) -> LedgerSummary: ...
 
 
 class PhaseFailed(HarnessError):

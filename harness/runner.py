@@ -252,17 +252,17 @@ def _summary(record: RunRecord, out_dir: Path) -> None:
         table.add_column(column, overflow="fold")
     colours = {"passed": "green", "failed": "red", "error": "red", "interrupted": "yellow"}
     for r in record.scenarios:
-        w = r.workload or {}
+        w = r.workload
         applied = [f for f in r.faults if f.applied_at or f.heal]
         healed = sum(1 for f in applied if f.heal and f.heal.healed)
         table.add_row(
             r.scenario_id,
             f"[{colours[r.verdict]}]{r.verdict}[/]",
             f"{healed}/{len(applied)}",
-            str(w.get("published", "-")),
-            str(w.get("lost", "-")),
-            str(w.get("duplicate_outcomes", "-")),
-            str(w.get("dead_lettered", "-")),
+            str(w.published) if w else "-",
+            str(w.lost) if w else "-",
+            str(w.duplicate_outcomes) if w else "-",
+            str(w.dead_lettered) if w else "-",
             r.reason,
         )
     console.print(table)

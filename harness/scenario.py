@@ -26,7 +26,7 @@ from harness.config import Strict
 from harness.contract import CONTRACT_FILE
 from harness.durations import Duration
 from harness.faults import Fault
-from harness.workload import WorkloadMix, WorkloadSpec
+from harness.workload.spec import WorkloadMix, WorkloadSpec
 from harness.yamlfile import (
     FileProblems,
     Problem,

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from harness.plan import ScenarioPlan
     from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
+    from harness.workload.ledger import LedgerSummary
 
 __all__ = [
     "Check",
@@ -85,7 +86,7 @@ class RunView:
         alertmanager: AlertmanagerAPI,
         receiver: ReceiverAPI | None,
         alerts: AlertPoller,
-        ledger: Callable[[], Any] | None = None,
+        ledger: Callable[[], LedgerSummary] | None = None,
     ):
         self.target = target
         self.scenario = scenario

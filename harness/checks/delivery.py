@@ -6,14 +6,15 @@ own testimony (JetStream advisories and consumer info), no message was dead-lett
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
 from pydantic import Field
 
 from harness.checks.base import Check, CheckResult, RunView, result
 from harness.config import Strict
 from harness.evidence.record import Status
+from harness.workload.ledger import LedgerSummary, ServerView
 
 
 class DeliveryExpectation(Strict):
@@ -45,51 +46,54 @@ class DeliveryExpectation(Strict):
 
 @dataclass
 class DeliveryObservation:
-    ledger: dict[str, Any] | None
+    ledger: LedgerSummary | None
     poison_expected: bool
-    server: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def server(self) -> ServerView:
+        return self.ledger.server if self.ledger is not None else ServerView()
 
 
 def judge_delivery(spec: DeliveryExpectation, obs: DeliveryObservation) -> tuple[Status, str]:
     summary = obs.ledger
-    if not summary or not summary.get("acked"):
+    if summary is None or not summary.acked:
         return "error", "no acked request in the ledger: the workload did not run"
     failures = []
-    lost = summary["lost"]
+    lost = summary.lost
     if not spec.poison_dead_lettered:  # the DLQ is expected to fail: poison is not "lost"
-        lost -= summary.get("by_kind", {}).get("poison", {}).get("lost", 0)
+        lost -= summary.by_kind.get("poison", {}).get("lost", 0)
     if lost > spec.lost:
         failures.append(f"{lost} lost (allowed {spec.lost})")
-    if summary["max_duplicates_per_message"] > spec.max_duplicates_per_message:
+    if summary.max_duplicates_per_message > spec.max_duplicates_per_message:
         failures.append(
-            f"a message was answered {summary['max_duplicates_per_message']} extra time(s) "
+            f"a message was answered {summary.max_duplicates_per_message} extra time(s) "
             f"(allowed {spec.max_duplicates_per_message})"
         )
-    if summary["unexpected"] > spec.unexpected:
-        failures.append(f"{summary['unexpected']} unexpected answer(s)")
+    if summary.unexpected > spec.unexpected:
+        failures.append(f"{summary.unexpected} unexpected answer(s)")
     if spec.poison_dead_lettered and obs.poison_expected:
-        if not summary["poison_published"]:
+        if not summary.poison_published:
             return "error", "poison messages expected but none was published"
-        missing = summary["poison_published"] - summary["poison_dead_lettered"]
+        missing = summary.poison_published - summary.poison_dead_lettered
         if missing > 0:
             failures.append(
-                f"{missing} of {summary['poison_published']} poison message(s) not dead-lettered"
+                f"{missing} of {summary.poison_published} poison message(s) not dead-lettered"
             )
     if spec.max_deliver_respected:
         failures += _max_deliver(spec, summary, obs.server)
-    if spec.usage_events and summary.get("usage_missing", 0) > spec.usage_missing:
+    if spec.usage_events and summary.usage_missing > spec.usage_missing:
         failures.append(
-            f"{summary['usage_missing']} decision(s) never got their usage event (allowed "
+            f"{summary.usage_missing} decision(s) never got their usage event (allowed "
             f"{spec.usage_missing}; queued publishes not flushed after the reconnect?), "
-            f"e.g. {summary['usage_missing_ids'][:3]}"
+            f"e.g. {summary.usage_missing_ids[:3]}"
         )
-    if not spec.valid_dead_lettered and summary.get("valid_dead_lettered"):
-        ids = summary["valid_dead_lettered"]
+    if not spec.valid_dead_lettered and summary.valid_dead_lettered:
+        ids = summary.valid_dead_lettered
         failures.append(f"{len(ids)} valid message(s) dead-lettered, e.g. {ids[:3]}")
     shown = (
-        f"{summary['acked']} acked: {summary['answered']} answered, "
-        f"{summary['dead_lettered']} dead-lettered, {summary['lost']} lost, "
-        f"{summary['duplicate_outcomes']} duplicate(s)"
+        f"{summary.acked} acked: {summary.answered} answered, "
+        f"{summary.dead_lettered} dead-lettered, {summary.lost} lost, "
+        f"{summary.duplicate_outcomes} duplicate(s)"
     )
     if failures:
         return "fail", "; ".join(failures)
@@ -97,33 +101,33 @@ def judge_delivery(spec: DeliveryExpectation, obs: DeliveryObservation) -> tuple
 
 
 def _max_deliver(
-    spec: DeliveryExpectation, summary: dict[str, Any], server: dict[str, Any]
+    spec: DeliveryExpectation, summary: LedgerSummary, server: ServerView
 ) -> list[str]:
     """Dead-lettered messages against the server's max_deliver and delivery counts."""
-    dead = summary.get("dead_lettered_messages") or []
-    if not dead and not summary.get("exhausted_valid"):
+    dead = summary.dead_lettered_messages
+    if not dead and not summary.exhausted_valid:
         return []
-    max_deliver = server.get("max_deliver")
+    max_deliver = server.max_deliver
     if not max_deliver:
-        return [f"the server's max_deliver is unknown: {server.get('error', 'no consumer info')}"]
+        return [f"the server's max_deliver is unknown: {server.error or 'no consumer info'}"]
     failures = []
-    early = [m for m in dead if m["deliveries"] is not None and m["deliveries"] < max_deliver]
+    early = [m for m in dead if m.deliveries is not None and m.deliveries < max_deliver]
     if early:
-        worst = min(early, key=lambda m: m["deliveries"])
+        worst = min(early, key=lambda m: m.deliveries)
         failures.append(
             f"{len(early)} message(s) dead-lettered before max_deliver {max_deliver} "
-            f"(e.g. {worst['request_id']} after {worst['deliveries']} deliveries, "
-            f"per the {worst['source']})"
+            f"(e.g. {worst.request_id} after {worst.deliveries} deliveries, "
+            f"per the {worst.source})"
         )
-    unknown = [m for m in dead if m["deliveries"] is None]
+    unknown = [m for m in dead if m.deliveries is None]
     if unknown:
         failures.append(
             f"{len(unknown)} dead-lettered message(s) with no evidence of their delivery count "
             "(no server advisory, no count in the DLQ record)"
         )
-    if summary.get("exhausted_valid") and not spec.valid_dead_lettered:
+    if summary.exhausted_valid and not spec.valid_dead_lettered:
         failures.append(
-            f"{len(summary['exhausted_valid'])} valid message(s) exhausted max_deliver "
+            f"{len(summary.exhausted_valid)} valid message(s) exhausted max_deliver "
             "(server advisory)"
         )
     return failures
@@ -141,8 +145,7 @@ class DeliveryCheck(Check):
         poison = run.scenario.workload.mix.poison > 0 or any(
             f.kind == "poison" for f in run.scenario.faults
         )
-        server = (ledger or {}).get("server", {})
-        return DeliveryObservation(ledger, poison, server)
+        return DeliveryObservation(ledger, poison)
 
     def judge(self, observed: DeliveryObservation) -> CheckResult:
         status, summary = judge_delivery(self.spec, observed)
@@ -150,5 +153,6 @@ class DeliveryCheck(Check):
             self,
             status,
             summary,
-            {"expected": self.spec.model_dump(), "ledger": observed.ledger},
+            # the ledger it judged is the scenario's `workload` record, kept once
+            {"expected": self.spec.model_dump()},
         )

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
 
+from harness.workload.ledger import LedgerSummary
+
 EVIDENCE_SCHEMA = "harness.evidence/v3"
 OLDER_SCHEMAS = ("harness.evidence/v2",)
 """Evidence versions `read_evidence` still upgrades (for reports; they cannot be re-judged)."""
@@ -132,7 +134,9 @@ class ScenarioResult(Model):
     phases: list[PhaseSpan] = Field(default_factory=list)
     faults: list[FaultRecord] = Field(default_factory=list)
     checks: list[CheckResult] = Field(default_factory=list)
-    workload: dict[str, Any] | None = None
+    workload: LedgerSummary | None = Field(
+        None, description="the delivery ledger's summary (the delivery check judges it)"
+    )
     preflight: dict[str, Any] = Field(default_factory=dict)
 
     def span(self, phase: Phase) -> PhaseSpan | None:

@@ -18,6 +18,7 @@ from harness.report.catalogue import Catalogue, id_order
 from harness.report.coverage import DEFAULT_STALE_AFTER_S, Coverage, compute_coverage
 from harness.report.figures import ScenarioFigures, origin, scenario_figures
 from harness.report.runs import LoadedRun, histories
+from harness.workload.ledger import LedgerSummary
 
 MAX_RAW_CHARS = 6000
 """Per raw block; the rest stays in evidence.json (the report says so where it cuts)."""
@@ -151,7 +152,7 @@ def _block(label: str, query: str | None, value: Any) -> RawBlock:
     return RawBlock(label, query, text, cut)
 
 
-def raw_blocks(check: CheckResult) -> list[RawBlock]:
+def raw_blocks(check: CheckResult, workload: LedgerSummary | None = None) -> list[RawBlock]:
     """The raw queries and results a failing or erroring check rests on."""
     e = check.evidence
     if check.kind == "metric":
@@ -189,8 +190,12 @@ def raw_blocks(check: CheckResult) -> list[RawBlock]:
             )
         ]
     if check.kind == "delivery":
-        return [_block("delivery ledger", None, e.get("ledger"))]
+        return [_block("delivery ledger", None, e.get("ledger") or _ledger_dump(workload))]
     return [_block("evidence", None, e)]
+
+
+def _ledger_dump(workload: LedgerSummary | None) -> dict[str, Any] | None:
+    return workload.model_dump(mode="json") if workload is not None else None
 
 
 def _what(fault: FaultRecord) -> str:
@@ -263,7 +268,8 @@ def ledger(result: ScenarioResult) -> tuple[list[tuple[str, Any, Any]] | None, d
     """(rows of observed vs allowed, the rest worth showing) from the delivery check or the
     scenario's workload record."""
     check = next((c for c in result.checks if c.kind == "delivery"), None)
-    data = (check.evidence.get("ledger") if check else None) or result.workload
+    # the ledger is the scenario's workload record (older evidence kept a copy in the check)
+    data = (check.evidence.get("ledger") if check else None) or _ledger_dump(result.workload)
     if not data:
         return None, {}
     expected = (check.evidence.get("expected") if check else None) or {}
@@ -304,7 +310,11 @@ def build_report(
                 run=history.latest_run,
                 why=why(result),
                 faults=fault_rows(result),
-                failures=[Failure(c, raw_blocks(c)) for c in result.checks if c.status != "pass"],
+                failures=[
+                    Failure(c, raw_blocks(c, result.workload))
+                    for c in result.checks
+                    if c.status != "pass"
+                ],
                 receipts=receipts(result),
                 ledger=rows,
                 ledger_extra=extra,

@@ -4,6 +4,8 @@ message dead-lettered before max_deliver, a "just below" run that injected nothi
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.checks.base import Window
 from harness.checks.boundary import BoundaryObservation, judge_boundary
 from harness.checks.dashboards import (
@@ -17,6 +19,7 @@ from harness.contract import Threshold
 from harness.evidence.record import CheckResult, FaultRecord, HealOutcome
 from harness.prometheus import Series
 from harness.verdict import decide
+from harness.workload.ledger import LedgerSummary
 
 BASE, FAULT = Window(0, 9.5), Window(10, 40)
 PANEL = PanelExpectation(dashboard="d", panel="p")
@@ -75,10 +78,13 @@ LEDGER = {
 SERVER = {"max_deliver": 5, "stream": "router-stream"}
 
 
+def observed(ledger: dict[str, Any], server: dict[str, Any] = SERVER) -> DeliveryObservation:
+    """The ledger's summary as the delivery check collects it (poison expected)."""
+    return DeliveryObservation(LedgerSummary.model_validate({**ledger, "server": server}), True)
+
+
 def test_delivery_passes_on_an_honest_ledger() -> None:
-    status, summary = judge_delivery(
-        DeliveryExpectation(), DeliveryObservation(LEDGER, True, SERVER)
-    )
+    status, summary = judge_delivery(DeliveryExpectation(), observed(LEDGER))
     assert status == "pass", summary
 
 
@@ -87,9 +93,7 @@ def test_dead_lettered_before_max_deliver_fails_whatever_the_router_says() -> No
     early["dead_lettered_messages"] = [
         {"request_id": "p1", "deliveries": 2, "source": "server's terminated advisory"}
     ] + LEDGER["dead_lettered_messages"][1:]
-    status, summary = judge_delivery(
-        DeliveryExpectation(), DeliveryObservation(early, True, SERVER)
-    )
+    status, summary = judge_delivery(DeliveryExpectation(), observed(early))
     assert (
         status == "fail" and "before max_deliver 5" in summary and "after 2 deliveries" in summary
     )
@@ -100,41 +104,39 @@ def test_delivery_counts_nobody_vouches_for_fail() -> None:
     unknown["dead_lettered_messages"] = [
         {"request_id": "p1", "deliveries": None, "source": "nothing"}
     ]
-    status, summary = judge_delivery(
-        DeliveryExpectation(), DeliveryObservation(unknown, True, SERVER)
-    )
+    status, summary = judge_delivery(DeliveryExpectation(), observed(unknown))
     assert status == "fail" and "no evidence of their delivery count" in summary
 
 
 def test_valid_message_exhausting_max_deliver_and_lost_messages_fail() -> None:
     bad = {**LEDGER, "exhausted_valid": ["v9"], "lost": 2}
-    status, summary = judge_delivery(DeliveryExpectation(), DeliveryObservation(bad, True, SERVER))
+    status, summary = judge_delivery(DeliveryExpectation(), observed(bad))
     assert status == "fail" and "2 lost" in summary and "valid message(s) exhausted" in summary
 
 
 def test_dead_lettered_valid_messages_fail_unless_the_scenario_allows_them() -> None:
     shed = {**LEDGER, "valid_dead_lettered": ["v1", "v2"], "exhausted_valid": ["v1", "v2"]}
-    status, summary = judge_delivery(DeliveryExpectation(), DeliveryObservation(shed, True, SERVER))
+    status, summary = judge_delivery(DeliveryExpectation(), observed(shed))
     assert status == "fail" and "2 valid message(s) dead-lettered" in summary
     allowed = DeliveryExpectation(valid_dead_lettered=True)
-    assert judge_delivery(allowed, DeliveryObservation(shed, True, SERVER))[0] == "pass"
+    assert judge_delivery(allowed, observed(shed))[0] == "pass"
 
 
 def test_missing_usage_events_fail_beyond_the_allowance() -> None:
     missing = {**LEDGER, "usage_missing": 6, "usage_missing_ids": ["h1"]}
     spec = DeliveryExpectation(usage_events=True, usage_missing=5)
-    status, summary = judge_delivery(spec, DeliveryObservation(missing, True, SERVER))
+    status, summary = judge_delivery(spec, observed(missing))
     assert status == "fail" and "6 decision(s) never got their usage event" in summary
     within = {**missing, "usage_missing": 5}
-    assert judge_delivery(spec, DeliveryObservation(within, True, SERVER))[0] == "pass"
+    assert judge_delivery(spec, observed(within))[0] == "pass"
 
 
 def test_duplicates_beyond_the_bound_fail_and_no_workload_is_an_error() -> None:
     dup = {**LEDGER, "max_duplicates_per_message": 3}
     spec = DeliveryExpectation(max_duplicates_per_message=2)
-    assert judge_delivery(spec, DeliveryObservation(dup, True, SERVER))[0] == "fail"
-    assert judge_delivery(spec, DeliveryObservation(None, True, SERVER))[0] == "error"
-    assert judge_delivery(spec, DeliveryObservation(LEDGER, True, {}))[0] == "fail"
+    assert judge_delivery(spec, observed(dup))[0] == "fail"
+    assert judge_delivery(spec, DeliveryObservation(None, True))[0] == "error"
+    assert judge_delivery(spec, observed(LEDGER, {}))[0] == "fail"
 
 
 THRESHOLD = Threshold(text="ack failure ratio > 1 %", signal="s", op=">", value=0.01)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from harness.workload import Ledger, Workload, WorkloadSpec, request_body
+from harness.workload import Latency, Ledger, Workload, WorkloadSpec, request_body
 
 
 def ok(request_id: str | None) -> bytes:
@@ -44,16 +44,16 @@ def test_each_kind_reaches_its_terminal_outcome() -> None:
         "m": "answered",
     }
     s = ledger.summary()
-    assert (s["published"], s["acked"], s["answered"], s["dead_lettered"], s["lost"]) == (
+    assert (s.published, s.acked, s.answered, s.dead_lettered, s.lost) == (
         3,
         3,
         2,
         1,
         0,
     )
-    assert s["duplicate_outcomes"] == 0, "a poison message's error replies are not duplicates"
-    assert (s["poison_published"], s["poison_dead_lettered"]) == (1, 1)
-    assert s["by_kind"] == {
+    assert s.duplicate_outcomes == 0, "a poison message's error replies are not duplicates"
+    assert (s.poison_published, s.poison_dead_lettered) == (1, 1)
+    assert s.by_kind == {
         "valid": {"published": 1, "answered": 1},
         "poison": {"published": 1, "dead_lettered": 1},
         "malformed": {"published": 1, "answered": 1},
@@ -74,10 +74,10 @@ def test_lost_means_acked_with_no_terminal_outcome() -> None:
     ledger.reply(ok("m-ok"), 101)
 
     s = ledger.summary()
-    assert s["lost"] == 4
-    assert s["lost_ids"] == ["m-ok", "p-no-dlq", "v-error", "v-silent"]
-    assert s["answered"] == s["dead_lettered"] == 0
-    assert (s["poison_published"], s["poison_dead_lettered"]) == (1, 0)
+    assert s.lost == 4
+    assert s.lost_ids == ["m-ok", "p-no-dlq", "v-error", "v-silent"]
+    assert s.answered == s.dead_lettered == 0
+    assert (s.poison_published, s.poison_dead_lettered) == (1, 0)
     assert not ledger.settled()
 
 
@@ -88,9 +88,9 @@ def test_not_acked_is_not_lost_and_not_owed_an_answer() -> None:
     acked(ledger, "fine", "valid")
     ledger.reply(ok("fine"), 100.1)
     s = ledger.summary()
-    assert (s["published"], s["acked"], s["not_acked"], s["lost"]) == (2, 1, 1, 0)
+    assert (s.published, s.acked, s.not_acked, s.lost) == (2, 1, 1, 0)
     assert ledger.settled(), "an unacked publish is not waited for"
-    assert s["by_kind"]["valid"] == {"published": 2, "not_acked": 1, "answered": 1}
+    assert s.by_kind["valid"] == {"published": 2, "not_acked": 1, "answered": 1}
 
 
 def test_settled_flips_once_the_last_outcome_arrives() -> None:
@@ -126,10 +126,10 @@ def test_duplicates_are_counted_per_message() -> None:
         "m2": 1,
     }
     s = ledger.summary()
-    assert s["duplicate_outcomes"] == 5
-    assert s["messages_with_duplicates"] == 4
-    assert s["max_duplicates_per_message"] == 2
-    assert s["lost"] == 0 and s["answered"] == 3 and s["dead_lettered"] == 1
+    assert s.duplicate_outcomes == 5
+    assert s.messages_with_duplicates == 4
+    assert s.max_duplicates_per_message == 2
+    assert s.lost == 0 and s.answered == 3 and s.dead_lettered == 1
     assert ledger.entries["v3"].latency() == pytest.approx(1.0), "latency is to the first reply"
 
 
@@ -145,15 +145,15 @@ def test_unexpected_and_unparsable_messages() -> None:
     ledger.reply(b"[1, 2]", 103)  # JSON, but not an object
 
     s = ledger.summary()
-    assert s["unexpected"] == 4
+    assert s.unexpected == 4
     assert [(u["subject"], u["request_id"]) for u in ledger.unexpected] == [
         ("reply", "someone-elses"),
         ("reply", None),
         ("reply", None),
         ("dlq", "not-published"),
     ]
-    assert s["unparsable"] == 3
-    assert s["lost"] == 1 and s["lost_ids"] == ["mine"], "foreign replies answer nothing of ours"
+    assert s.unparsable == 3
+    assert s.lost == 1 and s.lost_ids == ["mine"], "foreign replies answer nothing of ours"
 
 
 def test_a_valid_message_shed_to_the_dlq_is_found_by_its_embedded_payload() -> None:
@@ -165,8 +165,8 @@ def test_a_valid_message_shed_to_the_dlq_is_found_by_its_embedded_payload() -> N
 
     assert ledger.entries["run1-1"].outcome() == "dead_lettered"
     s = ledger.summary()
-    assert s["valid_dead_lettered"] == ["run1-1"] and s["lost"] == 0
-    assert s["unexpected"] == 1, "a DLQ record naming no request is still unexpected"
+    assert s.valid_dead_lettered == ["run1-1"] and s.lost == 0
+    assert s.unexpected == 1, "a DLQ record naming no request is still unexpected"
 
 
 def test_foreign_answers_usage_events_and_http_decides() -> None:
@@ -180,9 +180,9 @@ def test_foreign_answers_usage_events_and_http_decides() -> None:
     ledger.usage_event(b"nope", 100.5)
 
     s = ledger.summary()
-    assert (s["foreign"], s["unexpected"], s["unparsable"]) == (1, 0, 1)
-    assert (s["http_sent"], s["http_answered"]) == (1, 1)
-    assert s["usage_missing"] == 1 and s["usage_missing_ids"] == ["run1-1"]
+    assert (s.foreign, s.unexpected, s.unparsable) == (1, 0, 1)
+    assert (s.http_sent, s.http_answered) == (1, 1)
+    assert s.usage_missing == 1 and s.usage_missing_ids == ["run1-1"]
     assert ledger.entries["run1-2"].outcome() == "answered"
 
 
@@ -193,22 +193,22 @@ def test_latency_percentiles_cover_valid_requests_only() -> None:
         ledger.reply(ok(f"v{i}"), 1000.0 + i / 100)  # 0.01 .. 1.00 s
     acked(ledger, "slow-poison", "poison", at=1000.0)
     ledger.dead_letter(dlq("slow-poison"), 1100.0)  # 100 s, must not count
-    latency = ledger.summary()["latency_s"]
-    assert latency["count"] == 100
-    assert latency["p50"] == pytest.approx(0.505, abs=0.001)
-    assert latency["p95"] == pytest.approx(0.9505, abs=0.001)
-    assert latency["p99"] == pytest.approx(0.9901, abs=0.001)
-    assert latency["max"] == pytest.approx(1.0)
+    latency = ledger.summary().latency_s
+    assert latency.count == 100
+    assert latency.p50 == pytest.approx(0.505, abs=0.001)
+    assert latency.p95 == pytest.approx(0.9505, abs=0.001)
+    assert latency.p99 == pytest.approx(0.9901, abs=0.001)
+    assert latency.max == pytest.approx(1.0)
 
 
 def test_latency_edge_cases() -> None:
-    assert Ledger().summary()["latency_s"] == {"count": 0}
+    assert Ledger().summary().latency_s == Latency(count=0)
     ledger = Ledger()
     acked(ledger, "only", "valid", at=10.0)
     ledger.reply(ok("only"), 10.5)
-    latency = ledger.summary()["latency_s"]
-    assert latency["count"] == 1
-    assert latency["p50"] == latency["p99"] == latency["max"] == pytest.approx(0.5)
+    latency = ledger.summary().latency_s
+    assert latency.count == 1
+    assert latency.p50 == latency.p99 == latency.max == pytest.approx(0.5)
 
 
 def test_workload_mix_and_request_bodies_without_io() -> None:
