@@ -23,7 +23,7 @@ import structlog
 from harness.alertmanager import AlertmanagerAPI
 from harness.checks.alert_poller import AlertPoller
 from harness.checks.base import Check, RunView
-from harness.checks.catalogue import checks_for
+from harness.checks.registry import checks_for
 from harness.config import Target
 from harness.contract import Contract
 from harness.errors import HarnessError, describe

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from harness.config import Target
+from harness.checks.registry import unproven_forbidden
 from harness.contract import Contract
 from harness.errors import HarnessError
 from harness.evidence.bundle import new_record, read_evidence, write_evidence
@@ -45,23 +46,6 @@ def _stack_for(target: Target) -> Any:
     from harness.stack.stack import LocalStack
 
     return LocalStack.attach(Path(target.run_dir))
-
-
-def unproven_forbidden(results: list[ScenarioResult]) -> dict[str, list[str]]:
-    """Alerts some scenario forbade that no scenario of this run proved able to fire."""
-    fired = {
-        c.evidence.get("alert")
-        for r in results
-        for c in r.checks
-        if c.kind == "alert" and c.status == "pass"
-    }
-    forbidden: dict[str, list[str]] = {}
-    for r in results:
-        for c in r.checks:
-            alert = c.evidence.get("alert")
-            if c.kind == "alert_forbidden" and alert not in fired:
-                forbidden.setdefault(alert, []).append(r.scenario_id)
-    return forbidden
 
 
 async def execute(

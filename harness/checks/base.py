@@ -236,6 +236,12 @@ class Check(ABC):
         return CoverageFacts()
 
     @classmethod
+    def attach(cls, evidence: Any, result: ScenarioResult) -> Any:
+        """The evidence with what the scenario's record keeps for it once (e.g. the ledger),
+        before it is judged offline."""
+        return evidence
+
+    @classmethod
     def upgrade(cls, older: dict[str, Any]) -> dict[str, Any]:
         """This kind's evidence of an older schema (v2) as the current model's JSON form."""
         return older

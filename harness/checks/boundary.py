@@ -1,41 +1,61 @@
 """Boundary check: a boundary variant's fault really put the signal on the side of the contract
 threshold it claims (just above, or just below), measured over the fault window.
 
-Without it a "just below, stays silent" run could pass by injecting nothing at all.
+Without it a "just below, stays silent" run could pass by injecting nothing at all. Re-judged
+against a revised contract, a changed threshold value is applied to the observed signal; a
+changed signal was never observed, so the verdict is then an error.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
-from harness.checks.base import Check, CheckResult, RunView, Window, result
+from harness.checks.base import Check, JudgeContext, Judged, Raw, RunView
 from harness.contract import Threshold
 from harness.durations import format_duration
-from harness.evidence.record import Status
+from harness.evidence.record import CheckEvidence, Status
+
+if TYPE_CHECKING:
+    from harness.checks.alert_poller import AlertPoller
+    from harness.config import Target
+    from harness.prometheus import PrometheusAPI
+    from harness.scenario import Scenario
 
 WINDOW = "$window"
 
 
-@dataclass
-class BoundaryObservation:
-    alert: str
-    side: str
-    threshold: Threshold | None
+class BoundaryEvidence(CheckEvidence):
+    """The contract threshold, its signal as evaluated over the fault window, and the value."""
+
+    alert: str = ""
+    side: Literal["above", "below"] | None = None
+    threshold: Threshold | None = None
+    window: tuple[float, float] | None = None
     query: str | None = None
-    window: Window | None = None
     value: float | None = None
 
 
-def judge_boundary(obs: BoundaryObservation) -> tuple[Status, str]:
-    if obs.threshold is None:
+def judge_boundary(obs: BoundaryEvidence, ctx: JudgeContext | None = None) -> tuple[Status, str]:
+    threshold = obs.threshold
+    if ctx is not None and ctx.contract is not None:
+        entry = ctx.contract.get(obs.alert)
+        threshold = entry.threshold if entry else None
+        if threshold is not None and obs.threshold is not None:
+            if threshold.signal != obs.threshold.signal:
+                return (
+                    "error",
+                    "the contract's threshold signal is not the one observed: "
+                    f"{threshold.signal!r} (observed {obs.threshold.signal!r})",
+                )
+    if threshold is None:
         return "error", f"the alerting contract has no threshold for {obs.alert}"
     if obs.window is None:
         return "error", "no fault window to measure the signal over"
     if obs.value is None or math.isnan(obs.value):
         return "error", f"the threshold signal returned no value: {obs.query}"
-    t = obs.threshold
-    tripped = t.tripped(obs.value)
+    tripped = threshold.tripped(obs.value)
+    t = threshold
     where = f"signal {obs.value:.4g} vs threshold {t.op} {t.value:g} ({t.text})"
     if (obs.side == "above") != tripped:
         return (
@@ -47,17 +67,31 @@ def judge_boundary(obs: BoundaryObservation) -> tuple[Status, str]:
 
 class BoundaryCheck(Check):
     kind = "boundary"
+    evidence_model = BoundaryEvidence
+    column = "alerts"
 
-    def __init__(self, alert: str, side: str):
+    def __init__(self, alert: str, side: Literal["above", "below"]):
         super().__init__(f"boundary {alert} {side} threshold")
         self.alert = alert
         self.side = side
 
-    async def collect(self, run: RunView) -> BoundaryObservation:
+    @classmethod
+    def build(
+        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
+    ) -> list[Check]:
+        boundary = scenario.boundary
+        return [cls(boundary.alert, boundary.side)] if boundary is not None else []
+
+    async def collect(self, run: RunView) -> BoundaryEvidence:
         entry = run.contract.get(self.alert)
         threshold = entry.threshold if entry else None
         window = run.fault_window()
-        obs = BoundaryObservation(self.alert, self.side, threshold, window=window)
+        obs = BoundaryEvidence(
+            alert=self.alert,
+            side=self.side,
+            threshold=threshold,
+            window=(window.start, window.end) if window else None,
+        )
         if threshold is None or window is None:
             return obs
         obs.query = threshold.signal.replace(
@@ -68,17 +102,14 @@ class BoundaryCheck(Check):
         obs.value = max(values) if values else None
         return obs
 
-    def judge(self, observed: BoundaryObservation) -> CheckResult:
-        status, summary = judge_boundary(observed)
-        return result(
-            self,
-            status,
-            summary,
-            {
-                "alert": observed.alert,
-                "side": observed.side,
-                "threshold": observed.threshold.model_dump() if observed.threshold else None,
-                "query": observed.query,
-                "value": observed.value,
-            },
-        )
+    @classmethod
+    def judge(cls, evidence: BoundaryEvidence, ctx: JudgeContext) -> Judged:
+        status, summary = judge_boundary(evidence, ctx)
+        return Judged(status, summary, evidence)
+
+    @classmethod
+    def raw(cls, evidence: BoundaryEvidence) -> list[Raw]:
+        threshold = evidence.threshold.model_dump(mode="json") if evidence.threshold else None
+        return [
+            Raw("threshold signal", evidence.query, {"value": evidence.value, "threshold": threshold})
+        ]

@@ -6,15 +6,20 @@ own testimony (JetStream advisories and consumer info), no message was dead-lett
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
-from harness.checks.base import Check, CheckResult, RunView, result
+from harness.checks.base import Check, CheckResult, JudgeContext, Judged, Raw, RunView
 from harness.config import Strict
-from harness.evidence.record import Status
+from harness.evidence.record import CheckEvidence, ScenarioResult, Status
 from harness.workload.ledger import LedgerSummary, ServerView
+
+if TYPE_CHECKING:
+    from harness.checks.alert_poller import AlertPoller
+    from harness.config import Target
+    from harness.prometheus import PrometheusAPI
+    from harness.scenario import Scenario
 
 
 class DeliveryExpectation(Strict):
@@ -44,17 +49,20 @@ class DeliveryExpectation(Strict):
     )
 
 
-@dataclass
-class DeliveryObservation:
-    ledger: LedgerSummary | None
-    poison_expected: bool
+class DeliveryEvidence(CheckEvidence):
+    """The delivery invariants and whether poison was expected; the ledger judged is the
+    scenario's `workload` record, kept there once (attached here, never written twice)."""
+
+    expected: DeliveryExpectation | None = None
+    poison_expected: bool | None = None
+    ledger: LedgerSummary | None = Field(None, exclude=True)
 
     @property
     def server(self) -> ServerView:
         return self.ledger.server if self.ledger is not None else ServerView()
 
 
-def judge_delivery(spec: DeliveryExpectation, obs: DeliveryObservation) -> tuple[Status, str]:
+def judge_delivery(spec: DeliveryExpectation, obs: DeliveryEvidence) -> tuple[Status, str]:
     summary = obs.ledger
     if summary is None or not summary.acked:
         return "error", "no acked request in the ledger: the workload did not run"
@@ -135,24 +143,46 @@ def _max_deliver(
 
 class DeliveryCheck(Check):
     kind = "delivery"
+    evidence_model = DeliveryEvidence
 
     def __init__(self, spec: DeliveryExpectation):
         super().__init__("delivery invariants")
         self.spec = spec
 
-    async def collect(self, run: RunView) -> DeliveryObservation:
-        ledger = run.ledger() if run.ledger else None
+    @classmethod
+    def build(
+        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
+    ) -> list[Check]:
+        delivery = scenario.expect.delivery
+        return [cls(delivery)] if delivery is not None else []
+
+    async def collect(self, run: RunView) -> DeliveryEvidence:
         poison = run.scenario.workload.mix.poison > 0 or any(
             f.kind == "poison" for f in run.scenario.faults
         )
-        return DeliveryObservation(ledger, poison)
-
-    def judge(self, observed: DeliveryObservation) -> CheckResult:
-        status, summary = judge_delivery(self.spec, observed)
-        return result(
-            self,
-            status,
-            summary,
-            # the ledger it judged is the scenario's `workload` record, kept once
-            {"expected": self.spec.model_dump()},
+        return DeliveryEvidence(
+            expected=self.spec,
+            poison_expected=poison,
+            ledger=run.ledger() if run.ledger else None,
         )
+
+    @classmethod
+    def judge(cls, evidence: DeliveryEvidence, ctx: JudgeContext) -> Judged:
+        if evidence.expected is None or evidence.poison_expected is None:
+            return Judged("error", "the evidence keeps no delivery expectation", evidence)
+        status, summary = judge_delivery(evidence.expected, evidence)
+        return Judged(status, summary, evidence)
+
+    @classmethod
+    def attach(cls, evidence: DeliveryEvidence, result: ScenarioResult) -> DeliveryEvidence:
+        return evidence.model_copy(update={"ledger": result.workload})
+
+    @classmethod
+    def raw(cls, evidence: DeliveryEvidence) -> list[Raw]:
+        ledger = evidence.ledger.model_dump(mode="json") if evidence.ledger else None
+        return [Raw("delivery ledger", None, ledger)]
+
+    @classmethod
+    def upgrade(cls, older: dict[str, Any]) -> dict[str, Any]:
+        """v2 kept a copy of the scenario's ledger here; the scenario's record holds it."""
+        return {k: v for k, v in older.items() if k != "ledger"}

@@ -5,6 +5,7 @@ faults with their read-backs and heal proofs, each check with status, exact quer
 with evaluation timestamps, alert timelines beside the contract's objectives and the rules'
 floors, the ledger; plus the target, profile, time compression, contract and tool versions.
 Rewritten atomically after each scenario, so an interrupted run still leaves what it observed.
+Older evidence (v2) is read through each check kind's `upgrade`, so its reports still build.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
 from harness.config import Target
 from harness.contract import Contract
-from harness.evidence.record import RunRecord
+from harness.evidence.record import EVIDENCE_SCHEMA, OLDER_SCHEMAS, RunRecord
+
+
+class EvidenceSchemaError(ValueError):
+    """An evidence file of a schema this harness does not read."""
 
 
 def tool_versions() -> dict[str, str]:
@@ -61,6 +67,30 @@ def write_evidence(out_dir: Path, record: RunRecord) -> Path:
 
 
 def read_evidence(path: Path) -> RunRecord:
-    """A run record back from its `evidence.json` (or the run directory holding it)."""
+    """A run record back from its `evidence.json` (or the run directory holding it); older
+    evidence is upgraded and keeps its schema name (it cannot be re-judged)."""
     path = path / "evidence.json" if path.is_dir() else path
-    return RunRecord.model_validate(json.loads(path.read_text()))
+    return RunRecord.model_validate(upgrade(json.loads(path.read_text()), str(path)))
+
+
+def upgrade(document: dict[str, Any], source: str = "evidence") -> dict[str, Any]:
+    """The JSON form of an older evidence schema as the current one reads it: each check's
+    evidence through its kind's `upgrade`."""
+    schema = document.get("schema")
+    if schema == EVIDENCE_SCHEMA:
+        return document
+    if schema not in OLDER_SCHEMAS:
+        raise EvidenceSchemaError(
+            f"{source}: not a run record of this harness: evidence schema {schema!r} "
+            f"(it reads {', '.join((EVIDENCE_SCHEMA, *OLDER_SCHEMAS))})"
+        )
+    from harness.checks.registry import check_class
+
+    scenarios = []
+    for scenario in document.get("scenarios") or []:
+        checks = [
+            {**c, "evidence": check_class(c["kind"]).upgrade(dict(c.get("evidence") or {}))}
+            for c in scenario.get("checks") or []
+        ]
+        scenarios.append({**scenario, "checks": checks})
+    return {**document, "scenarios": scenarios}

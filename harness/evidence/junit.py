@@ -27,7 +27,7 @@ def junit_xml(record: RunRecord) -> ET.ElementTree:
                 c.name,
                 c.status,
                 c.summary,
-                json.dumps(c.evidence, default=str)[:4000],
+                c.evidence.model_dump_json()[:4000],
                 (c.ended_at or 0.0) - (c.started_at or c.ended_at or 0.0),
             )
             for c in result.checks

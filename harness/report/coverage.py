@@ -12,6 +12,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from harness.checks.base import CoverageFacts
+from harness.checks.registry import check_class
 from harness.evidence.record import CheckResult, ScenarioResult
 from harness.promql import base_metric, metric_names
 from harness.report.catalogue import Catalogue, id_order
@@ -19,11 +21,7 @@ from harness.report.runs import LoadedRun, histories, junit_cases
 
 COVERAGE_SCHEMA = "harness.coverage/v1"
 COLUMNS: tuple[str, ...] = ("tests", "metrics", "alerts", "dashboards")
-COLUMN_KINDS: dict[str, frozenset[str]] = {
-    "metrics": frozenset({"metric"}),
-    "alerts": frozenset({"alert", "alert_forbidden", "boundary"}),
-    "dashboards": frozenset({"dashboard"}),
-}
+"""`tests` (the JUnit cases), then the column each check kind fills (`Check.column`)."""
 CellStatus = Literal["covered", "partial", "none", "stale"]
 DEFAULT_STALE_AFTER_S = 30 * 24 * 3600.0
 
@@ -130,7 +128,7 @@ def cell_elements(
             [Element(c.name, c.status, c.message) for c in cases],
             result.ended_at or result.started_at,
         )
-    checks = [c for c in result.checks if c.kind in COLUMN_KINDS[column]]
+    checks = [c for c in result.checks if check_class(c.kind).column == column]
     ends = [c.ended_at for c in checks if c.ended_at is not None]
     return _check_elements(checks), max(ends) if ends else result.ended_at
 
@@ -210,32 +208,28 @@ def compute_coverage(
     )
 
 
-def _all_checks(runs: list[LoadedRun]) -> list[tuple[ScenarioResult, CheckResult]]:
-    return [(s, c) for run in runs for s in run.record.scenarios for c in s.checks]
-
-
-def _fired(check: CheckResult) -> bool:
-    return any(i.get("firing") for i in check.evidence.get("alerts_series") or [])
+def _facts(runs: list[LoadedRun]) -> list[tuple[ScenarioResult, CoverageFacts]]:
+    """What every check of every run proves, as its kind says."""
+    return [
+        (s, check_class(c.kind).facts(c))
+        for run in runs
+        for s in run.record.scenarios
+        for c in s.checks
+    ]
 
 
 def inverse_lists(runs: list[LoadedRun], catalogue: Catalogue) -> dict[str, list[Gap]]:
     """What no run exercised: rules never fired, forbidden alerts never shown able to fire,
     contract metrics never moved, panels never showing a symptom, scenarios never run."""
-    checks = _all_checks(runs)
-    fired = {c.evidence.get("alert") for _, c in checks if _fired(c)}
-    proven = {
-        c.evidence.get("alert") for _, c in checks if c.kind == "alert" and c.status == "pass"
-    }
+    facts = _facts(runs)
+    fired = {a for _, f in facts for a in f.alerts_fired}
+    proven = {a for _, f in facts for a in f.alerts_proven}
     forbidden: dict[str, list[str]] = {}
-    for scenario, c in checks:
-        if c.kind == "alert_forbidden":
-            forbidden.setdefault(str(c.evidence.get("alert")), []).append(scenario.scenario_id)
-    moved, read = _metrics_moved(checks, catalogue.histograms)
-    shown = {
-        f"{c.evidence['expected'].get('dashboard')} / {c.evidence['expected'].get('panel')}"
-        for _, c in checks
-        if c.kind == "dashboard" and c.status == "pass" and c.evidence.get("expected")
-    }
+    for scenario, f in facts:
+        for alert in f.alerts_forbidden:
+            forbidden.setdefault(alert, []).append(scenario.scenario_id)
+    moved, read = _metrics_moved([f for _, f in facts], catalogue.histograms)
+    shown = {p for _, f in facts for p in f.panels_shown}
     ran = {s.scenario_id for run in runs for s in run.record.scenarios}
     return {
         "alerts_never_fired": [
@@ -266,30 +260,12 @@ def inverse_lists(runs: list[LoadedRun], catalogue: Catalogue) -> dict[str, list
     }
 
 
-def _metrics_moved(
-    checks: list[tuple[ScenarioResult, CheckResult]], histograms: set[str]
-) -> tuple[set[str], set[str]]:
+def _metrics_moved(facts: list[CoverageFacts], histograms: set[str]) -> tuple[set[str], set[str]]:
     """(metrics a passing check showed moving, metrics any check read)."""
-    moved: set[str] = set()
-    read: set[str] = set()
 
     def names(query: str) -> set[str]:
         return {base_metric(n, histograms) for n in metric_names(query)}
 
-    for _, c in checks:
-        expected = c.evidence.get("expected") or {}
-        if c.kind == "metric" and expected.get("query"):
-            found = names(expected["query"])
-            read |= found
-            relative = expected.get("moved") in ("up", "down") or any(
-                expected.get(k) is not None for k in ("ratio_at_least", "delta_above")
-            )
-            if c.status == "pass" and relative:
-                moved |= found
-        elif c.kind == "dashboard":
-            for row in c.evidence.get("queries") or []:
-                found = names(row.get("query") or "")
-                read |= found
-                if c.status == "pass" and row.get("moved"):
-                    moved |= found
+    read = {n for f in facts for q in f.queries_read for n in names(q)}
+    moved = {n for f in facts for q in f.queries_moved for n in names(q)}
     return moved, read

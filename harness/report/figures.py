@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.evidence.record import CheckResult, Phase, ScenarioResult
+
+if TYPE_CHECKING:
+    from harness.checks.alerts import AlertEvidence, ForbiddenEvidence
+    from harness.checks.dashboards import PanelEvidence
+    from harness.checks.metrics import MetricEvidence, QueryRecord, SeriesRecord
 
 Point = tuple[float, float]
 
@@ -152,9 +157,9 @@ def _label(labels: dict[str, str], varying: list[str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in shown.items()) if shown else "value"
 
 
-def _varying(series: list[dict[str, Any]]) -> list[str]:
-    keys = sorted({k for s in series for k in s.get("labels", {})} - {"__name__"})
-    return [k for k in keys if len({s.get("labels", {}).get(k) for s in series}) > 1]
+def _varying(series: list[SeriesRecord]) -> list[str]:
+    keys = sorted({k for s in series for k in s.labels} - {"__name__"})
+    return [k for k in keys if len({s.labels.get(k) for s in series}) > 1]
 
 
 def _points(raw: list[Any]) -> list[Point]:
@@ -169,44 +174,44 @@ def _points(raw: list[Any]) -> list[Point]:
     return out
 
 
-def lines_of(series: list[dict[str, Any]], wanted: dict[str, str] | None = None) -> list[Line]:
+def lines_of(series: list[SeriesRecord], wanted: dict[str, str] | None = None) -> list[Line]:
     """One line per series; those matching `wanted` labels emphasised (all when none)."""
     varying = _varying(series)
     return [
         Line(
-            _label(s.get("labels", {}), varying),
-            _points(s.get("points", [])),
-            not wanted or all(s.get("labels", {}).get(k) == v for k, v in wanted.items()),
+            _label(s.labels, varying),
+            _points(s.points),
+            not wanted or all(s.labels.get(k) == v for k, v in wanted.items()),
         )
         for s in series
     ]
 
 
 def metric_figure(check: CheckResult, result: ScenarioResult) -> MetricFigure:
-    e = check.evidence
-    expected = e.get("expected") or {}
-    window = e.get(f"{expected.get('window', 'fault')}_window")
-    judged = (window[1], e["value"]) if window and e.get("value") is not None else None
+    e: MetricEvidence = check.evidence  # type: ignore[assignment]
+    expected = e.expected
+    window = e.window
+    judged = (window[1], e.value) if window and e.value is not None else None
     figure_spans = spans(result)
-    if expected.get("window") == "recovery" and window:
+    if expected is not None and expected.window == "recovery" and window:
         figure_spans.append(Span(window[0], window[1], "recovery"))
-    recovery = _points((e.get("recovery") or {}).get("points") or [])
-    wanted = expected.get("labels") or {}
-    over_run = e.get("series")
+    recovery = _points(e.recovery.points) if e.recovery else []
+    wanted = expected.labels if expected else {}
+    query = expected.query if expected else ""
+    over_run = e.series
     error = None
-    if isinstance(over_run, dict) and "series" in over_run:
-        lines = lines_of(over_run["series"], wanted)
-        source = f"range series over the scenario, step {over_run.get('step', 0):g}s"
-        if over_run.get("rolling_window"):
-            source += f", $window as a rolling {over_run['rolling_window']}"
-        if over_run.get("truncated"):
-            source += f"; {over_run['truncated']} more series not recorded (cap)"
-        query = over_run.get("query", expected.get("query", ""))
+    if over_run is not None and over_run.error is None:
+        lines = lines_of(over_run.series, wanted)
+        source = f"range series over the scenario, step {over_run.step or 0:g}s"
+        if over_run.rolling_window:
+            source += f", $window as a rolling {over_run.rolling_window}"
+        if over_run.truncated:
+            source += f"; {over_run.truncated} more series not recorded (cap)"
+        query = over_run.query or query
     else:
-        if isinstance(over_run, dict) and over_run.get("error"):
-            error = f"range series could not be read: {over_run['error']}"
-        lines, source = _from_queries(e.get("queries") or [], wanted)
-        query = expected.get("query", "")
+        if over_run is not None:
+            error = f"range series could not be read: {over_run.error}"
+        lines, source = _from_queries(e.queries, wanted)
     return MetricFigure(
         title=check.name,
         status=check.status,
@@ -214,7 +219,7 @@ def metric_figure(check: CheckResult, result: ScenarioResult) -> MetricFigure:
         query=query,
         lines=lines,
         spans=figure_spans,
-        baseline=e.get("baseline"),
+        baseline=e.baseline,
         judged=judged,
         recovery=recovery,
         source=source,
@@ -222,15 +227,17 @@ def metric_figure(check: CheckResult, result: ScenarioResult) -> MetricFigure:
     )
 
 
-def _from_queries(queries: list[dict[str, Any]], wanted: dict[str, str]) -> tuple[list[Line], str]:
+def _from_queries(queries: list[QueryRecord], wanted: dict[str, str]) -> tuple[list[Line], str]:
     """Evidence without a range series (an older record): the check's own query results."""
+    from harness.checks.metrics import SeriesRecord
+
     lines: list[Line] = []
     instants: list[Point] = []
     for q in queries:
-        if "range" in q:
-            lines += lines_of(q.get("result") or [], wanted)
-        elif q.get("value") is not None and q.get("evaluated_at") is not None:
-            instants.append((float(q["evaluated_at"]), float(q["value"])))
+        if q.range is not None:
+            lines += lines_of([r for r in q.result if isinstance(r, SeriesRecord)], wanted)
+        elif q.value is not None and q.evaluated_at is not None:
+            instants.append((q.evaluated_at, q.value))
     if instants:
         lines.append(Line("instant values", sorted(instants), joined=False))
     return lines, "no range series in this evidence: the check's own query results"
@@ -248,75 +255,87 @@ def _merge(times: list[float], step: float, state: str) -> list[Segment]:
 
 
 def alert_strip(check: CheckResult, result: ScenarioResult) -> AlertStrip:
-    e = check.evidence
-    rule = e.get("loaded_rule") or {}
-    step = float(rule.get("group_interval_s") or e.get("evaluation_interval_s") or 1.0)
-    instances = e.get("alerts_series") or []
-    pending = [t for i in instances for t in i.get("pending", [])]
-    firing = [t for i in instances for t in i.get("firing", [])]
+    """An expected or forbidden alert's states over the scenario; an expected one's with the
+    objectives it was judged by and its receipts."""
+    from harness.checks.alerts import AlertEvidence
+
+    e: AlertEvidence | ForbiddenEvidence = check.evidence  # type: ignore[assignment]
+    rule = e.loaded_rule
+    expected = isinstance(e, AlertEvidence)
+    evaluation = e.evaluation_interval_s if isinstance(e, AlertEvidence) else None
+    step = float((rule.group_interval_s if rule else 0.0) or evaluation or 1.0)
+    pending = [t for i in e.alerts_series for t in i.pending]
+    firing = [t for i in e.alerts_series for t in i.firing]
     segments = _merge(pending, step, "pending") + _merge(firing, step, "firing")
-    end = scenario_end(result)
-    if e.get("resolved_at"):
-        segments.append(Segment(float(e["resolved_at"]), end, "resolved"))
     markers: list[Marker] = []
-    fault, healed = e.get("fault_start"), e.get("healed_at")
-    if check.kind == "alert" and fault is not None:
-        markers.append(Marker(fault, "fault", "fault applied"))
-        if e.get("objective_s") is not None:
-            markers.append(
-                Marker(fault + e["objective_s"], "objective", f"objective {e['objective_s']:g}s")
-            )
-        if e.get("notify_objective_s") is not None:
-            markers.append(
-                Marker(
-                    fault + e["notify_objective_s"],
-                    "notify_objective",
-                    f"notification objective {e['notify_objective_s']:g}s",
-                )
-            )
-        if e.get("floor_s") is not None:
-            markers.append(Marker(fault + e["floor_s"], "floor", f"rule floor {e['floor_s']:g}s"))
-    if check.kind == "alert" and healed is not None:
-        markers.append(Marker(healed, "healed", "healed"))
-        if e.get("resolve_objective_s") is not None:
-            markers.append(
-                Marker(
-                    healed + e["resolve_objective_s"],
-                    "resolve_objective",
-                    f"resolve objective {e['resolve_objective_s']:g}s",
-                )
-            )
-    for seen in e.get("alertmanager") or []:
-        if seen.get("at") is not None:
-            markers.append(Marker(seen["at"], "alertmanager", f"Alertmanager: {seen.get('state')}"))
-    for note in e.get("notifications") or []:
-        markers.append(
-            Marker(
-                note["received_at"],
-                f"notification_{note.get('status', 'firing')}",
-                f"{note.get('status')} → {note.get('receiver')}",
-            )
-        )
+    if isinstance(e, AlertEvidence):
+        if e.resolved_at:
+            segments.append(Segment(e.resolved_at, scenario_end(result), "resolved"))
+        markers = _alert_markers(e)
     return AlertStrip(
-        alert=str(e.get("alert", check.name)),
-        role="expected" if check.kind == "alert" else "forbidden",
+        alert=e.alert or check.name,
+        role="expected" if expected else "forbidden",
         status=check.status,
         segments=sorted(segments, key=lambda s: s.start),
         markers=sorted(markers, key=lambda m: m.at),
     )
 
 
+def _alert_markers(e: AlertEvidence) -> list[Marker]:
+    markers: list[Marker] = []
+    fault, healed = e.fault_start, e.healed_at
+    if fault is not None:
+        markers.append(Marker(fault, "fault", "fault applied"))
+        if e.objective_s is not None:
+            markers.append(
+                Marker(fault + e.objective_s, "objective", f"objective {e.objective_s:g}s")
+            )
+        if e.notify_objective_s is not None:
+            markers.append(
+                Marker(
+                    fault + e.notify_objective_s,
+                    "notify_objective",
+                    f"notification objective {e.notify_objective_s:g}s",
+                )
+            )
+        if e.floor_s is not None:
+            markers.append(Marker(fault + e.floor_s, "floor", f"rule floor {e.floor_s:g}s"))
+    if healed is not None:
+        markers.append(Marker(healed, "healed", "healed"))
+        if e.resolve_objective_s is not None:
+            markers.append(
+                Marker(
+                    healed + e.resolve_objective_s,
+                    "resolve_objective",
+                    f"resolve objective {e.resolve_objective_s:g}s",
+                )
+            )
+    for seen in e.alertmanager:
+        if seen.at is not None:
+            markers.append(Marker(seen.at, "alertmanager", f"Alertmanager: {seen.state}"))
+    for note in e.notifications:
+        markers.append(
+            Marker(
+                note.received_at,
+                f"notification_{note.status or 'firing'}",
+                f"{note.status} → {note.receiver}",
+            )
+        )
+    return markers
+
+
 def panel_figure(check: CheckResult, result: ScenarioResult) -> PanelFigure:
+    e: PanelEvidence = check.evidence  # type: ignore[assignment]
     queries = [
         QueryPlot(
-            ref=str(row.get("refId", "?")),
-            expr=str(row.get("query", "")),
-            lines=lines_of(row.get("result") or []),
-            baseline=row.get("baseline"),
-            fault=row.get("fault"),
-            moved=row.get("moved"),
+            ref=q.refId,
+            expr=q.query,
+            lines=lines_of(q.result),
+            baseline=q.baseline,
+            fault=q.fault,
+            moved=q.moved,
         )
-        for row in check.evidence.get("queries") or []
+        for q in e.queries
     ]
     return PanelFigure(check.name, check.status, check.summary, queries, spans(result))
 
@@ -336,15 +355,15 @@ def timeline_figure(result: ScenarioResult) -> TimelineFigure:
 
 
 def scenario_figures(result: ScenarioResult) -> ScenarioFigures:
-    """Every figure of one scenario's section."""
+    """Every figure of one scenario's section, as each check's kind draws it."""
+    from harness.checks.registry import check_class
+
     figures = ScenarioFigures(
         origin(result), scenario_end(result), timeline_figure(result), spans(result)
     )
     for check in result.checks:
-        if check.kind == "metric":
-            figures.metrics.append(metric_figure(check, result))
-        elif check.kind in ("alert", "alert_forbidden"):
-            figures.alerts.append(alert_strip(check, result))
-        elif check.kind == "dashboard":
-            figures.panels.append(panel_figure(check, result))
+        kind = check_class(check.kind)
+        figure = kind.figure(check, result)
+        if figure is not None and kind.figure_group is not None:
+            getattr(figures, kind.figure_group).append(figure)
     return figures

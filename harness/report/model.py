@@ -13,18 +13,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.checks.alert_poller import Sighting
+from harness.checks.alerts import TIMINGS, AlertEvidence, NotificationRecord
+from harness.checks.delivery import DeliveryEvidence
+from harness.checks.registry import check_class
 from harness.evidence.record import CheckResult, FaultRecord, ScenarioResult
 from harness.report.catalogue import Catalogue, id_order
 from harness.report.coverage import DEFAULT_STALE_AFTER_S, Coverage, compute_coverage
 from harness.report.figures import ScenarioFigures, origin, scenario_figures
 from harness.report.runs import LoadedRun, histories
-from harness.workload.ledger import LedgerSummary
 
 MAX_RAW_CHARS = 6000
 """Per raw block; the rest stays in evidence.json (the report says so where it cuts)."""
 
 LEDGER_ROWS: list[tuple[str, str, str | None]] = [
-    # (ledger key, what it means, the expectation key that bounds it)
+    # (LedgerSummary field, what it means, the DeliveryExpectation field that bounds it)
     ("published", "published", None),
     ("acked", "acked by JetStream", None),
     ("not_acked", "not acked (publish failed)", None),
@@ -76,9 +79,9 @@ class Receipts:
 
     alert: str
     status: str
-    alertmanager: list[dict[str, Any]]
-    notifications: list[dict[str, Any]]
-    timings: dict[str, Any]
+    alertmanager: list[Sighting]
+    notifications: list[NotificationRecord]
+    timings: dict[str, float]
 
 
 @dataclass
@@ -152,50 +155,12 @@ def _block(label: str, query: str | None, value: Any) -> RawBlock:
     return RawBlock(label, query, text, cut)
 
 
-def raw_blocks(check: CheckResult, workload: LedgerSummary | None = None) -> list[RawBlock]:
-    """The raw queries and results a failing or erroring check rests on."""
-    e = check.evidence
-    if check.kind == "metric":
-        blocks = [
-            _block(
-                f"instant at {q['evaluated_at']:.3f}" if "evaluated_at" in q else "range",
-                q.get("query"),
-                q.get("result"),
-            )
-            for q in e.get("queries") or []
-        ]
-        series = e.get("series") or {}
-        if series.get("error"):
-            blocks.append(_block("range series over the scenario", series.get("query"), series))
-        return blocks or [_block("evidence", None, e)]
-    if check.kind == "dashboard":
-        return [
-            _block(f"query {row.get('refId')}", row.get("query"), row.get("result"))
-            for row in e.get("queries") or []
-        ] or [_block("evidence", None, e)]
-    if check.kind in ("alert", "alert_forbidden"):
-        rule = e.get("loaded_rule") or {}
-        consulted = {
-            k: e.get(k)
-            for k in ("alerts_series", "alertmanager", "notifications", "polled", "poll_errors")
-            if k in e
-        }
-        return [_block("the loaded rule and what it produced", rule.get("query"), consulted)]
-    if check.kind == "boundary":
-        return [
-            _block(
-                "threshold signal",
-                e.get("query"),
-                {"value": e.get("value"), "threshold": e.get("threshold")},
-            )
-        ]
-    if check.kind == "delivery":
-        return [_block("delivery ledger", None, e.get("ledger") or _ledger_dump(workload))]
-    return [_block("evidence", None, e)]
-
-
-def _ledger_dump(workload: LedgerSummary | None) -> dict[str, Any] | None:
-    return workload.model_dump(mode="json") if workload is not None else None
+def raw_blocks(check: CheckResult, result: ScenarioResult | None = None) -> list[RawBlock]:
+    """The raw queries and results a failing or erroring check rests on, as its kind shows
+    them (with what the scenario's record keeps for it, e.g. the ledger)."""
+    kind = check_class(check.kind)
+    evidence = kind.attach(check.evidence, result) if result is not None else check.evidence
+    return [_block(r.label, r.query, r.value) for r in kind.raw(evidence)]
 
 
 def _what(fault: FaultRecord) -> str:
@@ -240,52 +205,49 @@ def why(result: ScenarioResult) -> list[str]:
 
 
 def receipts(result: ScenarioResult) -> list[Receipts]:
-    keys = (
-        "objective_s",
-        "floor_s",
-        "slack_s",
-        "time_to_fire_s",
-        "notify_objective_s",
-        "time_to_notify_s",
-        "resolve_objective_s",
-        "resolve_after_heal_s",
-        "resolved_notified_after_heal_s",
-    )
-    return [
-        Receipts(
-            str(c.evidence.get("alert")),
-            c.status,
-            list(c.evidence.get("alertmanager") or []),
-            list(c.evidence.get("notifications") or []),
-            {k: c.evidence[k] for k in keys if c.evidence.get(k) is not None},
+    """What Alertmanager held and which notifications arrived, per expected alert."""
+    out = []
+    for c in result.checks:
+        if not isinstance(c.evidence, AlertEvidence):
+            continue
+        e = c.evidence
+        out.append(
+            Receipts(
+                e.alert,
+                c.status,
+                list(e.alertmanager),
+                list(e.notifications),
+                {k: getattr(e, k) for k in TIMINGS if getattr(e, k) is not None},
+            )
         )
-        for c in result.checks
-        if c.kind == "alert"
-    ]
+    return out
 
 
 def ledger(result: ScenarioResult) -> tuple[list[tuple[str, Any, Any]] | None, dict[str, Any]]:
-    """(rows of observed vs allowed, the rest worth showing) from the delivery check or the
-    scenario's workload record."""
-    check = next((c for c in result.checks if c.kind == "delivery"), None)
-    # the ledger is the scenario's workload record (older evidence kept a copy in the check)
-    data = (check.evidence.get("ledger") if check else None) or _ledger_dump(result.workload)
-    if not data:
+    """(rows of observed vs allowed, the rest worth showing) from the scenario's workload
+    record and the delivery check's bounds."""
+    data = result.workload
+    if data is None:
         return None, {}
-    expected = (check.evidence.get("expected") if check else None) or {}
+    check = next((c for c in result.checks if isinstance(c.evidence, DeliveryEvidence)), None)
+    expected = check.evidence.expected if check else None  # type: ignore[union-attr]
     rows = [
-        (meaning, data.get(key), expected.get(bound) if bound else None)
+        (meaning, getattr(data, key), getattr(expected, bound) if bound and expected else None)
         for key, meaning, bound in LEDGER_ROWS
-        if key in data
     ]
-    extra = {
-        k: data[k]
-        for k in ("rate", "latency_s", "publish_errors", "by_kind")
-        if data.get(k) not in (None, {}, [])
+    extra: dict[str, Any] = {
+        "rate": data.rate,
+        "latency_s": (
+            data.latency_s.model_dump(mode="json", exclude_none=True)
+            if data.latency_s.count
+            else None
+        ),
+        "publish_errors": data.publish_errors,
+        "by_kind": data.by_kind,
     }
-    server = data.get("server") or {}
-    if server.get("max_deliver") is not None:
-        extra["server max_deliver"] = server["max_deliver"]
+    extra = {k: v for k, v in extra.items() if v not in (None, {}, [])}
+    if data.server.max_deliver is not None:
+        extra["server max_deliver"] = data.server.max_deliver
     return rows, extra
 
 
@@ -311,7 +273,7 @@ def build_report(
                 why=why(result),
                 faults=fault_rows(result),
                 failures=[
-                    Failure(c, raw_blocks(c, result.workload))
+                    Failure(c, raw_blocks(c, result))
                     for c in result.checks
                     if c.status != "pass"
                 ],

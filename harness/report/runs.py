@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from harness.evidence.bundle import read_evidence
+from harness.evidence.bundle import EvidenceSchemaError, read_evidence
 from harness.evidence.junit import junit_xml
 from harness.evidence.record import RunRecord, ScenarioResult
 
@@ -68,6 +68,8 @@ def load_run(path: Path) -> LoadedRun:
         record = read_evidence(file)
     except json.JSONDecodeError as exc:
         raise RunDirProblem(f"{file}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    except EvidenceSchemaError as exc:
+        raise RunDirProblem(str(exc)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from harness.durations import format_duration
@@ -42,6 +43,8 @@ def num(value: Any) -> str:
 
 
 def compact(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(", ", ": "), default=str, ensure_ascii=False)
     return num(value) if value is not None else "–"

@@ -6,15 +6,28 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks.base import Window
-from harness.checks.metrics import MetricExpectation, MetricObservation, judge_metric, recovered
+from harness.checks.base import JudgeContext
+from harness.checks.metrics import (
+    MetricEvidence,
+    MetricExpectation,
+    Recovery,
+    judge_metric,
+    recovered,
+)
 
-BASE, FAULT = Window(0, 10), Window(10, 40)
+BASE, FAULT = (0.0, 10.0), (10.0, 40.0)
 
 
-def obs(base: float | None, value: float | None, **kw: object) -> MetricObservation:
-    defaults = {"series": 1, "matched": 1, "baseline_window": BASE, "window": FAULT}
-    return MetricObservation(base=base, value=value, **{**defaults, **kw})  # type: ignore[arg-type]
+def obs(base: float | None, value: float | None, **kw: object) -> dict[str, object]:
+    defaults = {"series_returned": 1, "matched": 1, "baseline_window": BASE, "fault_window": FAULT}
+    return {"baseline": base, "value": value, **defaults, **kw}
+
+
+def judge_(
+    expected: MetricExpectation, observed: dict[str, object], ctx: JudgeContext | None = None
+) -> tuple[str, str]:
+    status, summary, _ = judge_metric(MetricEvidence(expected=expected, **observed), ctx)
+    return status, summary
 
 
 def spec(**kw: object) -> MetricExpectation:
@@ -22,8 +35,8 @@ def spec(**kw: object) -> MetricExpectation:
 
 
 def test_moved_up_passes_only_above_the_baseline() -> None:
-    assert judge_metric(spec(moved="up"), obs(0.0, 2.5))[0] == "pass"
-    assert judge_metric(spec(moved="up"), obs(2.5, 2.5)) == (
+    assert judge_(spec(moved="up"), obs(0.0, 2.5))[0] == "pass"
+    assert judge_(spec(moved="up"), obs(2.5, 2.5)) == (
         "fail",
         "did not move up (2.5 vs baseline 2.5)",
     )
@@ -33,7 +46,7 @@ def test_absolute_bound_the_baseline_already_meets_fails_with_moved() -> None:
     """Fooled before: `above: 0` on a metric the workload's own poison moved all along."""
     with pytest.raises(ValueError, match="relative to the baseline"):
         spec(above=0)
-    status, summary = judge_metric(spec(moved="up", above=0), obs(0.2, 0.2))
+    status, summary = judge_(spec(moved="up", above=0), obs(0.2, 0.2))
     assert status == "fail" and "did not move up" in summary
 
 
@@ -42,41 +55,59 @@ def test_ratio_against_zero_baseline_needs_its_floor() -> None:
     with pytest.raises(ValueError, match="absolute floor"):
         spec(ratio_at_least=3)
     s = spec(ratio_at_least=3, above=5)
-    assert judge_metric(s, obs(0.0, 0.01))[0] == "fail"  # zero baseline: the floor decides
-    assert judge_metric(s, obs(0.0, 9.0))[0] == "pass"
-    assert judge_metric(s, obs(4.0, 9.0))[0] == "fail"  # 2.25x < 3x
-    assert judge_metric(s, obs(2.0, 9.0))[0] == "pass"
+    assert judge_(s, obs(0.0, 0.01))[0] == "fail"  # zero baseline: the floor decides
+    assert judge_(s, obs(0.0, 9.0))[0] == "pass"
+    assert judge_(s, obs(4.0, 9.0))[0] == "fail"  # 2.25x < 3x
+    assert judge_(s, obs(2.0, 9.0))[0] == "pass"
 
 
 def test_flat_fails_when_the_fault_moves_it() -> None:
     """The seed's S1: an ACK failure is not a NAK, the NAK redelivery counter stays flat."""
     s = spec(moved="flat", tolerance_abs=0.01)
-    assert judge_metric(s, obs(0.0, 0.0))[0] == "pass"
-    status, summary = judge_metric(s, obs(0.0, 0.8))
+    assert judge_(s, obs(0.0, 0.0))[0] == "pass"
+    status, summary = judge_(s, obs(0.0, 0.8))
     assert status == "fail" and "did not stay flat" in summary
     relative = spec(moved="flat", tolerance=0.1)
-    assert judge_metric(relative, obs(10.0, 10.9))[0] == "pass"
-    assert judge_metric(relative, obs(10.0, 11.5))[0] == "fail"
+    assert judge_(relative, obs(10.0, 10.9))[0] == "pass"
+    assert judge_(relative, obs(10.0, 11.5))[0] == "fail"
 
 
 def test_wrong_label_value_fails_rather_than_errors() -> None:
     """A router labelling `subject="unknown"`: data exists, none with the real labels."""
     s = spec(moved="up", labels={"subject": "beamline.router.v1.decide"})
     observed = obs(None, None, matched=0, labels_seen=[{"subject": "unknown"}])
-    status, summary = judge_metric(s, observed)
+    status, summary = judge_(s, observed)
     assert status == "fail" and "no series with labels" in summary and "unknown" in summary
 
 
 def test_no_data_is_an_error_never_a_pass() -> None:
-    assert judge_metric(spec(moved="up"), obs(None, None, series=0))[0] == "error"
-    assert judge_metric(spec(moved="up"), obs(None, 3.0))[0] == "error"  # no baseline
-    assert judge_metric(spec(moved="up"), obs(0.0, 3.0, window=None))[0] == "error"
+    assert judge_(spec(moved="up"), obs(None, None, series_returned=0))[0] == "error"
+    assert judge_(spec(moved="up"), obs(None, 3.0))[0] == "error"  # no baseline
+    assert judge_(spec(moved="up"), obs(0.0, 3.0, fault_window=None))[0] == "error"
 
 
 def test_recovery_is_required_when_asked_for() -> None:
     s = spec(moved="up", recover_within="1m")
-    assert judge_metric(s, obs(0.0, 3.0, recovery={"recovered_at": None}))[0] == "fail"
-    assert judge_metric(s, obs(0.0, 3.0, recovery={"recovered_at": 55.0}))[0] == "pass"
+    assert judge_(s, obs(0.0, 3.0, recovery=Recovery(recovered_at=None)))[0] == "fail"
+    assert judge_(s, obs(0.0, 3.0, recovery=Recovery(recovered_at=55.0)))[0] == "pass"
+
+
+def test_recovery_is_judged_from_the_polled_points_against_the_deadline() -> None:
+    """The poll keeps every point; the judge finds the first one back at the baseline before
+    `recover_within` (on the run's clock) has passed since heal."""
+    ctx = JudgeContext(time_compression=30.0)  # 1m production = 2 s here
+    points = [(40.5, 3.0), (41.5, 2.0), (42.5, 0.0)]
+    poll = Recovery(healed_at=40.0, deadline=42.0, baseline=0.0, points=points)
+    s = spec(moved="up", recover_within="1m")
+    assert judge_(s, obs(0.0, 3.0), ctx)[0] == "fail"  # no poll (heal never proven): no pass
+    late = MetricEvidence(expected=s, **obs(0.0, 3.0, recovery=poll))
+    status, summary, judged = judge_metric(late, ctx)
+    assert status == "fail" and "not back to within 10% of the baseline 1m" in summary
+    assert judged.recovery is not None and judged.recovery.recovered_at is None
+    slower = spec(moved="up", recover_within="2m")  # 4 s: the point at 42.5 counts
+    status, _, judged = judge_metric(late.model_copy(update={"expected": slower}), ctx)
+    assert status == "pass" and judged.recovery is not None
+    assert judged.recovery.recovered_at == 42.5 and judged.recovery.seconds_after_heal == 2.5
 
 
 def test_recovered_means_back_to_the_baseline_or_past_it_away_from_the_symptom() -> None:

@@ -6,64 +6,70 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks.base import Window
-from harness.checks.boundary import BoundaryObservation, judge_boundary
-from harness.checks.dashboards import (
-    PanelExpectation,
-    PanelObservation,
-    QueryObservation,
-    judge_panel,
-)
-from harness.checks.delivery import DeliveryExpectation, DeliveryObservation, judge_delivery
+from harness.checks.boundary import BoundaryEvidence, judge_boundary
+from harness.checks.dashboards import PanelEvidence, PanelExpectation, PanelQuery, judge_panel
+from harness.checks.delivery import DeliveryEvidence, DeliveryExpectation, judge_delivery
+from harness.checks.metrics import SeriesRecord
 from harness.contract import Threshold
 from harness.evidence.record import CheckResult, FaultRecord, HealOutcome
-from harness.prometheus import Series
 from harness.verdict import decide
 from harness.workload.ledger import LedgerSummary
 
-BASE, FAULT = Window(0, 9.5), Window(10, 40)
+BASE, FAULT = (0.0, 9.5), (10.0, 40.0)
 PANEL = PanelExpectation(dashboard="d", panel="p")
 
 
 def query(
     ref: str, base: float, fault: float, legend: str = "{{reason}}", **labels: str
-) -> QueryObservation:
+) -> PanelQuery:
     points = [(float(t), base) for t in range(0, 10)] + [(float(t), fault) for t in range(10, 41)]
-    return QueryObservation(
-        ref, "x", legend, [Series({"reason": "timeout", **labels}, points)], BASE, FAULT
+    series = SeriesRecord(labels={"reason": "timeout", **labels}, points=points)
+    return PanelQuery(refId=ref, query="x", legend=legend, result=[series])
+
+
+def panel(
+    spec: PanelExpectation, missing: str | None, queries: list[PanelQuery] | None = None
+) -> PanelEvidence:
+    return PanelEvidence(
+        expected=spec,
+        missing=missing,
+        baseline_window=BASE,
+        fault_window=FAULT,
+        queries=queries or [],
     )
 
 
 def test_panel_shows_the_symptom() -> None:
-    status, summary, rows = judge_panel(PanelObservation(PANEL, None, [query("A", 0.0, 2.0)]))
+    status, summary, judged = judge_panel(panel(PANEL, None, [query("A", 0.0, 2.0)]))
     assert status == "pass", summary
-    assert rows[0]["baseline"] == 0.0 and rows[0]["fault"] == 2.0
+    assert judged.queries[0].baseline == 0.0 and judged.queries[0].fault == 2.0
+    assert judged.queries[0].moved is True and judged.queries[0].series == 1
 
 
 def test_pre_initialised_zeros_do_not_pass() -> None:
-    status, summary, _ = judge_panel(PanelObservation(PANEL, None, [query("A", 0.0, 0.0)]))
+    status, summary, _ = judge_panel(panel(PANEL, None, [query("A", 0.0, 0.0)]))
     assert status == "fail" and "the symptom is not shown" in summary
 
 
 def test_a_broken_second_query_is_seen() -> None:
-    broken = QueryObservation("B", "y", "x", [], BASE, FAULT)
-    status, summary, _ = judge_panel(PanelObservation(PANEL, None, [query("A", 0.0, 2.0), broken]))
+    broken = PanelQuery(refId="B", query="y", legend="x")
+    status, summary, _ = judge_panel(panel(PANEL, None, [query("A", 0.0, 2.0), broken]))
     assert status == "fail" and "query B returned no data" in summary
 
 
 def test_legend_labels_must_be_on_the_series() -> None:
     q = query("A", 0.0, 2.0, legend="{{reason}} {{subject}}")
-    status, summary, _ = judge_panel(PanelObservation(PANEL, None, [q]))
+    status, summary, _ = judge_panel(panel(PANEL, None, [q]))
     assert status == "fail" and "lack legend label(s) subject" in summary
 
 
 def test_per_query_direction_and_missing_panel() -> None:
     spec = PanelExpectation(dashboard="d", panel="p", queries={"B": "up"})
     status, summary, _ = judge_panel(
-        PanelObservation(spec, None, [query("A", 0.0, 2.0), query("B", 5.0, 5.0)])
+        panel(spec, None, [query("A", 0.0, 2.0), query("B", 5.0, 5.0)])
     )
     assert status == "fail" and "query B did not move up" in summary
-    assert judge_panel(PanelObservation(PANEL, "dashboard 'd' has no panel 'p'"))[0] == "fail"
+    assert judge_panel(panel(PANEL, "dashboard 'd' has no panel 'p'"))[0] == "fail"
 
 
 LEDGER = {
@@ -78,9 +84,10 @@ LEDGER = {
 SERVER = {"max_deliver": 5, "stream": "router-stream"}
 
 
-def observed(ledger: dict[str, Any], server: dict[str, Any] = SERVER) -> DeliveryObservation:
+def observed(ledger: dict[str, Any], server: dict[str, Any] = SERVER) -> DeliveryEvidence:
     """The ledger's summary as the delivery check collects it (poison expected)."""
-    return DeliveryObservation(LedgerSummary.model_validate({**ledger, "server": server}), True)
+    summary = LedgerSummary.model_validate({**ledger, "server": server})
+    return DeliveryEvidence(poison_expected=True, ledger=summary)
 
 
 def test_delivery_passes_on_an_honest_ledger() -> None:
@@ -135,15 +142,17 @@ def test_duplicates_beyond_the_bound_fail_and_no_workload_is_an_error() -> None:
     dup = {**LEDGER, "max_duplicates_per_message": 3}
     spec = DeliveryExpectation(max_duplicates_per_message=2)
     assert judge_delivery(spec, observed(dup))[0] == "fail"
-    assert judge_delivery(spec, DeliveryObservation(None, True))[0] == "error"
+    assert judge_delivery(spec, DeliveryEvidence(poison_expected=True))[0] == "error"
     assert judge_delivery(spec, observed(LEDGER, {}))[0] == "fail"
 
 
 THRESHOLD = Threshold(text="ack failure ratio > 1 %", signal="s", op=">", value=0.01)
 
 
-def boundary(side: str, value: float | None) -> BoundaryObservation:
-    return BoundaryObservation("A", side, THRESHOLD, "q", FAULT, value)
+def boundary(side: str, value: float | None) -> BoundaryEvidence:
+    return BoundaryEvidence(
+        alert="A", side=side, threshold=THRESHOLD, window=FAULT, query="q", value=value
+    )
 
 
 def test_boundary_must_land_on_its_side() -> None:
@@ -152,7 +161,7 @@ def test_boundary_must_land_on_its_side() -> None:
     assert judge_boundary(boundary("below", 0.02))[0] == "error"
     assert judge_boundary(boundary("above", 0.005))[0] == "error"
     assert judge_boundary(boundary("below", None))[0] == "error"  # nothing measured
-    assert judge_boundary(BoundaryObservation("A", "below", None))[0] == "error"
+    assert judge_boundary(BoundaryEvidence(alert="A", side="below"))[0] == "error"
 
 
 def check(status: str) -> CheckResult:

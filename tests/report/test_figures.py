@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.checks.metrics import MetricEvidence
 from harness.report.figures import alert_strip, fault_window, metric_figure, scenario_figures
 from harness.report.plots import scenario_svgs
 from harness.report.runs import load_run
@@ -11,15 +12,21 @@ from tests.report.conftest import T0, check, scenario
 def test_metric_figure_from_range_series_emphasises_the_judged_labels(a2) -> None:
     result = load_run(a2).record.scenarios[0]
     labelled = next(
-        c for c in result.checks if c.kind == "metric" and c.evidence["expected"].get("labels")
+        c
+        for c in result.checks
+        if isinstance(c.evidence, MetricEvidence)
+        and c.evidence.expected is not None
+        and c.evidence.expected.labels
     )
+    evidence: MetricEvidence = labelled.evidence  # type: ignore[assignment]
     fig = metric_figure(labelled, result)
     assert fig.source.startswith("range series over the scenario, step 1s")
-    assert len(fig.lines) == len(labelled.evidence["series"]["series"])
+    assert evidence.series is not None and evidence.fault_window is not None
+    assert len(fig.lines) == len(evidence.series.series)
     strong = [line for line in fig.lines if line.emphasis]
     assert [line.label for line in strong] == ["reason=timeout"]
-    assert fig.baseline == labelled.evidence["baseline"]
-    assert fig.judged == (labelled.evidence["fault_window"][1], labelled.evidence["value"])
+    assert fig.baseline == evidence.baseline
+    assert fig.judged == (evidence.fault_window[1], evidence.value)
     assert [s.kind for s in fig.spans] == ["baseline", "fault"]
 
 

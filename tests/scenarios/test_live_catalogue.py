@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from harness.evidence.record import EVIDENCE_SCHEMA
 from harness.paths import project_root
 from harness.scenario import load_scenarios
 from harness.stack.slots import default_slots
@@ -43,7 +44,7 @@ def test_scenario_passes_live(catalogue_run: CatalogueRun, scenario_id: str) -> 
 def test_the_run_as_a_whole(catalogue_run: CatalogueRun) -> None:
     evidence = catalogue_run.evidence
     assert catalogue_run.returncode == 0, catalogue_run.stderr[-3000:]
-    assert evidence["schema"] == "harness.evidence/v2"
+    assert evidence["schema"] == EVIDENCE_SCHEMA
     assert evidence["time_compression"] == 30
     assert {s["scenario_id"] for s in evidence["scenarios"]} == set(CATALOGUE)
     # the router had neither the hook nor /readyz, and the scenarios did not need them

@@ -1,0 +1,67 @@
+"""The check registry: one check class per kind, like the fault drivers' registry.
+
+A check class is its kind's one module: its expectation (spec) model, evidence model, how its
+checks are built from a scenario, observed and judged, and how the report, the coverage matrix
+and `harness rejudge` read its evidence. Everything outside the checks iterates this registry
+instead of matching kind names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, get_args
+
+from harness.checks.alerts import AlertFiredCheck, ForbiddenAlertCheck
+from harness.checks.base import Check
+from harness.checks.boundary import BoundaryCheck
+from harness.checks.dashboards import PanelCheck
+from harness.checks.delivery import DeliveryCheck
+from harness.checks.metrics import MetricCheck
+from harness.evidence.record import CheckKind
+
+if TYPE_CHECKING:
+    from harness.checks.alert_poller import AlertPoller
+    from harness.evidence.record import ScenarioResult
+    from harness.config import Target
+    from harness.prometheus import PrometheusAPI
+    from harness.scenario import Scenario
+
+CHECKS: dict[str, type[Check]] = {
+    c.kind: c
+    for c in (
+        MetricCheck,
+        AlertFiredCheck,
+        ForbiddenAlertCheck,
+        PanelCheck,
+        BoundaryCheck,
+        DeliveryCheck,
+    )
+}
+"""Every check kind, in the order a scenario's checks are built (and reported)."""
+
+KINDS: tuple[str, ...] = get_args(CheckKind)
+
+
+def check_class(kind: str) -> type[Check]:
+    """The check class of a kind (a ValueError names the known ones)."""
+    try:
+        return CHECKS[kind]
+    except KeyError:
+        raise ValueError(f"unknown check kind {kind!r}; known: {', '.join(CHECKS)}") from None
+
+
+def checks_for(
+    scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
+) -> list[Check]:
+    """Every check a scenario asks for, kind by kind."""
+    return [c for cls in CHECKS.values() for c in cls.build(scenario, target, prometheus, poller)]
+
+
+def unproven_forbidden(results: list[ScenarioResult]) -> dict[str, list[str]]:
+    """Alerts some scenario forbade that no scenario of these results proved able to fire."""
+    facts = [(r, check_class(c.kind).facts(c)) for r in results for c in r.checks]
+    proven = {a for _, f in facts for a in f.alerts_proven}
+    forbidden: dict[str, list[str]] = {}
+    for result, f in facts:
+        for alert in sorted(f.alerts_forbidden - proven):
+            forbidden.setdefault(alert, []).append(result.scenario_id)
+    return forbidden
