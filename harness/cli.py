@@ -735,6 +735,8 @@ def stop_all(
     raise typer.Exit(0 if result["clean"] else 1)
 
 
+from harness.rejudge import command as _rejudge  # noqa: E402
 from harness.report.cli import register as _register_report  # noqa: E402
 
 _register_report(app)
+app.command("rejudge")(_rejudge)

@@ -375,6 +375,7 @@ class ScenarioRun:
                         update={"started_at": check.started_at, "ended_at": time.time()}
                     )
                 )
+        self.result.phase_error = phase_error
         self.result.verdict, self.result.reason = decide(
             checks=self.result.checks,
             faults=self.result.faults,

@@ -128,6 +128,9 @@ class ScenarioResult(Model):
     aliases: list[str] = Field(default_factory=list)
     verdict: Verdict = "error"
     reason: str = ""
+    phase_error: str | None = Field(
+        None, description="what stopped a phase (with the checks, the verdict rests on it)"
+    )
     started_at: float = Field(default_factory=time.time)
     ended_at: float | None = None
     plan: dict[str, Any] = Field(default_factory=dict)
@@ -152,6 +155,19 @@ class ScenarioResult(Model):
         still = any(f.applied_at and not (f.heal and f.heal.healed) for f in self.faults)
         end = time.time() if still or not healed else max(healed)
         return min(applied), end
+
+
+class Rejudging(Model):
+    """Where a re-judged record came from and what it was judged against."""
+
+    at: float
+    source: str = Field(description="the run directory (or evidence.json) re-judged")
+    contract: str | None = Field(
+        None, description="the contract file judged against; None: the objectives recorded"
+    )
+    changed: list[str] = Field(
+        default_factory=list, description="`scenario: check: before → after` for each change"
+    )
 
 
 class RunRecord(Model):
@@ -179,6 +195,9 @@ class RunRecord(Model):
     leftovers_healed: list[HealOutcome] = Field(default_factory=list)
     forgotten: list[dict[str, Any]] = Field(default_factory=list)
     unproven_forbidden: dict[str, list[str]] = Field(default_factory=dict)
+    rejudged: Rejudging | None = Field(
+        None, description="set when `harness rejudge` wrote this record from a stored run"
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
