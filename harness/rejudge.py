@@ -87,9 +87,7 @@ def rejudge_scenario(result: ScenarioResult, ctx: JudgeContext) -> ScenarioResul
     return result.model_copy(update={"checks": checks, "verdict": verdict, "reason": reason})
 
 
-def rejudge(
-    record: RunRecord, contract: Contract | None = None
-) -> tuple[RunRecord, list[Change]]:
+def rejudge(record: RunRecord, contract: Contract | None = None) -> tuple[RunRecord, list[Change]]:
     """The record judged again (against `contract`, else the objectives it recorded), and what
     changed. Refuses evidence of an older schema: it keeps no observations to judge."""
     if record.schema_ != EVIDENCE_SCHEMA:
@@ -103,7 +101,9 @@ def rejudge(
     for before, after in zip(record.scenarios, scenarios, strict=True):
         for old, new in zip(before.checks, after.checks, strict=True):
             if old.status != new.status:
-                changes.append(Change(after.scenario_id, new.name, old.status, new.status, new.summary))
+                changes.append(
+                    Change(after.scenario_id, new.name, old.status, new.status, new.summary)
+                )
         if before.verdict != after.verdict:
             changes.append(
                 Change(after.scenario_id, "verdict", before.verdict, after.verdict, after.reason)
@@ -143,8 +143,8 @@ def rejudge_run(
         contract=str(contract_path) if contract_path is not None else None,
         changed=[str(c) for c in changes],
     )
+    write_evidence(out_dir, record)  # makes the directory
     write_junit(out_dir, record)
-    write_evidence(out_dir, record)
     html = None
     if report:
         from harness.report.build import write_report  # matplotlib loads only when needed

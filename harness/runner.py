@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.config import Target
 from harness.checks.registry import unproven_forbidden
+from harness.config import Target
 from harness.contract import Contract
 from harness.errors import HarnessError
 from harness.evidence.bundle import new_record, read_evidence, write_evidence

@@ -317,9 +317,7 @@ def _judge_alert(
         )
     if obs.fire_before_heal and obs.healed_at is not None and first > obs.healed_at + TOLERANCE_S:
         failures.append(f"fired {first - obs.healed_at:.1f}s after the fault was healed")
-    missing = sorted(
-        {n for i in obs.alerts_series if i.firing for n in _carrying(i, want.carries)}
-    )
+    missing = sorted({n for i in obs.alerts_series if i.firing for n in _carrying(i, want.carries)})
     if missing:
         failures.append(f"firing instances lack label(s) {', '.join(missing)} (aggregated away?)")
     # Alertmanager

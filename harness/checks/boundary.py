@@ -41,13 +41,13 @@ def judge_boundary(obs: BoundaryEvidence, ctx: JudgeContext | None = None) -> tu
     if ctx is not None and ctx.contract is not None:
         entry = ctx.contract.get(obs.alert)
         threshold = entry.threshold if entry else None
-        if threshold is not None and obs.threshold is not None:
-            if threshold.signal != obs.threshold.signal:
-                return (
-                    "error",
-                    "the contract's threshold signal is not the one observed: "
-                    f"{threshold.signal!r} (observed {obs.threshold.signal!r})",
-                )
+        recorded = obs.threshold
+        if threshold is not None and recorded is not None and threshold.signal != recorded.signal:
+            return (
+                "error",
+                "the contract's threshold signal is not the one observed: "
+                f"{threshold.signal!r} (observed {recorded.signal!r})",
+            )
     if threshold is None:
         return "error", f"the alerting contract has no threshold for {obs.alert}"
     if obs.window is None:
@@ -111,5 +111,9 @@ class BoundaryCheck(Check):
     def raw(cls, evidence: BoundaryEvidence) -> list[Raw]:
         threshold = evidence.threshold.model_dump(mode="json") if evidence.threshold else None
         return [
-            Raw("threshold signal", evidence.query, {"value": evidence.value, "threshold": threshold})
+            Raw(
+                "threshold signal",
+                evidence.query,
+                {"value": evidence.value, "threshold": threshold},
+            )
         ]

@@ -233,7 +233,9 @@ class PanelCheck(Check):
             return PanelEvidence(expected=self.spec, missing=missing)
         baseline, fault = run.baseline(), run.fault_window()
         if baseline is None or fault is None:
-            return PanelEvidence(expected=self.spec, missing="the run ended before the fault window")
+            return PanelEvidence(
+                expected=self.spec, missing="the run ended before the fault window"
+            )
         scrape = run.target.profile.scrape_interval
         end = time.time()  # the whole scenario, baseline to recovery, like a dashboard snapshot
         step = max(scrape, (end - baseline.start) / MAX_POINTS, 1.0)

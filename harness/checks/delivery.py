@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
-from harness.checks.base import Check, CheckResult, JudgeContext, Judged, Raw, RunView
+from harness.checks.base import Check, JudgeContext, Judged, Raw, RunView
 from harness.config import Strict
 from harness.evidence.record import CheckEvidence, ScenarioResult, Status
 from harness.workload.ledger import LedgerSummary, ServerView

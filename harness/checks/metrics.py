@@ -247,11 +247,13 @@ def judge_metric(
     if evidence.window is None or evidence.baseline_window is None:
         return "error", "run ended before the fault window was observed", evidence
     if not evidence.series_returned:
-        return "error", f"no data in the {spec.window} window (the query returned nothing)", evidence
-    if spec.labels and not evidence.matched:
-        seen = ", ".join(
-            str({k: s.get(k) for k in spec.labels}) for s in evidence.labels_seen[:5]
+        return (
+            "error",
+            f"no data in the {spec.window} window (the query returned nothing)",
+            evidence,
         )
+    if spec.labels and not evidence.matched:
+        seen = ", ".join(str({k: s.get(k) for k in spec.labels}) for s in evidence.labels_seen[:5])
         return "fail", f"no series with labels {spec.labels} (series seen: {seen})", evidence
     if evidence.value is None:
         return "error", f"no sample in the {spec.window} window", evidence

@@ -20,8 +20,8 @@ from harness.evidence.record import CheckKind
 
 if TYPE_CHECKING:
     from harness.checks.alert_poller import AlertPoller
-    from harness.evidence.record import ScenarioResult
     from harness.config import Target
+    from harness.evidence.record import ScenarioResult
     from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
 

@@ -6,7 +6,6 @@ evidence stays the source of truth.
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 

@@ -273,9 +273,7 @@ def build_report(
                 why=why(result),
                 faults=fault_rows(result),
                 failures=[
-                    Failure(c, raw_blocks(c, result))
-                    for c in result.checks
-                    if c.status != "pass"
+                    Failure(c, raw_blocks(c, result)) for c in result.checks if c.status != "pass"
                 ],
                 receipts=receipts(result),
                 ledger=rows,

@@ -145,9 +145,7 @@ def test_resolved_notifications_switched_off_fail_where_the_contract_promises_th
     status, summary, _ = judge_alert(good(notifications=[note(T0 + 14.5, "firing")]))
     assert status == "fail" and "no resolved notification reached router-critical" in summary
     quiet = replace(WANT, send_resolved=False)
-    assert (
-        judge_alert(good(contract=quiet, notifications=[note(T0 + 14.5, "firing")]))[0] == "pass"
-    )
+    assert judge_alert(good(contract=quiet, notifications=[note(T0 + 14.5, "firing")]))[0] == "pass"
 
 
 def test_an_inhibited_alert_fails_on_alertmanager() -> None:

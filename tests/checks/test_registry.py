@@ -1,0 +1,41 @@
+"""The check registry: one check class per kind, each kind's evidence a typed model, and the
+evidence of every stored run read into its kind's model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from harness.checks.registry import CHECKS, check_class
+from harness.evidence.bundle import read_evidence
+from harness.evidence.record import CheckEvidence, CheckKind, CheckResult
+
+FIXTURES = Path(__file__).parent.parent / "report" / "fixtures"
+
+
+def test_every_check_kind_has_one_class_and_an_evidence_model() -> None:
+    assert set(get_args(CheckKind)) == set(CHECKS)
+    for kind, cls in CHECKS.items():
+        assert cls.kind == kind
+        assert issubclass(cls.evidence_model, CheckEvidence)
+        assert cls.evidence_model is not CheckEvidence
+        cls.evidence_model()  # nothing observed yet (an error before collect) is valid
+        assert cls.column in (None, "metrics", "alerts", "dashboards")
+
+
+def test_evidence_is_typed_by_the_checks_kind() -> None:
+    result = CheckResult(name="x", kind="boundary", status="error", summary="s")
+    assert type(result.evidence) is check_class("boundary").evidence_model
+    with pytest.raises(ValueError, match="extra"):
+        CheckResult(name="x", kind="boundary", status="pass", summary="s", evidence={"nope": 1})
+    with pytest.raises(ValueError, match="unknown check kind"):
+        check_class("metrc")
+
+
+@pytest.mark.parametrize("run", ["a2", "b1", "s123", "r3"])
+def test_stored_runs_round_trip_through_the_typed_record(run: str) -> None:
+    record = read_evidence(FIXTURES / run)
+    again = type(record).model_validate(record.document())
+    assert again.document() == record.document()

@@ -1,0 +1,34 @@
+"""Evidence of the previous schema (v2: check evidence as dicts, recovery decided while
+polling) still reports: each check kind upgrades its part, and the report reads typed fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.checks.alerts import AlertEvidence
+from harness.checks.registry import check_class
+from harness.evidence.bundle import read_evidence
+from harness.evidence.record import EVIDENCE_SCHEMA
+from harness.report.build import write_report
+
+
+def test_v2_evidence_is_read_typed_and_keeps_its_schema_name(a2: Path, b1: Path) -> None:
+    for run in (a2, b1):
+        assert json.loads((run / "evidence.json").read_text())["schema"] == "harness.evidence/v2"
+        record = read_evidence(run)
+        assert record.schema_ == "harness.evidence/v2" != EVIDENCE_SCHEMA
+        checks = [c for s in record.scenarios for c in s.checks]
+        assert checks
+        for c in checks:
+            assert isinstance(c.evidence, check_class(c.kind).evidence_model)
+        alerts = [c.evidence for c in checks if isinstance(c.evidence, AlertEvidence)]
+        assert alerts and all(a.contract is not None and a.alertmanager for a in alerts)
+
+
+def test_harness_report_writes_the_report_of_v2_evidence(a2: Path, tmp_path: Path) -> None:
+    written = write_report([a2], tmp_path, workers=1)
+    html = written.html.read_text()
+    assert "S1@above" in html and "RouterNatsHighAckFailureRate" in html
+    assert "Alertmanager held" in html  # the receipts, read from the typed sightings
+    assert "Delivery ledger" in html and "lost (acked, never answered nor dead-lettered)" in html
