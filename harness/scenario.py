@@ -18,10 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from harness.checks.alerts import AlertExpectation
-from harness.checks.dashboards import PanelExpectation
-from harness.checks.delivery import DeliveryExpectation
-from harness.checks.metrics import MetricExpectation
+from harness.checks.registry import expectations_model
 from harness.config import Strict
 from harness.contract import CONTRACT_FILE
 from harness.durations import Duration
@@ -55,11 +52,9 @@ VARIANT_NAME = r"[a-z][a-z0-9-]*"
 SCENARIO_ID = rf"^({BASE_ID})(@{VARIANT_NAME})?$"
 
 
-class Expectations(Strict):
-    metrics: list[MetricExpectation] = Field(default_factory=list)
-    alerts: AlertExpectation = Field(default_factory=AlertExpectation)
-    delivery: DeliveryExpectation | None = Field(default_factory=DeliveryExpectation)
-    dashboards: list[PanelExpectation] = Field(default_factory=list)
+Expectations = expectations_model()
+"""A scenario's `expect:`: each check kind declares its own key (`Check.expects`), so a new
+check kind is one module."""
 
 
 class PhaseTimeouts(Strict):

@@ -425,6 +425,8 @@ class AlertFiredCheck(Check):
     evidence_model = AlertEvidence
     column = "alerts"
     figure_group = "alerts"
+    expects = ("alerts", AlertExpectation, Field(default_factory=AlertExpectation))
+    """Expected and forbidden alerts alike (the forbidden kind reads the same key)."""
 
     def __init__(self, alert: str, expectation: AlertExpectation, poller: AlertPoller):
         super().__init__(f"alert {alert} fires")

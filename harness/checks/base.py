@@ -197,6 +197,9 @@ class Check(ABC):
     """The coverage matrix column this kind's checks fill (None: only the tests column)."""
     figure_group: ClassVar[FigureGroup | None] = None
     """Which figures of a scenario's report section `figure` adds to."""
+    expects: ClassVar[tuple[str, Any, Any] | None] = None
+    """The key of a scenario's `expect:` this kind reads: (key, type, pydantic Field with its
+    default); the scenario model's `Expectations` is made of these (None: reads no key)."""
 
     def __init__(self, name: str):
         self.name = name

@@ -199,6 +199,7 @@ class PanelCheck(Check):
     evidence_model = PanelEvidence
     column = "dashboards"
     figure_group = "panels"
+    expects = ("dashboards", list[PanelExpectation], Field(default_factory=list))
 
     def __init__(self, spec: PanelExpectation, prometheus: PrometheusAPI, dashboards_dir: Path):
         super().__init__(f"panel {spec.dashboard} / {spec.panel}")

@@ -144,6 +144,11 @@ def _max_deliver(
 class DeliveryCheck(Check):
     kind = "delivery"
     evidence_model = DeliveryEvidence
+    expects = (
+        "delivery",
+        DeliveryExpectation | None,
+        Field(default_factory=DeliveryExpectation),
+    )
 
     def __init__(self, spec: DeliveryExpectation):
         super().__init__("delivery invariants")

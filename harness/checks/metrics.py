@@ -312,6 +312,7 @@ class MetricCheck(Check):
     evidence_model = MetricEvidence
     column = "metrics"
     figure_group = "metrics"
+    expects = ("metrics", list[MetricExpectation], Field(default_factory=list))
 
     def __init__(self, spec: MetricExpectation, prometheus: PrometheusAPI, step: float):
         super().__init__(f"metric {spec.query}")

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, get_args
 
+from pydantic import create_model
+
 from harness.checks.alerts import AlertFiredCheck, ForbiddenAlertCheck
 from harness.checks.base import Check
 from harness.checks.boundary import BoundaryCheck
 from harness.checks.dashboards import PanelCheck
 from harness.checks.delivery import DeliveryCheck
 from harness.checks.metrics import MetricCheck
+from harness.config import Strict
 from harness.evidence.record import CheckKind
 
 if TYPE_CHECKING:
@@ -47,6 +50,18 @@ def check_class(kind: str) -> type[Check]:
         return CHECKS[kind]
     except KeyError:
         raise ValueError(f"unknown check kind {kind!r}; known: {', '.join(CHECKS)}") from None
+
+
+def expectations_model() -> type[Strict]:
+    """The model of a scenario's `expect:`: one key per check kind that reads one."""
+    fields = {c.expects[0]: c.expects[1:] for c in CHECKS.values() if c.expects is not None}
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "Expectations",
+        __base__=Strict,
+        __module__="harness.scenario",
+        __doc__="What a scenario must observe: one key per check kind (see the registry).",
+        **fields,
+    )
 
 
 def checks_for(
