@@ -18,6 +18,7 @@ from harness.checks.boundary import BoundaryCheck
 from harness.checks.dashboards import PanelCheck
 from harness.checks.delivery import DeliveryCheck
 from harness.checks.metrics import MetricCheck
+from harness.checks.scrape import ScrapeCheck
 from harness.config import Strict
 from harness.evidence.record import CheckKind
 
@@ -37,6 +38,7 @@ CHECKS: dict[str, type[Check]] = {
         PanelCheck,
         BoundaryCheck,
         DeliveryCheck,
+        ScrapeCheck,
     )
 }
 """Every check kind, in the order a scenario's checks are built (and reported)."""

@@ -26,7 +26,9 @@ OLDER_SCHEMAS = ("harness.evidence/v2",)
 
 Status = Literal["pass", "fail", "error"]
 Verdict = Literal["passed", "failed", "error", "interrupted"]
-CheckKind = Literal["metric", "alert", "alert_forbidden", "dashboard", "boundary", "delivery"]
+CheckKind = Literal[
+    "metric", "alert", "alert_forbidden", "dashboard", "boundary", "delivery", "scrape_up"
+]
 """Every check kind; `harness.checks.registry` has one check class per kind (a test holds them
 equal)."""
 
