@@ -8,7 +8,7 @@ instead of matching kind names.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import create_model
 
@@ -20,7 +20,6 @@ from harness.checks.delivery import DeliveryCheck
 from harness.checks.metrics import MetricCheck
 from harness.checks.scrape import ScrapeCheck
 from harness.config import Strict
-from harness.evidence.record import CheckKind
 
 if TYPE_CHECKING:
     from harness.checks.alert_poller import AlertPoller
@@ -28,6 +27,11 @@ if TYPE_CHECKING:
     from harness.evidence.record import ScenarioResult
     from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
+
+CheckKind = Literal[
+    "metric", "alert", "alert_forbidden", "dashboard", "boundary", "delivery", "scrape_up"
+]
+"""Every check kind (`CheckResult.kind`); one class each in CHECKS (a test holds them equal)."""
 
 CHECKS: dict[str, type[Check]] = {
     c.kind: c
@@ -43,7 +47,6 @@ CHECKS: dict[str, type[Check]] = {
 }
 """Every check kind, in the order a scenario's checks are built (and reported)."""
 
-KINDS: tuple[str, ...] = get_args(CheckKind)
 
 
 def check_class(kind: str) -> type[Check]:

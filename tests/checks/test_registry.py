@@ -8,9 +8,9 @@ from typing import get_args
 
 import pytest
 
-from harness.checks.registry import CHECKS, check_class
+from harness.checks.registry import CHECKS, CheckKind, check_class
 from harness.evidence.bundle import read_evidence
-from harness.evidence.record import CheckEvidence, CheckKind, CheckResult
+from harness.evidence.record import CheckEvidence, CheckResult
 
 FIXTURES = Path(__file__).parent.parent / "report" / "fixtures"
 
@@ -32,6 +32,8 @@ def test_evidence_is_typed_by_the_checks_kind() -> None:
         CheckResult(name="x", kind="boundary", status="pass", summary="s", evidence={"nope": 1})
     with pytest.raises(ValueError, match="unknown check kind"):
         check_class("metrc")
+    with pytest.raises(ValueError, match="unknown check kind 'metrc'"):
+        CheckResult(name="x", kind="metrc", status="pass", summary="s")
 
 
 @pytest.mark.parametrize("run", ["a2", "b1", "s123", "r3"])
