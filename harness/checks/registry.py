@@ -48,7 +48,6 @@ CHECKS: dict[str, type[Check]] = {
 """Every check kind, in the order a scenario's checks are built (and reported)."""
 
 
-
 def check_class(kind: str) -> type[Check]:
     """The check class of a kind (a ValueError names the known ones)."""
     try:
