@@ -29,7 +29,7 @@ from harness.faults.runner import FaultRunner
 from harness.faults.toxic import SCRATCH_PREFIX
 from harness.http import async_client
 from harness.logs import configure_logging
-from harness.orchestrator import Orchestrator, PhaseFailed, ScenarioRun
+from harness.orchestrator import Orchestrator, ScenarioRun
 from harness.plan import plan_for
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
@@ -193,7 +193,7 @@ async def run_scenarios(
 
     record: RunRecord | None = None
     interrupted = False
-    refused: TargetLocked | PhaseFailed | None = None
+    refused: HarnessError | None = None
     progress.start()
     try:
         async with anyio.create_task_group() as tg:
@@ -219,7 +219,7 @@ async def run_scenarios(
                     on_phase=on_phase,
                     on_result=on_result,
                 )
-            except (TargetLocked, PhaseFailed) as exc:
+            except HarnessError as exc:  # refused: target locked, leftovers not healed, ...
                 refused = exc
             tg.cancel_scope.cancel()
     finally:

@@ -25,6 +25,7 @@ from harness.checks.metrics import MetricExpectation
 from harness.config import Strict
 from harness.contract import CONTRACT_FILE
 from harness.durations import Duration
+from harness.errors import HarnessError
 from harness.faults import Fault
 from harness.workload.spec import WorkloadMix, WorkloadSpec
 from harness.yamlfile import (
@@ -274,7 +275,7 @@ def id_order(scenario_id: str) -> tuple[int, str, int, str]:
     return _ID_GROUPS.get(prefix, 9), prefix, int(number), variant
 
 
-class UnknownScenarios(ValueError):
+class UnknownScenarios(HarnessError):
     """IDs or aliases that name no scenario of the catalogue; the message lists the known ones."""
 
 

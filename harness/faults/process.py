@@ -6,6 +6,7 @@ import os
 import signal
 from typing import Any, Literal
 
+from harness.errors import HarnessError
 from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
 from harness.stack.process import process_state as _state
 
@@ -27,7 +28,7 @@ class ProcessDriver(FaultDriver):
     async def capable(self) -> str | None:
         try:
             self._stack().record(self.spec.component)
-        except Exception as exc:  # noqa: BLE001 - FaultNotInEffect or StackError: the reason
+        except HarnessError as exc:  # FaultNotInEffect or StackError: the reason
             return str(exc)
         return None
 

@@ -20,12 +20,11 @@ from anyio.abc import TaskGroup
 
 from harness.config import Target
 from harness.contract import Contract
-from harness.errors import describe
+from harness.errors import HarnessError, describe
 from harness.evidence.bundle import new_record, read_evidence, write_evidence
 from harness.evidence.record import RunRecord
 from harness.faults.journal import state_dir
 from harness.faults.lock import TargetLock, TargetLocked
-from harness.orchestrator import PhaseFailed
 from harness.runner import execute, heal_target, new_run_id
 from harness.scenario import Scenario
 from harness.service import guards
@@ -42,7 +41,7 @@ RunFn = Callable[..., Awaitable[RunRecord]]
 """`runner.execute`'s signature; tests of the API inject a wire-less stand-in."""
 
 
-class TargetBusy(RuntimeError):
+class TargetBusy(HarnessError):
     """A target of the run is under test already (this service's run or another process's)."""
 
 
@@ -204,7 +203,7 @@ class RunManager:
                 record = await self._execute(live, plan, out_dir, trip)
             if record is not None:
                 status = run_verdict(record, len(plan.scenarios))
-        except (TargetLocked, PhaseFailed) as exc:
+        except HarnessError as exc:  # refused: target locked, leftovers not healed, ...
             reason = str(exc)
         except anyio.get_cancelled_exc_class():
             shutdown = True

@@ -17,6 +17,7 @@ import httpx
 import nats
 import structlog
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 
 from harness.http import async_client
 from harness.workload.ledger import Ledger, LedgerSummary, ServerView
@@ -226,7 +227,7 @@ class Workload:
         try:
             stream = self.ledger.stream or await js.find_stream_name_by_subject(self.spec.subject)
             consumers = {c.name: c.config.max_deliver for c in await js.consumers_info(stream)}
-        except Exception as exc:  # noqa: BLE001 - recorded; the delivery judge reports it
+        except (NatsError, OSError) as exc:  # recorded; the delivery judge reports it
             self.ledger.server = ServerView(error=f"{type(exc).__name__}: {exc}")
             return
         named = {a["consumer"] for v in self.ledger.advisories.values() for a in v}
