@@ -18,15 +18,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from harness.checks.alerts import AlertExpectation
-from harness.checks.dashboards import PanelExpectation
-from harness.checks.delivery import DeliveryExpectation
-from harness.checks.metrics import MetricExpectation
 from harness.config import Strict
 from harness.contract import CONTRACT_FILE
 from harness.durations import Duration
 from harness.errors import HarnessError
-from harness.faults import Fault
+from harness.specs.expectations import (
+    AlertExpectation,
+    DeliveryExpectation,
+    MetricExpectation,
+    PanelExpectation,
+)
+from harness.specs.faults import Fault
 from harness.workload.spec import WorkloadMix, WorkloadSpec
 from harness.yamlfile import (
     FileProblems,

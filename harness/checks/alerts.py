@@ -21,54 +21,18 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-from pydantic import Field, model_validator
 
 from harness.checks.alert_poller import AlertPoller
 from harness.checks.base import Check, CheckResult, RunView, result
-from harness.config import Strict
 from harness.contract import AlertContract
-from harness.durations import Duration
 from harness.errors import ReceiverError
 from harness.evidence.record import Status
 from harness.notifications import Notification
 from harness.prometheus import PrometheusAPI
+from harness.specs.expectations import AlertExpectation, ContractOverride
 
 TOLERANCE_S = 0.5
 """Clock slack between a sample's evaluation timestamp and our own wall clock."""
-
-
-class ContractOverride(Strict):
-    """What a scenario may change of an alert's contract (e.g. a slower-building signal)."""
-
-    detect_within: Duration | None = Field(None, gt=0)
-    resolve_within: Duration | None = Field(None, gt=0)
-    why: str = Field(min_length=1, description="why this scenario deviates from the contract")
-
-
-class AlertExpectation(Strict):
-    fire: list[str] = Field(default_factory=list)
-    forbid: list[str] = Field(default_factory=list)
-    resolve_after_heal: bool = True
-    fire_before_heal: bool = Field(
-        True, description="an expected alert must fire while the fault is still in effect"
-    )
-    settle_allowance: Duration = Field(
-        0.0,
-        ge=0,
-        description="time the system under test needs after heal before the symptom stops "
-        "(in-flight redeliveries, delayed ACKs); added to each alert's resolve objective",
-    )
-    contract: dict[str, ContractOverride] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _disjoint(self) -> AlertExpectation:
-        both = sorted(set(self.fire) & set(self.forbid))
-        if both:
-            raise ValueError(f"alert(s) both expected and forbidden: {', '.join(both)}")
-        unknown = sorted(set(self.contract) - set(self.fire))
-        if unknown:
-            raise ValueError(f"contract overrides for alerts not expected to fire: {unknown}")
-        return self
 
 
 @dataclass(frozen=True)

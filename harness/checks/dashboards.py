@@ -14,34 +14,18 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from harness.checks.base import Check, CheckResult, RunView, Window, result
 from harness.checks.metrics import MAX_POINTS, MAX_SERIES
-from harness.config import Strict
 from harness.durations import format_duration
 from harness.evidence.record import Status
 from harness.prometheus import PrometheusAPI, Series
+from harness.specs.expectations import Direction, PanelExpectation
 
-Direction = Literal["up", "down", "flat", "any"]
 _LEGEND_LABEL = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 MOVE_MARGIN = 0.1
 """A panel moved when its fault-window value is this share beyond the baseline's."""
-
-
-class PanelExpectation(Strict):
-    """A panel that must show the scenario's symptom."""
-
-    dashboard: str
-    panel: str
-    move: Literal["up", "down"] = Field(
-        "up", description="how the panel shows the symptom: some query moves this way"
-    )
-    queries: dict[str, Direction] = Field(
-        default_factory=dict, description="per refId, how that query itself must move"
-    )
 
 
 def load_dashboards(directory: Path) -> dict[str, dict[str, Any]]:

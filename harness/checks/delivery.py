@@ -7,41 +7,11 @@ own testimony (JetStream advisories and consumer info), no message was dead-lett
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
-
-from pydantic import Field
 
 from harness.checks.base import Check, CheckResult, RunView, result
-from harness.config import Strict
 from harness.evidence.record import Status
+from harness.specs.expectations import DeliveryExpectation
 from harness.workload.ledger import LedgerSummary, ServerView
-
-
-class DeliveryExpectation(Strict):
-    lost: Annotated[int, Field(ge=0)] = 0
-    max_duplicates_per_message: Annotated[int, Field(ge=0)] = 2
-    unexpected: Annotated[int, Field(ge=0)] = 0
-    poison_dead_lettered: bool = True
-    max_deliver_respected: bool = Field(
-        True,
-        description="each dead-lettered message was delivered max_deliver times first "
-        "(the server's advisories say how often), and no valid message exhausted it",
-    )
-    valid_dead_lettered: bool = Field(
-        False,
-        description="valid messages may be dead-lettered after max_deliver (e.g. NAKed under "
-        "backpressure until exhausted): accounted for, not lost, but no longer a failure",
-    )
-    usage_missing: Annotated[int, Field(ge=0)] = Field(
-        0,
-        description="decisions allowed to have no usage event (core NATS publishes into a "
-        "connection that is silently dropping can vanish without an error)",
-    )
-    usage_events: bool = Field(
-        False,
-        description="every decision's usage event arrives, late if need be: what the router "
-        "queued while NATS was away is flushed after the reconnect",
-    )
 
 
 @dataclass

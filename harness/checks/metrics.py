@@ -13,65 +13,21 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import anyio
-from pydantic import Field, model_validator
 
 from harness.checks.base import Check, CheckResult, RunView, Window, result
-from harness.config import Profile, Strict
-from harness.durations import Duration, format_duration
+from harness.config import Profile
+from harness.durations import format_duration
 from harness.errors import PrometheusError
 from harness.evidence.record import Phase, Status
 from harness.prometheus import PrometheusAPI, Series
+from harness.specs.expectations import MetricExpectation
 
 WINDOW = "$window"
 MEANINGLESS_LABEL_VALUES = frozenset({"", "unknown", "redacted", "other"})
 """Label values that name nothing: an expectation on them proves no mapping works."""
-
-
-class MetricExpectation(Strict):
-    """A PromQL expression and how it must behave in the fault (or recovery) window compared
-    with the baseline window of the same run."""
-
-    query: str = Field(min_length=1)
-    window: Literal["fault", "recovery"] = "fault"
-    moved: Literal["up", "down", "flat"] | None = None
-    ratio_at_least: Annotated[float, Field(gt=0)] | None = None
-    delta_above: float | None = None
-    above: float | None = None
-    below: float | None = None
-    tolerance: Annotated[float, Field(ge=0)] = Field(
-        0.1, description="`moved: flat`: allowed change, as a share of the baseline"
-    )
-    tolerance_abs: Annotated[float, Field(ge=0)] = Field(
-        0.0, description="`moved: flat`: allowed change in absolute terms (for a zero baseline)"
-    )
-    labels: dict[str, str] = Field(default_factory=dict)
-    recover_within: Duration | None = Field(None, gt=0)
-    recover_tolerance: Annotated[float, Field(ge=0)] = 0.1
-
-    @model_validator(mode="after")
-    def _relative(self) -> MetricExpectation:
-        relative = (self.moved, self.ratio_at_least, self.delta_above, self.recover_within)
-        if all(c is None for c in relative):
-            raise ValueError(
-                "needs a condition relative to the baseline: moved, ratio_at_least, "
-                "delta_above or recover_within (above/below only narrow one: a metric the "
-                "workload also moves in the baseline proves nothing about the fault)"
-            )
-        if self.ratio_at_least is not None and self.above is None:
-            raise ValueError(
-                "ratio_at_least needs an absolute floor (above:): any ratio holds against a "
-                "zero baseline"
-            )
-        return self
-
-    @property
-    def uses_low(self) -> bool:
-        return self.moved == "down" or (
-            self.moved is None and self.below is not None and self.above is None
-        )
 
 
 @dataclass

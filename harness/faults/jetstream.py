@@ -8,24 +8,15 @@ Healing re-creates the consumer from the configuration saved before the first de
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from harness.errors import NatsAdminError
-from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
 from harness.nats_admin import NatsAdmin
-
-
-class JetStreamFault(FaultBase):
-    """A JetStream admin action against the router's stream or consumer, undone on heal."""
-
-    kind: Literal["jetstream"]
-    action: Literal["delete_consumer"]
-    stream: str = "router-stream"
-    consumer: str = "router-decide-consumer"
-
+from harness.specs.faults import JetStreamFault
 
 HOLD_INTERVAL = 0.5
 

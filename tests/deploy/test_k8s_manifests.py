@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from harness.config import Target
-from harness.faults.toxic import EXTENSION_TOXICS, ToxicFault
+from harness.specs.faults import EXTENSION_TOXICS, ToxicFault
 from harness.paths import project_root
 from harness.service.auth import MUTATING_ROLES, load_tokens
 from harness.service.schedules import Schedule
