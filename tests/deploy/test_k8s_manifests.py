@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from harness.config import Target
-from harness.specs.faults import EXTENSION_TOXICS, ToxicFault
 from harness.paths import project_root
 from harness.service.auth import MUTATING_ROLES, load_tokens
 from harness.service.schedules import Schedule
+from harness.specs.faults import EXTENSION_TOXICS, ToxicFault
 
 from ._support import (
     SERVICE_ENV,
