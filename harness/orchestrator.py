@@ -214,7 +214,7 @@ class ScenarioRun:
                 interrupted = True
                 self._close_open_phases("interrupted")
                 raise
-            except Exception as exc:  # noqa: BLE001 - recorded as the scenario's error
+            except Exception as exc:  # recorded as the scenario's error
                 log.exception("scenario_error")
                 phase_error = describe(exc)
                 self._close_open_phases("error")
@@ -401,7 +401,7 @@ class ScenarioRun:
             try:
                 with anyio.fail_after(CHECK_VERDICT_S):
                     self.result.checks.append(await check.verdict(self.view))
-            except Exception as exc:  # noqa: BLE001 - a check that cannot conclude is an error
+            except Exception as exc:  # a check that cannot conclude is an error
                 self.result.checks.append(
                     check.error(f"could not evaluate: {describe(exc)}").model_copy(
                         update={"started_at": check.started_at, "ended_at": time.time()}

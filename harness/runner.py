@@ -250,7 +250,7 @@ async def write_run_report(out_dir: Path) -> Path | None:
         written = await anyio.to_thread.run_sync(
             lambda: write_report([out_dir], out_dir, workers=1)
         )
-    except Exception as exc:  # noqa: BLE001 - a report is a convenience; the evidence stands
+    except Exception as exc:  # a report is a convenience; the evidence stands
         log.warning("report_failed", out=str(out_dir), error=describe(exc))
         console.print(f"[yellow]report not written:[/] {describe(exc)}")
         return None

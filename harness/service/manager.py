@@ -209,7 +209,7 @@ class RunManager:
             shutdown = True
             reason = "the service stopped during the run"
             raise
-        except Exception as exc:  # noqa: BLE001 - the run's error, recorded
+        except Exception as exc:  # the run's error, recorded
             log.exception("run_failed", run_id=live.run_id)
             reason = describe(exc)
         finally:
@@ -225,7 +225,7 @@ class RunManager:
                     )
                 try:
                     await self._conclude(live, plan, out_dir, status, reason, trip, shutdown)
-                except Exception:  # noqa: BLE001 - one run's bookkeeping must not stop the service
+                except Exception:  # one run's bookkeeping must not stop the service
                     log.exception("run_conclude_failed", run_id=live.run_id)
                     live.done.set()
                     self.active.pop(live.run_id, None)
@@ -323,7 +323,7 @@ class RunManager:
 
         try:
             await anyio.to_thread.run_sync(lambda: write_report([out_dir], out_dir, workers=1))
-        except Exception as exc:  # noqa: BLE001 - a report is a convenience; the evidence stands
+        except Exception as exc:  # a report is a convenience; the evidence stands
             log.warning("report_failed", out=str(out_dir), error=describe(exc))
 
     # --- stopping --------------------------------------------------------------------------
@@ -386,7 +386,7 @@ class RunManager:
                     outcomes += await heal_target(target)
                 except TargetLocked as exc:
                     notes.append(f"{target.name}: not healed, {exc}")
-                except Exception as exc:  # noqa: BLE001 - recorded; the next run heals first
+                except Exception as exc:  # recorded; the next run heals first
                     notes.append(f"{target.name}: not healed, {describe(exc)}")
             self._record_interrupted(row, outcomes)
             reason = "; ".join(

@@ -53,7 +53,7 @@ class Scheduler:
         while True:
             try:
                 self.tick(time.time())
-            except Exception:  # noqa: BLE001 - one bad tick must not end the schedules
+            except Exception:  # one bad tick must not end the schedules
                 log.exception("scheduler_tick_failed")
             await anyio.sleep(self.tick_s)
 
@@ -93,6 +93,6 @@ class Scheduler:
             return self._record(schedule.name, "skipped", at, None, str(exc))
         except HarnessError as exc:  # PlanProblem, UnknownTarget, FileProblems, ...
             return self._record(schedule.name, "skipped", at, None, f"cannot run: {exc}")
-        except Exception as exc:  # noqa: BLE001 - recorded as the fire's outcome
+        except Exception as exc:  # recorded as the fire's outcome
             return self._record(schedule.name, "skipped", at, None, f"cannot run: {describe(exc)}")
         return self._record(schedule.name, "fired", at, run_id, "")

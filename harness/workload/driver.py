@@ -199,7 +199,7 @@ class Workload:
                         "trace_id": request_id,
                     },
                 )
-            except Exception as exc:  # noqa: BLE001 - a failed publish is recorded, not fatal
+            except Exception as exc:  # a failed publish is recorded, not fatal
                 entry.publish_error = f"{type(exc).__name__}: {exc}"
                 key = type(exc).__name__
                 self.publish_errors[key] = self.publish_errors.get(key, 0) + 1
