@@ -52,6 +52,7 @@ def test_help_documents_every_flag_and_env_var() -> None:
         timeout=60,
     ).stdout
     flat = " ".join(out.split())
+    assert options(), "the router declares no option"
     for opt in options():
         assert opt.flag in out, opt.flag
         assert f"(env {opt.env}; default " in flat, opt.field

@@ -247,9 +247,7 @@ def test_downloads_cannot_leave_the_data_dir(api: Harness, tmp_path: Path) -> No
     assert api.client.get(f"/api/runs/{run_id}/evidence.json", headers=OPS).status_code == 404
 
 
-def test_an_unevaluable_guard_aborts_the_run(
-    api: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unevaluable_guard_aborts_the_run(api: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     # the grace a blind guard gets is test_guards.py's; here it trips at its first check
     monkeypatch.setattr(guards, "BLIND_GRACE_S", 0.0)
     api.hold()
