@@ -22,7 +22,7 @@ an `error` verdict. The tree, with where each class lives:
     ├── MissingBinary                 harness.stack.binaries: nats-server, prometheus, ... absent
     ├── ProbeFailed                   harness.probes: a component did not answer its probe
     ├── FaultNotInEffect, FaultStillPresent   harness.faults.base: read-back disproves a fault
-    ├── FaultApplyError               harness.faults.runner: a fault could not be injected
+    ├── FaultApplyError               harness.faults.lifecycle: a fault could not be injected
     ├── PreflightFailed               harness.preflight: the target is not fit to run on
     ├── PhaseFailed                   harness.orchestrator: a phase could not complete
     ├── RunDirProblem                 harness.report.runs: a run directory without evidence

@@ -23,7 +23,7 @@ import structlog
 from harness.adapters import Adapters
 from harness.checks.alert_poller import AlertPoller
 from harness.checks.base import Check, RunView
-from harness.checks.catalogue import checks_for
+from harness.checks.selection import checks_for
 from harness.config import Target
 from harness.contract import Contract
 from harness.errors import HarnessError, describe
@@ -31,8 +31,8 @@ from harness.evidence.record import FaultRecord, HealOutcome, Phase, PhaseSpan, 
 from harness.faults import driver_for
 from harness.faults.base import FaultContext, FaultDriver, Stack
 from harness.faults.journal import Journal, state_dir
+from harness.faults.lifecycle import FaultApplyError, FaultRunner
 from harness.faults.lock import TargetLock
-from harness.faults.runner import FaultApplyError, FaultRunner
 from harness.http import async_client
 from harness.plan import plan_for
 from harness.preflight import PreflightFailed, preflight

@@ -24,8 +24,8 @@ from harness.evidence.junit import write_junit
 from harness.evidence.record import PHASES, HealOutcome, Phase, RunRecord, ScenarioResult
 from harness.faults.base import FaultContext, Stack
 from harness.faults.journal import Journal, state_dir
+from harness.faults.lifecycle import FaultRunner
 from harness.faults.lock import TargetLock, TargetLocked
-from harness.faults.runner import FaultRunner
 from harness.faults.toxic import SCRATCH_PREFIX
 from harness.http import async_client
 from harness.logs import configure_logging
@@ -33,7 +33,7 @@ from harness.orchestrator import Hooks, Orchestrator, ScenarioRun
 from harness.plan import plan_for
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
-from harness.workload import Workload
+from harness.workload import WorkloadDriver
 
 log = structlog.get_logger("run")
 console = Console(stderr=True)
@@ -99,7 +99,7 @@ async def execute(
             contract,
             run_id,
             stack=_stack_for(target),
-            workload=lambda scenario, target: Workload(
+            workload=lambda scenario, target: WorkloadDriver(
                 target.nats_url, scenario.workload, decide_urls=target.router_decide_urls
             ),
             hooks=hooks,

@@ -15,7 +15,7 @@ from harness.specs.faults import FaultBase
 from harness.toxiproxy_client import ToxiproxyClient
 
 if TYPE_CHECKING:
-    from harness.workload.driver import Workload
+    from harness.workload.driver import WorkloadDriver
 
 
 class FaultNotInEffect(HarnessError):
@@ -53,7 +53,7 @@ class FaultContext:
     toxiproxy: ToxiproxyClient
     http: httpx.AsyncClient
     stack: Stack | None = None
-    workload: Workload | None = None  # the scenario's, for workload faults
+    workload: WorkloadDriver | None = None  # the scenario's, for workload faults
 
 
 class FaultDriver(ABC):

@@ -14,7 +14,7 @@ from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
 from harness.specs.faults import PoisonFault
 
 if TYPE_CHECKING:
-    from harness.workload.driver import Workload
+    from harness.workload.driver import WorkloadDriver
 
 
 class PoisonDriver(FaultDriver):
@@ -26,7 +26,7 @@ class PoisonDriver(FaultDriver):
     async def capable(self) -> str | None:
         return None if self.ctx.workload is not None else "poison faults need the workload"
 
-    def _workload(self) -> Workload:
+    def _workload(self) -> WorkloadDriver:
         if self.ctx.workload is None:
             raise FaultNotInEffect("poison faults need the scenario's workload")
         return self.ctx.workload

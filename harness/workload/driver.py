@@ -38,7 +38,7 @@ def request_body(kind: Kind, request_id: str, tenant: str) -> bytes:
     return json.dumps(body).encode()
 
 
-class Workload:
+class WorkloadDriver:
     """Publishes at `spec.rate` until stopped; taps replies and the DLQ into the ledger."""
 
     def __init__(
