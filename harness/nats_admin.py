@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import nats
 from nats.errors import Error as NatsError
 from nats.js.api import ConsumerConfig, ConsumerInfo
@@ -29,8 +30,23 @@ class NatsAdmin:
 
     @contextlib.asynccontextmanager
     async def _jetstream(self, action: str) -> AsyncIterator[Any]:
+        async def quiet(_: Exception) -> None:  # the raised error says it; no log spam
+            return None
+
         try:
-            nc = await nats.connect(self.url, name=self.name, connect_timeout=3)
+            # An admin call fails fast and says why: nats-py retries a refused first connect
+            # (every reconnect_time_wait, max_reconnect_attempts times) whatever allow_reconnect
+            # says, so it is bounded here.
+            with anyio.fail_after(self.timeout):
+                nc = await nats.connect(
+                    self.url,
+                    name=self.name,
+                    connect_timeout=3,
+                    allow_reconnect=False,
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0.5,
+                    error_cb=quiet,
+                )
         except (NatsError, OSError) as exc:
             raise NatsAdminError(f"NATS {self.url}: {action}: {describe(exc)}") from exc
         try:

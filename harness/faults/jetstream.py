@@ -75,7 +75,14 @@ class JetStreamDriver(FaultDriver):
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             await anyio.sleep(min(HOLD_INTERVAL, max(0.0, end - time.monotonic())))
-            if time.monotonic() < end and await self._delete():
+            if time.monotonic() >= end:
+                break
+            try:
+                deleted = await self._delete()
+            except NatsAdminError as exc:  # NATS away for a moment: keep holding, say so
+                self.state.setdefault("hold_errors", []).append(str(exc))
+                continue
+            if deleted:
                 self.state["deletions"] = self.state.get("deletions", 1) + 1
 
     async def remove(self) -> None:
