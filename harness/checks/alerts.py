@@ -478,7 +478,7 @@ class AlertFiredCheck(_AlertCheck):
             return True
         try:
             notes = await run.receiver.notifications(since=healed)
-        except Exception:  # noqa: BLE001 - settle only waits; the verdict reports the error
+        except Exception:  # settle only waits; the verdict reports the error
             return False
         labels = {"alertname": self.alert}
         return any(n.receiver == want.receiver for n, _ in _notified(notes, "resolved", labels, 0))

@@ -98,7 +98,7 @@ class PanelQuery(Record):
     """One query of the panel: its expression as run, legend, every series it returned over
     the scenario, and what the judge read of it in the baseline and fault windows."""
 
-    refId: str = "?"  # noqa: N815 - Grafana's name
+    refId: str = "?"  # Grafana's name
     query: str = ""
     legend: str | None = None
     result: list[SeriesRecord] = Field(default_factory=list)
