@@ -13,25 +13,36 @@ import anyio
 import typer
 from rich.table import Table
 
-from harness.cli.common import RunDir, _fail, _slot_count, console
-from harness.config import PROFILES, load_target
+from harness.cli.common import (
+    BAD_INPUT,
+    CANNOT_EVALUATE,
+    FAILED,
+    RunDir,
+    _fail,
+    _load_target,
+    _slot_count,
+    console,
+)
+from harness.config import PROFILES
 from harness.logs import configure_logging
+from harness.output import cell, say
 from harness.paths import run_dir as resolve_run_dir
 from harness.stack import slots as slot_stacks
 from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError, StackOptions
 from harness.target_check import check_target
-from harness.yamlfile import FileProblems
 
 
 def _show(statuses: list[ComponentStatus], title: str) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=cell(title), title_justify="left")
     for column in ("component", "state", "pid", "url"):
         table.add_column(column, no_wrap=True)
     table.add_column("detail", overflow="fold")
     for s in statuses:
         colour = "green" if s.state == "up" else "red"
-        table.add_row(s.name, f"[{colour}]{s.state}[/]", str(s.pid or ""), s.url, s.detail)
+        table.add_row(
+            cell(s.name), cell(s.state, colour), cell(s.pid or ""), cell(s.url), cell(s.detail)
+        )
     console.print(table)
 
 
@@ -69,13 +80,17 @@ def up(
     --detach."""
     configure_logging()
     if profile not in PROFILES:
-        raise _fail(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+        raise _fail(
+            f"--profile: unknown profile {profile!r}; choose one of {', '.join(PROFILES)}",
+            BAD_INPUT,
+        )
     directory = resolve_run_dir(run_dir)
     running = [s for s in slot_stacks.existing(directory) if anyio.run(_alive, s)]
     if running:
         raise _fail(
             f"a stack is already running in {running[0].run_dir} "
-            f"({len(running)} slot(s)): run `harness down` first"
+            f"({len(running)} slot(s)): run `harness down` first",
+            CANNOT_EVALUATE,
         )
     options = StackOptions(router_fault_hook=router_fault_hook, router_readyz=router_readyz)
     # SIGTERM tears down like Ctrl-C does, also half-way through start-up.
@@ -91,7 +106,7 @@ def up(
             )
         )
     except StackError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), CANNOT_EVALUATE) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; everything started was stopped", 130) from None
     started.sort(key=lambda st: str(st.run_dir))
@@ -116,7 +131,7 @@ def _show_started(stacks: list[LocalStack]) -> None:
     for stack in stacks:
         target = stack.target()
         _show(anyio.run(stack.status), f"{slot_stacks.name(stack)}: local stack in {stack.run_dir}")
-        console.print(f"target file: {stack.target_path}")
+        say(f"target file: {stack.target_path}")
         console.print(f"Prometheus:   {target.prometheus_url}")
         console.print(f"Alertmanager: {target.alertmanager_url}")
 
@@ -139,7 +154,8 @@ def _foreground(stacks: list[LocalStack]) -> None:
             stack, record = dead[0]
             raise _fail(
                 f"component {record.name} of {slot_stacks.name(stack)} exited; the stack was "
-                f"stopped\n--- last lines of {record.log} ---\n{tail(record.log)}"
+                f"stopped\n--- last lines of {record.log} ---\n{tail(record.log)}",
+                CANNOT_EVALUATE,
             )
 
 
@@ -156,10 +172,7 @@ def status(
 ) -> None:
     """Report each component (or each endpoint of --target) as up or down, and why."""
     if target is not None:
-        try:
-            spec = load_target(target)
-        except FileProblems as exc:
-            raise _fail(str(exc), 2) from None
+        spec = _load_target(target)
         results = anyio.run(check_target, spec)
         statuses = [
             ComponentStatus(r.name, "up" if r.ok else "down", None, r.url, r.detail, "")
@@ -171,18 +184,21 @@ def status(
         else:
             _show(statuses, title)
         if not all(s.state == "up" for s in statuses):
-            raise typer.Exit(1)
+            raise typer.Exit(FAILED)
         return
     directory = resolve_run_dir(run_dir)
     stacks = slot_stacks.existing(directory)
     if not stacks:
-        raise _fail(f"no local stack in {directory.resolve()} (no stack.json): run `harness up`")
+        raise _fail(
+            f"no local stack in {directory.resolve()} (no stack.json): run `harness up`",
+            CANNOT_EVALUATE,
+        )
     all_up, documents = True, []
     for stack in stacks:
         try:
             statuses = anyio.run(stack.status)
         except StackError as exc:
-            raise _fail(str(exc)) from None
+            raise _fail(str(exc), CANNOT_EVALUATE) from None
         title = f"local stack in {stack.run_dir}"
         all_up = all_up and all(s.state == "up" for s in statuses)
         if as_json:
@@ -192,7 +208,7 @@ def status(
     if as_json:
         print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
     if not all_up:
-        raise typer.Exit(1)
+        raise typer.Exit(FAILED)
 
 
 def down(run_dir: RunDir = None) -> None:
@@ -201,15 +217,15 @@ def down(run_dir: RunDir = None) -> None:
     directory = resolve_run_dir(run_dir)
     stacks = slot_stacks.existing(directory)
     if not stacks:
-        console.print(f"no local stack in {directory.resolve()}; nothing to stop")
+        say(f"no local stack in {directory.resolve()}; nothing to stop")
         return
     try:
         stopped = slot_stacks.down(stacks)
     except StackError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), CANNOT_EVALUATE) from None
     if len(stacks) == 1:
         stopped = [line.split(": ", 1)[1] for line in stopped]
-    console.print(f"stopped: {'; '.join(stopped) if stopped else 'nothing was running'}")
+    say(f"stopped: {'; '.join(stopped) if stopped else 'nothing was running'}")
 
 
 def toxiproxy_server(
