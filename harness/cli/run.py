@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import os
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,7 +39,7 @@ from harness.durations import format_duration
 from harness.faults.lock import TargetLocked
 from harness.logs import configure_logging
 from harness.output import cell, say
-from harness.paths import deploy_dir
+from harness.paths import deploy_dir, output_dir_problem
 from harness.paths import run_dir as resolve_run_dir
 from harness.plan import plan_for
 from harness.scenario import Scenario, UnknownScenarios, select_scenarios
@@ -68,17 +67,9 @@ def _select(
 
 def _check_out(out: Path | None) -> None:
     """--out must be a directory (or not exist yet) that this user can write."""
-    if out is None:
-        return
-    if out.exists() and not out.is_dir():
-        bad_flag("--out", f"{out} exists and is not a directory")
-    existing = out
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        bad_flag("--out", f"{existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        bad_flag("--out", f"{existing} is not writable")
+    problem = output_dir_problem(out) if out is not None else None
+    if problem:
+        bad_flag("--out", problem)
 
 
 def _both(production: float, on_target: float, factor: float) -> str:
