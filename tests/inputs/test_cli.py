@@ -15,8 +15,20 @@ from harness.scenario import Scenario, UnknownScenarios, select_scenarios
 from tests.inputs.test_malformed import GOOD
 
 ROOT = project_root()
-COMMANDS = ["up", "status", "down", "toxiproxy-server", "list", "validate", "run", "heal",
-            "serve", "stop-all", "report", "coverage"]  # fmt: skip
+COMMANDS = [
+    "up",
+    "status",
+    "down",
+    "toxiproxy-server",
+    "list",
+    "validate",
+    "run",
+    "heal",
+    "serve",
+    "stop-all",
+    "report",
+    "coverage",
+]
 
 
 def harness(*argv: str) -> tuple[int, str]:
@@ -77,8 +89,11 @@ def test_shipped_catalogue_validates_and_aliases_are_unique() -> None:
 
 def test_an_ambiguous_alias_is_refused() -> None:
     base = Scenario.model_validate(
-        {"id": "S1", "title": "t", "faults": [{"kind": "proxy_down", "proxy": "p",
-                                                "duration": "1m"}]}  # fmt: skip
+        {
+            "id": "S1",
+            "title": "t",
+            "faults": [{"kind": "proxy_down", "proxy": "p", "duration": "1m"}],
+        }
     )
     one = base.model_copy(update={"aliases": ["shared"]})
     two = base.model_copy(update={"id": "S2", "aliases": ["shared"]})
@@ -99,8 +114,9 @@ def test_dry_run_for_all_has_a_slot_plan_and_a_total() -> None:
 
 def test_dry_run_shows_both_clocks(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(GOOD)
-    code, out = harness("run", "TST-901", "--dry-run", "--profile", "local",
-                        "--scenarios", str(tmp_path))  # fmt: skip
+    code, out = harness(
+        "run", "TST-901", "--dry-run", "--profile", "local", "--scenarios", str(tmp_path)
+    )
     assert code == 0, out
     assert "fault 0: toxic at +0s (0s here) for 15m (30s here)" in out
     assert "attributes.latency=1500" in out
