@@ -132,8 +132,8 @@ def _show_started(stacks: list[LocalStack]) -> None:
         target = stack.target()
         _show(anyio.run(stack.status), f"{slot_stacks.name(stack)}: local stack in {stack.run_dir}")
         say(f"target file: {stack.target_path}")
-        console.print(f"Prometheus:   {target.prometheus_url}")
-        console.print(f"Alertmanager: {target.alertmanager_url}")
+        say(f"Prometheus:   {target.prometheus_url}")
+        say(f"Alertmanager: {target.alertmanager_url}")
 
 
 def _foreground(stacks: list[LocalStack]) -> None:
