@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
@@ -42,7 +43,12 @@ app = typer.Typer(
     help=HELP,
     rich_markup_mode=None,
     pretty_exceptions_show_locals=False,  # a bug's traceback must not print tokens
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "max_content_width": 100,
+        # in a pipe click assumes 80 columns and cuts each command's summary short
+        "terminal_width": None if sys.stdout.isatty() else 100,
+    },
 )
 
 
