@@ -325,12 +325,13 @@ def heal(
 ) -> None:
     """Heal every fault a killed run left on the target (every slot of the local stack)."""
     configure_logging()
+    if forget is not None and (not reason or not reason.strip()):
+        bad_flag("--forget", "needs --reason: say why the entry is safe to clear")
     specs = _heal_targets(target, run_dir)
     from harness.runner import forget_fault, heal_target
 
     if forget is not None:
-        if not reason or not reason.strip():
-            bad_flag("--forget", "needs --reason: say why the entry is safe to clear")
+        assert reason is not None
         for spec in specs:
             try:
                 entry = forget_fault(spec, forget, reason.strip(), getpass.getuser())

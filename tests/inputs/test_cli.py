@@ -128,3 +128,32 @@ def test_coverage_claimed_without_a_run_lists_the_claims() -> None:
     assert code == 0, out
     assert "none checked: no run given" in out
     assert "`harness run S1`: a run with its alert checks passing" in out
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["up", "--profile", "nope"], 2, "--profile: unknown profile 'nope'"),
+        (["heal", "--forget", "K"], 2, "--forget: needs --reason"),
+        (["heal"], 3, "no target: start the local stack"),
+        (["status"], 3, "no local stack in"),
+    ],
+    ids=["up-profile", "forget-without-reason", "heal-no-stack", "status-no-stack"],
+)
+def test_commands_that_log_exit_by_cause(
+    argv: list[str], code: int, message: str, tmp_path: Path
+) -> None:
+    """Subprocesses: these commands configure logging to stderr first. Bad input (2) is told
+    before the missing stack (3)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", *argv, "--run-dir", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == code, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
