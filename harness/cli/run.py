@@ -34,7 +34,7 @@ from harness.cli.common import (
     err,
 )
 from harness.config import PROFILES, Profile, Target
-from harness.contract import Contract
+from harness.contract import Contract, default_contract_path
 from harness.durations import format_duration
 from harness.faults.lock import TargetLocked
 from harness.logs import configure_logging
@@ -45,8 +45,8 @@ from harness.plan import plan_for
 from harness.scenario import Scenario, UnknownScenarios, select_scenarios
 from harness.stack import slots as slot_stacks
 from harness.stack.stack import LocalStack, StackError
-from harness.validate import cross_check
-from harness.yamlfile import FileProblems, Problem
+from harness.validate import cross_check, receiver_problems
+from harness.yamlfile import FileProblems, Problem, load_yaml
 
 
 def _select(
@@ -226,6 +226,8 @@ def run(
         problems = _problems({s.id: catalogue[s.id] for s in chosen}, promises, spec)
         for problem in problems:
             say(str(problem), to=err)
+        for finding in _receiver_findings(chosen, promises, contract):
+            say(f"note: {finding} (the notification checks would fail)", to=err)
         _print_plan(chosen, spec.name if spec else f"(none, profile {clock.name})", clock, promises)
         if len(chosen) > 1:
             _print_slots(chosen, clock, *_dry_slots(files, count, spec, run_dir))
@@ -257,6 +259,21 @@ def _problems(
         return cross_check(chosen, deploy_dir(), contract, target)
     except FileProblems as exc:  # a file of deploy/ that cannot be read
         raise bad_files(exc) from None
+
+
+def _receiver_findings(
+    chosen: list[Scenario], promises: Contract, contract: Path | None
+) -> list[Problem]:
+    """Contract receivers of the alerts these scenarios fire that `deploy/`'s Alertmanager
+    config lacks: a finding about the config, shown with the plan, never an expectation."""
+    fired = {a for s in chosen for a in s.expect.alerts.fire}
+    path = contract or default_contract_path()
+    try:
+        _, root = load_yaml(path)
+        found = receiver_problems(promises, path, root, deploy_dir())
+    except FileProblems as exc:
+        raise bad_files(exc) from None
+    return [p for p in found if p.field.split(".")[1] in fired]
 
 
 def _dry_slots(

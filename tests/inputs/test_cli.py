@@ -157,3 +157,13 @@ def test_commands_that_log_exit_by_cause(
     )
     assert done.returncode == code, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_dry_run_notes_a_receiver_the_alertmanager_config_lacks(tmp_path: Path) -> None:
+    text = (ROOT / "scenarios" / "alerting-contract.yaml").read_text()
+    contract = tmp_path / "c.yaml"
+    contract.write_text(text.replace("receiver: router-critical", "receiver: router-nowhere"))
+    code, out = harness("run", "S1", "--dry-run", "--profile", "local", "--contract", str(contract))
+    assert code == 0, out  # a finding about deploy/, not bad input: the plan still prints
+    assert "note: " in out and "receiver 'router-nowhere' is not in" in out
+    assert "notifies router-nowhere" in out  # the contract stays the expectation
