@@ -203,5 +203,5 @@ def _print_capability(catalogue: dict[str, tuple[Scenario, Path]], spec: Target)
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `harness`."""
-    app.command("list")(list_scenarios)
-    app.command()(validate)
+    app.command("list", short_help="the scenario catalogue, variants included")(list_scenarios)
+    app.command(short_help="check scenario, contract and target files and what they name")(validate)

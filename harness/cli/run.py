@@ -392,5 +392,5 @@ def heal(
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `harness`."""
-    app.command()(run)
-    app.command()(heal)
+    app.command(short_help="run scenarios against a target (--dry-run: the plan)")(run)
+    app.command(short_help="heal what a killed run left on the target")(heal)

@@ -122,5 +122,7 @@ def stop_all(
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `harness`."""
-    app.command()(serve)
-    app.command("stop-all")(stop_all)
+    app.command(short_help="the game-day service: HTTP API, web UI, schedules")(serve)
+    app.command("stop-all", short_help="emergency stop: cancel every run, heal every target")(
+        stop_all
+    )

@@ -247,7 +247,9 @@ def toxiproxy_server(
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `harness`."""
-    app.command()(up)
-    app.command()(status)
-    app.command()(down)
-    app.command("toxiproxy-server")(toxiproxy_server)
+    app.command(short_help="start the local stack, every slot")(up)
+    app.command(short_help="each component (or --target endpoint) up or down, and why")(status)
+    app.command(short_help="stop the local stack, every slot")(down)
+    app.command("toxiproxy-server", short_help="the embedded Toxiproxy-compatible server")(
+        toxiproxy_server
+    )

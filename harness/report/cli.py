@@ -239,5 +239,7 @@ def _show_claims(claims: list[Claim], source: Path, as_json: bool) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `report` and `coverage` to the `harness` command."""
-    app.command("report")(report)
-    app.command("coverage")(coverage)
+    app.command("report", short_help="write report.html, report.md, coverage.json for runs")(report)
+    app.command("coverage", short_help="the coverage matrix from the evidence (and --claimed)")(
+        coverage
+    )
