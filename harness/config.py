@@ -58,17 +58,32 @@ def _check_url(value: str, schemes: tuple[str, ...]) -> str:
     if parts.scheme not in schemes or not parts.hostname:
         raise ValueError(f"must be a URL like {schemes[0]}://host:port, got {value!r}")
     try:
-        parts.port  # noqa: B018 - raises on a malformed port
+        port = parts.port
     except ValueError as exc:
-        raise ValueError(f"bad port in {value!r}") from exc
+        raise ValueError(f"bad port in {value!r} (a port is 1..65535)") from exc
+    if port == 0:
+        raise ValueError(f"bad port in {value!r} (a port is 1..65535)")
     return value.rstrip("/")
+
+
+def _check_address(value: str | None) -> str | None:
+    """`host:port` with a port in 1..65535 (`[::1]:4222` for IPv6)."""
+    if value is None:
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"must be host:port with a port in 1..65535, got {value!r}")
+    return value
+
+
+Address = Annotated[str | None, AfterValidator(_check_address)]
 
 
 class ProxySpec(Strict):
     """A Toxiproxy proxy the scenarios may fault; addresses are informative for external stacks."""
 
-    listen: str | None = None
-    upstream: str | None = None
+    listen: Address = None
+    upstream: Address = None
 
 
 HttpUrl = Annotated[str, AfterValidator(lambda v: _check_url(v, ("http", "https")))]

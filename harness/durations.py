@@ -67,13 +67,21 @@ def format_duration(seconds: float) -> str:
     return format_duration_ms(round(seconds * 1000))
 
 
+MAX_DURATION_S = 7 * 24 * 3600.0
+"""The longest duration a file may give (one week of production time): a fault, a timeout or
+an objective beyond it is a typo (`100000h`), and would hold a target for months."""
+
+
 def _coerce(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("must be a duration string such as 30s, not a boolean")
     if isinstance(value, int | float):
         raise ValueError(f"must be a duration string with a unit, such as {value}s")
     if isinstance(value, str):
-        return parse_duration(value)
+        seconds = parse_duration(value)
+        if seconds > MAX_DURATION_S:
+            raise ValueError(f"{value!r} is longer than a week (7d), the most a duration may be")
+        return seconds
     raise ValueError("must be a duration string such as 30s")
 
 

@@ -25,3 +25,18 @@ def run_dir(explicit: Path | None = None) -> Path:
         return explicit
     env = os.environ.get("HARNESS_RUN_DIR")
     return Path(env) if env else DEFAULT_RUN_DIR
+
+
+def output_dir_problem(path: Path) -> str | None:
+    """Why `path` cannot be an output directory (it is a file, or no writable directory holds
+    it), or None when it can."""
+    if path.exists() and not path.is_dir():
+        return f"{path} exists and is not a directory"
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None

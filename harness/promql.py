@@ -4,6 +4,12 @@ against the router's metric contract without a Prometheus server."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
 
 _AGGREGATORS = {
     "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
@@ -134,3 +140,56 @@ def threshold(expr: str) -> tuple[str, float] | None:
         return None
     match = _COMPARISON.search(top)
     return (match.group(1), float(match.group(2))) if match else None
+
+
+_PROMTOOL_ERROR = re.compile(r'rule (\d+), "q\d+": could not parse expression: (?:\d+:\d+: )?(.*)$')
+_VARIABLE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+
+
+def syntax_errors(exprs: list[str]) -> dict[int, str]:
+    """Index → why, for each expression that is not valid PromQL (`$window` and Grafana-style
+    variables stand for a range). Parsed by `promtool` when it is installed (one call for all),
+    else only brackets and quotes are checked."""
+    concrete = [_VARIABLE.sub("5m", e) for e in exprs]
+    found = {i: why for i, e in enumerate(concrete) if (why := _unbalanced(e))}
+    promtool = shutil.which("promtool")
+    if promtool is None or not concrete:
+        return found
+    rules = {"groups": [{"name": "q", "rules": [
+        {"record": f"q{i}", "expr": e} for i, e in enumerate(concrete)
+    ]}]}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "queries.yml"
+        path.write_text(yaml.safe_dump(rules))
+        try:
+            done = subprocess.run(
+                [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return found
+    for line in (done.stdout + done.stderr).splitlines():
+        match = _PROMTOOL_ERROR.search(line)
+        if match:
+            found.setdefault(int(match.group(1)) - 1, match.group(2).removeprefix("parse error: "))
+    return found
+
+
+def _unbalanced(expr: str) -> str | None:
+    """Why the brackets or quotes of `expr` do not pair up, or None."""
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[str] = []
+    i = 0
+    while i < len(expr):
+        ch = expr[i]
+        if ch in "\"'`":
+            end = _skip_string(expr, i)
+            if end > len(expr):
+                return f"unterminated string starting at column {i + 1}"
+            i = end
+            continue
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in pairs and (not stack or stack.pop() != pairs[ch]):
+            return f"unexpected {ch!r} at column {i + 1}"
+        i += 1
+    return f"unclosed {stack[-1]!r}" if stack else None

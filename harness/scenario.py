@@ -29,9 +29,10 @@ from harness.yamlfile import (
     FileProblems,
     Problem,
     load_model,
+    load_yaml,
     locate,
-    parse_yaml,
     problems_from_validation,
+    read_text,
 )
 
 __all__ = [
@@ -187,7 +188,7 @@ def _load_file(path: Path) -> list[Scenario]:
     scenario = load_model(Scenario, path)
     if not scenario.variants:
         return [scenario]
-    data, root = parse_yaml(path.read_text(), str(path))
+    data, root = load_yaml(path)
     found, problems = [scenario], []
     for index, variant in enumerate(scenario.variants):
         try:
@@ -214,16 +215,28 @@ def load_scenario(path: Path | str) -> Scenario:
 
 
 def scenario_files(directory: Path | str) -> list[Path]:
-    """The scenario files of a directory (the alerting contract lives beside them)."""
+    """The scenario files of a directory (the alerting contract lives beside them); a missing
+    directory is a FileProblems, not an empty catalogue."""
     directory = Path(directory)
+    if not directory.is_dir():
+        reason = "not a directory" if directory.exists() else "no such directory"
+        raise FileProblems([Problem(str(directory), None, "", reason)])
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     return [f for f in files if f.name != CONTRACT_FILE]
 
 
 def load_scenarios(source: Path | str | list[Path]) -> dict[str, tuple[Scenario, Path]]:
     """Every scenario (variants included) of a directory or a list of files, by ID; all files'
-    problems reported together."""
+    problems reported together, among them an ID or alias that names two scenarios."""
     files = [Path(p) for p in source] if isinstance(source, list) else scenario_files(source)
+    found, problems = _load_files(files)
+    problems += identity_problems(list(found.values()))
+    if problems:
+        raise FileProblems(problems)
+    return found
+
+
+def _load_files(files: list[Path]) -> tuple[dict[str, tuple[Scenario, Path]], list[Problem]]:
     problems: list[Problem] = []
     found: dict[str, tuple[Scenario, Path]] = {}
     for path in files:
@@ -245,13 +258,56 @@ def load_scenarios(source: Path | str | list[Path]) -> dict[str, tuple[Scenario,
                 )
                 continue
             found[scenario.id] = (scenario, path)
-    if problems:
-        raise FileProblems(problems)
-    return found
+    return found, problems
+
+
+def identity_problems(entries: list[tuple[Scenario, Path]]) -> list[Problem]:
+    """Aliases that name two scenarios: an alias that is another scenario's ID (`run ID` would
+    be ambiguous), or an alias two scenarios share. Reported at the later entry's alias."""
+    bases = [(s, p) for s, p in entries if "@" not in s.id]
+    ids = {s.id: p for s, p in bases}
+    owner: dict[str, tuple[str, Path]] = {}
+    problems: list[Problem] = []
+    for scenario, path in bases:
+        for i, alias in enumerate(scenario.aliases):
+            if alias == scenario.id:
+                continue  # an alias equal to its own ID names nothing new
+            where = f"aliases[{i}]"
+            if alias in ids:
+                message = f"{alias!r} is the ID of another scenario ({ids[alias]})"
+            elif alias in owner and owner[alias][0] != scenario.id:
+                other_id, other = owner[alias]
+                message = f"{alias!r} is also an alias of {other_id} ({other})"
+            else:
+                owner[alias] = (scenario.id, path)
+                continue
+            _, root = load_yaml(path)
+            problems.append(Problem(str(path), locate(root, ["aliases", i]), where, message))
+    return problems
+
+
+def catalogue_clashes(
+    chosen: dict[str, tuple[Scenario, Path]], directory: Path | str
+) -> list[Problem]:
+    """IDs and aliases of the `chosen` files that clash with the other files of the catalogue
+    in `directory` (its unreadable files are skipped: they are not being validated)."""
+    mine = {p.resolve() for _, p in chosen.values()}
+    try:
+        others = [p for p in scenario_files(directory) if p.resolve() not in mine]
+    except FileProblems:
+        return []
+    rest, _ = _load_files(others)
+    problems = []
+    for scenario, path in chosen.values():
+        if scenario.id in rest and "@" not in scenario.id:
+            message = f"scenario {scenario.id} is also defined in {rest[scenario.id][1]}"
+            problems.append(Problem(str(path), _id_line(path), "id", message))
+    entries = list(rest.values()) + list(chosen.values())
+    return problems + [p for p in identity_problems(entries) if Path(p.file).resolve() in mine]
 
 
 def _id_line(path: Path) -> int | None:
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_text(path).splitlines(), 1):
         if re.match(r"^id\s*:", line):
             return number
     return None
@@ -285,13 +341,23 @@ def select_scenarios(
     ordered = [s for s, _ in sorted(catalogue.values(), key=lambda i: id_order(i[0].id))]
     if run_all:
         return ordered
-    by_alias = {a: s for s in ordered for a in [s.id, *([] if "@" in s.id else s.aliases)]}
-    unknown = [i for i in ids if i not in by_alias]
+    named: dict[str, list[Scenario]] = {}
+    for s in ordered:
+        for name in dict.fromkeys([s.id, *([] if "@" in s.id else s.aliases)]):
+            named.setdefault(name, []).append(s)
+    unknown = [i for i in ids if i not in named]
     if unknown:
         raise UnknownScenarios(
             f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(catalogue))}"
         )
-    chosen = [by_alias[i] for i in ids]
+    ambiguous = [i for i in ids if len(named[i]) > 1]
+    if ambiguous:
+        raise UnknownScenarios(
+            "; ".join(
+                f"{i!r} names {' and '.join(s.id for s in named[i])}: use the ID" for i in ambiguous
+            )
+        )
+    chosen = [named[i][0] for i in ids]
     if variants:
         bases = {s.id for s in chosen}
         chosen += [s for s in ordered if s.base_id in bases and s.id != s.base_id]

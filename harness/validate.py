@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from harness.checks.alerts import rule_floor
+from harness.checks.dashboards import load_dashboards, panels
 from harness.checks.metrics import MEANINGLESS_LABEL_VALUES
 from harness.config import Target
 from harness.contract import Contract
 from harness.durations import format_duration, parse_duration
 from harness.faults import DRIVERS
-from harness.promql import base_metric, kept_labels, metric_names, threshold
+from harness.promql import base_metric, kept_labels, metric_names, syntax_errors, threshold
 from harness.rulefiles import alert_rules, rule_files
 from harness.scenario import Scenario
-from harness.yamlfile import Problem, locate, parse_yaml
+from harness.yamlfile import Problem, load_yaml, locate
 
 # Series Prometheus itself, or components other than the router, provide.
 NON_ROUTER_METRICS = {"ALERTS", "ALERTS_FOR_STATE", "up", "scrape_duration_seconds"}
@@ -35,8 +34,8 @@ def alert_names(rules_dir: Path) -> set[str]:
 
 def contract_metrics(contract: Path) -> tuple[set[str], set[str]]:
     """(every metric name, the histogram names) of the router's metric contract."""
-    doc = yaml.safe_load(contract.read_text()) or {}
-    metrics = doc.get("metrics") or []
+    doc, _ = load_yaml(contract)
+    metrics = (doc or {}).get("metrics") or []
     return (
         {m["name"] for m in metrics},
         {m["name"] for m in metrics if m.get("type") == "histogram"},
@@ -67,11 +66,17 @@ def cross_check(
     (if given) the target. A variant's own problems point at the variant."""
     alerts = alert_names(deploy_dir / "prometheus" / "rules")
     metrics = contract_metrics(deploy_dir / "metrics-contract.yaml")
+    queries = sorted({m.query for s, _ in scenarios.values() for m in s.expect.metrics})
+    bad = {queries[i]: why for i, why in syntax_errors(queries).items()}
+    boards_dir = dashboards_dir(deploy_dir, target)
+    boards, problems = _dashboards(boards_dir, scenarios)
     found: dict[str, set[Found]] = {}
-    problems: list[Problem] = []
     for scenario, path in sorted(scenarios.values(), key=lambda item: "@" in item[0].id):
         mine = set(_scenario_problems(scenario, deploy_dir, alerts, metrics, contract, target))
-        _, root = parse_yaml(path.read_text(), str(path))
+        mine |= set(_query_problems(scenario, bad))
+        if boards is not None:
+            mine |= set(_panel_problems(scenario, boards, boards_dir))
+        _, root = load_yaml(path)
         base, _, variant = scenario.id.partition("@")
         if variant:
             mine -= found.get(base, set())
@@ -88,6 +93,56 @@ def cross_check(
                 Problem(str(path), locate(root, list(loc)), field, msg) for loc, field, msg in mine
             ]
     return sorted(problems, key=lambda p: (p.file, p.line or 0, p.field))
+
+
+def dashboards_dir(deploy_dir: Path, target: Target | None) -> Path:
+    """The dashboards the target serves (its `dashboards_dir`), else those of `deploy/`."""
+    if target is not None and target.dashboards_dir:
+        return Path(target.dashboards_dir)
+    return deploy_dir / "grafana" / "dashboards"
+
+
+def _dashboards(
+    directory: Path, scenarios: dict[str, tuple[Scenario, Path]]
+) -> tuple[dict[str, dict[str, object]] | None, list[Problem]]:
+    """The dashboards by uid and file stem (None when no scenario names a panel)."""
+    if not any(s.expect.dashboards for s, _ in scenarios.values()):
+        return None, []
+    try:
+        return load_dashboards(directory), []
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or bytes that are not UTF-8
+        return {}, [Problem(str(directory), None, "", f"dashboards cannot be read: {exc}")]
+
+
+def _query_problems(scenario: Scenario, bad: dict[str, str]) -> list[Found]:
+    return [
+        (
+            ("expect", "metrics", i, "query"),
+            f"expect.metrics[{i}].query",
+            f"not PromQL: {bad[m.query]}",
+        )
+        for i, m in enumerate(scenario.expect.metrics)
+        if m.query in bad
+    ]
+
+
+def _panel_problems(
+    scenario: Scenario, boards: dict[str, dict[str, object]], directory: Path
+) -> list[Found]:
+    out: list[Found] = []
+    for i, expected in enumerate(scenario.expect.dashboards):
+        board = boards.get(expected.dashboard)
+        loc = ("expect", "dashboards", i)
+        if board is None:
+            known = ", ".join(sorted(boards)) or "none"
+            message = f"no dashboard {expected.dashboard!r} in {directory} (it has: {known})"
+            out.append(((*loc, "dashboard"), f"expect.dashboards[{i}].dashboard", message))
+            continue
+        titles = [str(p.get("title")) for p in panels(board)]  # type: ignore[arg-type]
+        if expected.panel not in titles:
+            message = f"dashboard {expected.dashboard!r} has no panel {expected.panel!r}"
+            out.append(((*loc, "panel"), f"expect.dashboards[{i}].panel", message))
+    return out
 
 
 def _scenario_problems(
@@ -142,8 +197,16 @@ def _scenario_problems(
                 "cannot express it"
             )
             out.append((("faults", i, "kind"), f"faults[{i}].why", message))
-        if target is None:
-            continue
+    if target is not None:
+        out += target_gaps(scenario, target)
+    return out
+
+
+def target_gaps(scenario: Scenario, target: Target) -> list[Found]:
+    """What keeps `scenario` from running on `target`: a proxy it lacks, a process fault on an
+    external stack."""
+    out: list[Found] = []
+    for i, fault in enumerate(scenario.faults):
         proxy = getattr(fault, "proxy", None)
         if proxy is not None and proxy not in target.proxies:
             has = ", ".join(sorted(target.proxies)) or "none"
@@ -155,8 +218,17 @@ def _scenario_problems(
     return out
 
 
+def capability(scenarios: dict[str, tuple[Scenario, Path]], target: Target) -> dict[str, list[str]]:
+    """Per scenario the target cannot run, why (`field: reason`, one per gap)."""
+    gaps = {
+        scenario_id: [f"{field}: {message}" for _, field, message in target_gaps(s, target)]
+        for scenario_id, (s, _) in scenarios.items()
+    }
+    return {k: sorted(set(v)) for k, v in gaps.items() if v}
+
+
 def _variants(path: Path) -> list[str]:
-    data, _ = parse_yaml(path.read_text(), str(path))
+    data, _ = load_yaml(path)
     return [v.get("name") for v in (data or {}).get("variants") or []]
 
 
@@ -172,7 +244,8 @@ def _supplied_labels(scenario: Scenario) -> dict[str, str]:
 def production_scrape_interval(deploy_dir: Path) -> float:
     """The scrape interval of the Prometheus config shipped in deploy/ (staging-like)."""
     path = deploy_dir / "prometheus" / "prometheus.yml"
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc, _ = load_yaml(path)
+    doc = doc or {}
     return parse_duration(str((doc.get("global") or {}).get("scrape_interval", "1m")))
 
 
@@ -181,7 +254,7 @@ def contract_problems(contract: Contract, contract_path: Path, deploy_dir: Path)
     `OP number` comparison differ from the contract, and objectives a rule's floor
     (scrape + evaluation + `for:`) exceeds even in theory."""
     rules = alert_rules(deploy_dir / "prometheus" / "rules")
-    _, root = parse_yaml(contract_path.read_text(), str(contract_path))
+    _, root = load_yaml(contract_path)
     problems = []
     for name in sorted(set(contract.alerts) - set(rules)):
         problems.append(
@@ -192,6 +265,8 @@ def contract_problems(contract: Contract, contract_path: Path, deploy_dir: Path)
                 f"no alert rule {name!r} in {deploy_dir / 'prometheus' / 'rules'}",
             )
         )
+    problems += _signal_problems(contract, contract_path, root)
+    problems += receiver_problems(contract, contract_path, root, deploy_dir)
     scrape = production_scrape_interval(deploy_dir)
     for name, (rule, group, path) in sorted(rules.items()):
         entry = contract.get(name)
@@ -237,6 +312,83 @@ def contract_problems(contract: Contract, contract_path: Path, deploy_dir: Path)
     return problems
 
 
+def _signal_problems(contract: Contract, contract_path: Path, root: object) -> list[Problem]:
+    names = sorted(contract.alerts)
+    bad = syntax_errors([contract.alerts[n].threshold.signal for n in names])
+    return [
+        Problem(
+            str(contract_path),
+            locate(root, ["alerts", names[i], "threshold", "signal"]),  # type: ignore[arg-type]
+            f"alerts.{names[i]}.threshold.signal",
+            f"not PromQL: {why}",
+        )
+        for i, why in sorted(bad.items())
+    ]
+
+
+def alertmanager_receivers(deploy_dir: Path) -> set[str]:
+    """The receivers of the Alertmanager config under test (`deploy/alertmanager`)."""
+    doc, _ = load_yaml(deploy_dir / "alertmanager" / "alertmanager.yml")
+    return {str(r.get("name")) for r in (doc or {}).get("receivers") or [] if isinstance(r, dict)}
+
+
+def receiver_problems(
+    contract: Contract, contract_path: Path, root: object, deploy_dir: Path
+) -> list[Problem]:
+    """Contract receivers the Alertmanager config under test does not define: a finding about
+    the config (its notifications would go nowhere the contract names). The contract stays the
+    expectation; the config is never used to correct it."""
+    config = deploy_dir / "alertmanager" / "alertmanager.yml"
+    have = alertmanager_receivers(deploy_dir)
+    return [
+        Problem(
+            str(contract_path),
+            locate(root, ["alerts", name, "receiver"]),  # type: ignore[arg-type]
+            f"alerts.{name}.receiver",
+            f"receiver {entry.receiver!r} is not in {config} (it has: {', '.join(sorted(have))})",
+        )
+        for name, entry in sorted(contract.alerts.items())
+        if entry.receiver not in have
+    ]
+
+
+def rule_floors(contract: Contract, deploy_dir: Path) -> list[tuple[str, float, float, str]]:
+    """Per alert of the contract that has a rule: (alert, the rule's floor, the contract's
+    detection objective, how the floor adds up), in production time."""
+    rules = alert_rules(deploy_dir / "prometheus" / "rules")
+    scrape = production_scrape_interval(deploy_dir)
+    out = []
+    for name, (rule, group, _) in sorted(rules.items()):
+        entry = contract.get(name)
+        if entry is None:
+            continue
+        evaluation = parse_duration(str(group.get("interval", "1m")))
+        hold = str(rule.get("for", "0s"))
+        floor = rule_floor(scrape, evaluation, parse_duration(hold))
+        how = (
+            f"scrape {format_duration(scrape)} + evaluation {format_duration(evaluation)} "
+            f"+ for {hold}"
+        )
+        out.append((name, floor, entry.detect_within, how))
+    return out
+
+
+FileKind = str  # "scenario" | "contract" | "target"
+
+
+def file_kind(data: object) -> FileKind:
+    """What a YAML document is, by its content: the alerting contract (its `schema`), a target
+    (its URLs), else a scenario."""
+    if isinstance(data, dict):
+        if str(data.get("schema", "")).startswith("harness.contract/") or (
+            "alerts" in data and "id" not in data and "notification_allowance" in data
+        ):
+            return "contract"
+        if "nats_url" in data or "toxiproxy_url" in data or "prometheus_url" in data:
+            return "target"
+    return "scenario"
+
+
 def catalogue_problems(
     scenarios: dict[str, tuple[Scenario, Path]], deploy_dir: Path
 ) -> list[Problem]:
@@ -245,7 +397,7 @@ def catalogue_problems(
     fired = {a for s, _ in scenarios.values() for a in s.expect.alerts.fire}
     problems: list[Problem] = []
     for path in rule_files(deploy_dir / "prometheus" / "rules"):
-        data, root = parse_yaml(path.read_text(), str(path))
+        data, root = load_yaml(path)
         for g, group in enumerate((data or {}).get("groups") or []):
             for r, rule in enumerate(group.get("rules") or []):
                 name = rule.get("alert")
@@ -262,7 +414,7 @@ def catalogue_problems(
     for scenario, path in sorted(scenarios.values(), key=lambda item: item[0].id):
         if "@" in scenario.id:
             continue  # a variant inherits its base's forbid list: reported once, at the base
-        _, root = parse_yaml(path.read_text(), str(path))
+        _, root = load_yaml(path)
         for i, name in enumerate(scenario.expect.alerts.forbid):
             if name not in fired:
                 loc = ["expect", "alerts", "forbid", i]
@@ -284,7 +436,7 @@ def rule_problems(deploy_dir: Path) -> list[Problem]:
     known, histograms = contract_metrics(deploy_dir / "metrics-contract.yaml")
     problems: list[Problem] = []
     for path in rule_files(deploy_dir / "prometheus" / "rules"):
-        data, root = parse_yaml(path.read_text(), str(path))
+        data, root = load_yaml(path)
         for g, group in enumerate((data or {}).get("groups") or []):
             for r, rule in enumerate(group.get("rules") or []):
                 for name in unknown_metrics(str(rule.get("expr", "")), known, histograms):

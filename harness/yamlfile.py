@@ -1,11 +1,17 @@
-"""Load YAML into pydantic models, reporting every problem with its file, line and field path.
+"""The input layer: every file the harness reads, bounded, decoded and parsed, then validated
+into pydantic models, every problem reported with its file, line and field path.
 
-Users edit targets and scenarios by hand; an error that says `scenarios/s1.yaml:14
-faults[0].attributes.latency: must be ≥ 0` lets them fix it without reading our code.
+Users edit targets, scenarios and the contract by hand; an error that says `scenarios/s1.yaml:14
+faults[0].attributes.latency: must be ≥ 0` lets them fix it without reading our code. In order:
+the file must be a regular file no larger than `MAX_FILE_BYTES`; its bytes must be UTF-8 text
+(no NUL byte); the YAML is composed by the safe loader, with aliases expanded at most to
+`MAX_NODES` nodes (a "billion laughs" file fails at once instead of hanging); then the schema.
+Messages carry the user's text verbatim, control characters escaped, one line per problem.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +23,13 @@ from pydantic import BaseModel, ValidationError
 from harness.errors import HarnessError
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""The largest hand-written file read (the largest shipped scenario is about 5 kB)."""
+MAX_NODES = 100_000
+"""The most YAML nodes a document may expand to, aliases followed (the catalogue's largest has
+about 300)."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")
 
 
 @dataclass(frozen=True)
@@ -30,7 +43,13 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where} {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        text = f"{where} {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return one_line(text)
+
+
+def one_line(text: str) -> str:
+    """`text` on one line, control characters (newlines, ANSI escapes) shown as escapes."""
+    return _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], text.replace("\n", "\\n"))
 
 
 class FileProblems(HarnessError):
@@ -119,24 +138,117 @@ def _duplicate_keys(node: yaml.Node, file: str, loc: list[str | int]) -> list[Pr
     return problems
 
 
-def parse_yaml(text: str, file: str) -> tuple[Any, yaml.Node]:
-    """Data and node tree of a YAML document; syntax errors and duplicate keys as FileProblems."""
+def read_text(path: Path | str, *, display: str | None = None, limit: int = MAX_FILE_BYTES) -> str:
+    """The text of a regular file of at most `limit` bytes, decoded as UTF-8; anything else
+    (missing, a directory, too large, binary, another encoding) is a FileProblems naming it."""
+    path = Path(path)
+    file = display or str(path)
+
+    def problem(message: str, line: int | None = None) -> FileProblems:
+        return FileProblems([Problem(file, line, "", message)])
+
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if path.is_dir():
+            raise problem("is a directory, not a file")
+        if not path.exists():
+            raise problem("file not found")
+        if not path.is_file():
+            raise problem("not a regular file")
+        size = path.stat().st_size
+        if size > limit:
+            raise problem(f"too large: {_size(size)}, the limit is {_size(limit)}")
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise problem(f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise problem(f"too large: more than {_size(limit)}")
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise problem("binary file (a NUL byte), expected UTF-8 text", line)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        byte = data[exc.start]
+        raise problem(f"not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8", line) from None
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def _expanded_size(root: yaml.Node, file: str, limit: int) -> None:
+    """Refuse a document whose aliases expand it past `limit` nodes, or refer to themselves.
+    Sizes are memoised per node, so this takes time in the size of the file, not of the
+    expansion."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            line = node.start_mark.line + 1
+            raise FileProblems([Problem(file, line, "", "YAML alias refers to itself")])
+        open_.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        open_.discard(key)
+        sizes[key] = total
+        if total > limit:
+            line = node.start_mark.line + 1
+            raise FileProblems(
+                [
+                    Problem(
+                        file,
+                        line,
+                        "",
+                        f"YAML aliases expand this document past {limit} nodes; write it out "
+                        "without aliases nested in aliases",
+                    )
+                ]
+            )
+        return total
+
+    size(root)
+
+
+def parse_yaml(text: str, file: str, *, max_nodes: int = MAX_NODES) -> tuple[Any, yaml.Node]:
+    """Data and node tree of one YAML document, by the safe loader; syntax errors, duplicate
+    keys, several documents and alias bombs as FileProblems."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise FileProblems([Problem(file, 1, "", "file is empty")])
+        _expanded_size(root, file, max_nodes)
+        duplicates = _duplicate_keys(root, file, [])
+        if duplicates:
+            raise FileProblems(duplicates)
+        data = loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         reason = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        raise FileProblems([Problem(file, line, "", f"YAML syntax error: {reason}")]) from exc
+        raise FileProblems([Problem(file, line, "", f"YAML syntax error: {reason}")]) from None
     except yaml.YAMLError as exc:
-        raise FileProblems([Problem(file, None, "", f"YAML error: {exc}")]) from exc
-    if root is None:
-        raise FileProblems([Problem(file, 1, "", "file is empty")])
-    duplicates = _duplicate_keys(root, file, [])
-    if duplicates:
-        raise FileProblems(duplicates)
-    data = yaml.SafeLoader(text).get_single_data()
+        raise FileProblems([Problem(file, None, "", f"YAML error: {exc}")]) from None
+    except RecursionError:
+        raise FileProblems([Problem(file, None, "", "YAML nested too deeply")]) from None
+    finally:
+        loader.dispose()
     return data, root
+
+
+def load_yaml(path: Path | str, *, display: str | None = None) -> tuple[Any, yaml.Node]:
+    """A YAML file read through every check of this layer: (data, node tree)."""
+    file = display or str(path)
+    return parse_yaml(read_text(path, display=file), file)
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -165,15 +277,8 @@ def problems_from_validation(exc: ValidationError, root: yaml.Node, file: str) -
 
 def load_model(model: type[M], path: Path | str, *, display: str | None = None) -> M:
     """Read `path` and validate it as `model`, raising FileProblems with every problem."""
-    path = Path(path)
     file = display or str(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise FileProblems([Problem(file, None, "", "file not found")]) from exc
-    except OSError as exc:
-        raise FileProblems([Problem(file, None, "", f"cannot read: {exc.strerror}")]) from exc
-    return validate_text(model, text, file)
+    return validate_text(model, read_text(path, display=file), file)
 
 
 def validate_text(model: type[M], text: str, file: str) -> M:

@@ -17,6 +17,10 @@ from harness.errors import HarnessError
 from harness.evidence.bundle import EvidenceSchemaError, read_evidence
 from harness.evidence.junit import junit_xml
 from harness.evidence.record import RunRecord, ScenarioResult
+from harness.yamlfile import FileProblems, read_text
+
+MAX_EVIDENCE_BYTES = 256 * 1024 * 1024
+"""The largest evidence.json read (a 27-scenario run with its range series is a few MB)."""
 
 
 class RunDirProblem(HarnessError):
@@ -65,6 +69,10 @@ def load_run(path: Path) -> LoadedRun:
     file = path / "evidence.json" if path.is_dir() else path
     if not file.is_file():
         raise RunDirProblem(f"{path}: no evidence.json")
+    try:
+        read_text(file, limit=MAX_EVIDENCE_BYTES)  # bounded, UTF-8: else a clear problem
+    except FileProblems as exc:
+        raise RunDirProblem(str(exc)) from None
     try:
         record = read_evidence(file)
     except json.JSONDecodeError as exc:

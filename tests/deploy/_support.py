@@ -134,7 +134,7 @@ def serve(
     bound: dict[str, object] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: bound.update(app=app, **kw))
     # structlog would keep writing to the runner's captured stderr after it is closed
-    monkeypatch.setattr(cli, "configure_logging", lambda *_, **__: None)
+    monkeypatch.setattr(cli.serve, "configure_logging", lambda *_, **__: None)
     result = CliRunner().invoke(cli.app, [relocate(a, mounts) for a in argv[1:]])
     assert result.exit_code == 0 and bound, f"harness serve: {result.output}{result.exception}"
     return Served(bound["app"], bound["host"], bound["port"])  # type: ignore[arg-type]

@@ -83,12 +83,12 @@ def test_dry_run_needs_no_reachable_target(tmp_path: Path) -> None:
     assert "target nowhere, profile staging: time compression ×1" in out
     assert "workload: 40 msg/s" in out
     assert "baseline 3m30s →" in out
-    assert "fault 0: toxic at +1m30s for 10m " in out and "'latency': 750" in out
+    assert "fault 0: toxic at +1m30s for 10m " in out and "attributes.latency=750" in out
     assert "fault 1: proxy_down at +15m for 2m30s" in out
     assert "check metric: sum(rate(router_nats_ack_total[$window]))" in out
-    assert "'moved': 'down'" in out
+    assert "moved=down" in out
     assert "check alerts stay silent: RouterNatsConnectionDown" in out
-    assert "'max_duplicates_per_message': 3" in out
+    assert "max_duplicates_per_message=3" in out
     assert not (tmp_path / "out").exists(), "a dry run writes no run directory"
     assert not state.exists(), "a dry run takes no lock and keeps no journal"
 

@@ -39,8 +39,8 @@ def test_dry_run_prints_the_sample_plan_and_leaves_the_target_alone(
     assert "SAMPLE-001 Sample - upstream latency" in out
     assert "time compression ×30" in out
     assert "fault 0: toxic at +1m (2s here) for 5m (10s here)" in out
-    assert "'type': 'latency'" in out and "'latency': 200" in out and "'jitter': 20" in out
+    assert "type=latency" in out and "attributes.latency=200" in out and "jitter=20" in out
     assert "baseline 2m30s (5s here)" in out and "recover ≤15m (30s here)" in out
     assert "check alerts stay silent: RouterNatsConnectionDown" in out
-    assert "check delivery:" in out and "'lost': 0" in out
+    assert "check delivery:" in out and "lost=0" in out
     assert snapshot(target) == before

@@ -222,7 +222,11 @@ def test_cli_fails_on_an_unexercised_rule_but_not_for_named_files(tmp_path: Path
     cmd = [sys.executable, "-m", "harness", "validate"]
     whole = subprocess.run([*cmd, "--scenarios", str(tmp_path)], capture_output=True, text=True)
     assert whole.returncode == 1 and "no scenario fires this rule" in whole.stderr, whole.stderr
-    named = subprocess.run([*cmd, str(tmp_path / "s.yaml")], capture_output=True, text=True)
+    named = subprocess.run(
+        [*cmd, str(tmp_path / "s.yaml"), "--scenarios", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert named.returncode == 0, named.stderr
 
 
@@ -231,7 +235,7 @@ def test_cli_takes_files_and_reports_exit_codes(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "harness", "validate"]
     bad = subprocess.run([*cmd, str(tmp_path / "s.yaml")], capture_output=True, text=True)
     assert bad.returncode == 1 and "does not describe 'Nope'" in bad.stderr, bad.stderr
-    (tmp_path / "s.yaml").write_text(GOOD)
+    (tmp_path / "s.yaml").write_text(GOOD.replace("id: S1", "id: S99"))
     good = subprocess.run([*cmd, str(tmp_path / "s.yaml")], capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
     (tmp_path / "s.yaml").write_text("id: [\n")
