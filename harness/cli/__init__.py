@@ -85,4 +85,6 @@ def main(
 for group in (stack, catalogue, run, serve):
     group.register(app)
 _register_report(app)
-app.command("rejudge")(_rejudge)
+app.command("rejudge", short_help="judge a stored run again (optionally a revised contract)")(
+    _rejudge
+)
