@@ -1,0 +1,66 @@
+"""Reading a stream back from a real nats-server, and judging it: messages removed on the
+server after they were acknowledged are reported lost, with their sequence ranges."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import nats
+import pytest
+
+from harness.dataloss import Published, judge_loss
+from harness.readback import read_stream
+
+pytestmark = pytest.mark.live
+
+
+async def _publish(url: str, n: int) -> list[Published]:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name="READBACK", subjects=["readback.>"])
+        published = []
+        for i in range(1, n + 1):
+            rid = f"rb-{i}"
+            ack = await js.publish("readback.x", json.dumps({"request_id": rid}).encode())
+            published.append(Published(rid, ack.seq))
+        return published
+    finally:
+        await nc.close()
+
+
+async def _delete(url: str, seqs: list[int]) -> None:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for seq in seqs:
+            await js.delete_msg("READBACK", seq)
+    finally:
+        await nc.close()
+
+
+def test_read_back_whole_stream_then_detect_removed_messages(nats_server) -> None:
+    url = nats_server.url
+
+    async def scenario() -> None:
+        published = await _publish(url, 200)
+        intact = judge_loss(published, await read_stream([url], "READBACK"), tag="rb")
+        assert (intact.acked, intact.read, intact.lost) == (200, 200, 0)
+
+        await _delete(url, [1, 2, 50, 51, 52, 200])
+        readback = await read_stream([url], "READBACK", idle=1.0)
+        report = judge_loss(published, readback, tag="rb")
+        assert report.lost == 6
+        assert report.lost_prefix == ["rb-1", "rb-2"]
+        assert report.lost_middle == ["rb-50", "rb-51", "rb-52"]
+        assert report.lost_suffix == ["rb-200"]
+        assert [str(r) for r in report.lost_ranges] == ["1-2", "50-52", "200"]
+
+    anyio.run(scenario)
+
+
+def test_an_unreachable_server_is_an_error() -> None:
+    readback = anyio.run(read_stream, ["nats://127.0.0.1:1"], "READBACK")
+    assert readback.error and "127.0.0.1:1" in readback.error
+    assert not judge_loss([Published("rb-1", 1)], readback, tag="rb").evaluable
