@@ -81,6 +81,14 @@ class Published:
     seq: int | None
 
 
+@dataclass(frozen=True)
+class History:
+    """A run's publishes in publish order, and its request-id prefix (`tag`)."""
+
+    tag: str | None
+    published: list[Published]
+
+
 class SeqRange(_Model):
     first: int
     last: int
@@ -269,6 +277,8 @@ class DataLossOutcome(_Model):
         what = f"{self.lost} acknowledged message(s) lost (seq {ranges}{more})"
         if self.silent:
             return f"SILENT DATA LOSS: {what}; no contract alert fired"
+        if not self.alerts_fired:
+            return f"data loss: {what}; whether an alert fired is unknown: {self.error}"
         fired = ", ".join(sorted({a.alert for a in self.alerts_fired}))
         return f"data loss: {what}; noticed by {fired}"
 

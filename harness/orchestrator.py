@@ -23,9 +23,11 @@ import structlog
 from harness.alertmanager import AlertmanagerAPI
 from harness.checks.alert_poller import AlertPoller
 from harness.checks.base import Check, RunView
+from harness.checks.data_loss import scenario_outcome
 from harness.checks.registry import checks_for
 from harness.config import Target
 from harness.contract import Contract
+from harness.dataloss import History
 from harness.errors import HarnessError, describe
 from harness.evidence.record import FaultRecord, HealOutcome, Phase, PhaseSpan, ScenarioResult
 from harness.faults import driver_for
@@ -53,6 +55,7 @@ class Workload(Protocol):
     async def stop_and_drain(self, timeout: float) -> None: ...
     async def close(self) -> None: ...
     def summary(self) -> LedgerSummary: ...
+    def history(self) -> History: ...
 
 
 class PhaseFailed(HarnessError):
@@ -179,6 +182,7 @@ class ScenarioRun:
             receiver=ReceiverAPI(target.webhook_url) if target.webhook_url else None,
             alerts=self.poller,
             ledger=self.workload.summary if self.workload is not None else None,
+            history=self.workload.history if self.workload is not None else None,
         )
         self.checks: list[Check] = checks_for(scenario, target, prometheus, self.poller)
 
@@ -376,6 +380,7 @@ class ScenarioRun:
                     )
                 )
         self.result.phase_error = phase_error
+        self.result.data_loss = scenario_outcome(self.result)
         self.result.verdict, self.result.reason = decide(
             checks=self.result.checks,
             faults=self.result.faults,

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from harness.checks.alert_poller import AlertPoller
     from harness.config import Target
     from harness.contract import Contract
+    from harness.dataloss import History
     from harness.notifications import ReceiverAPI
     from harness.plan import ScenarioPlan
     from harness.prometheus import PrometheusAPI
@@ -87,6 +88,7 @@ class RunView:
         receiver: ReceiverAPI | None,
         alerts: AlertPoller,
         ledger: Callable[[], LedgerSummary] | None = None,
+        history: Callable[[], History] | None = None,
     ):
         self.target = target
         self.scenario = scenario
@@ -98,6 +100,7 @@ class RunView:
         self.receiver = receiver
         self.alerts = alerts
         self.ledger = ledger
+        self.history = history
         self._ended: dict[Phase, anyio.Event] = {}
 
     def span(self, phase: Phase) -> PhaseSpan | None:

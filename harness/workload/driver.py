@@ -18,6 +18,7 @@ import nats
 import structlog
 from nats.aio.msg import Msg
 
+from harness.dataloss import History
 from harness.http import async_client
 from harness.workload.ledger import Ledger, LedgerSummary, ServerView
 from harness.workload.spec import Kind, WorkloadSpec
@@ -262,6 +263,9 @@ class Workload:
             with contextlib.suppress(Exception):
                 await self._nc.drain()
             self._nc = None
+
+    def history(self) -> History:
+        return self.ledger.history()
 
     def summary(self) -> LedgerSummary:
         return self.ledger.summary().model_copy(
