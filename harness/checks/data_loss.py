@@ -168,8 +168,8 @@ class DataLossCheck(Check):
             evidence.readback = StreamReadback(stream="", error=str(exc))
             return evidence
         seqs = [seq for _, seq in evidence.published if seq is not None]
-        evidence.readback = await readback.read_stream(
-            servers, stream, start_seq=min(seqs, default=1)
+        evidence.readback = await readback.read_stream(  # within the verdict's 30 s
+            servers, stream, start_seq=min(seqs, default=1), timeout=15
         )
         evidence.readback.nodes = await readback.node_states(monitors, stream)
         return evidence

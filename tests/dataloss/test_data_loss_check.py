@@ -306,7 +306,9 @@ def _collect(monkeypatch: pytest.MonkeyPatch, series: list[Series]) -> tuple[Any
     )
     loss_check = DataLossCheck(DataLossExpectation(), prometheus)  # type: ignore[arg-type]
     checked = anyio.run(loss_check.verdict, view)
-    assert reads == [{"servers": ["nats://127.0.0.1:4222"], "stream": "DECIDE", "start_seq": 1}]
+    assert reads == [
+        {"servers": ["nats://127.0.0.1:4222"], "stream": "DECIDE", "start_seq": 1, "timeout": 15}
+    ]
     result.checks.append(checked)
     return result, prometheus
 
