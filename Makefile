@@ -1,10 +1,11 @@
-# The two commands a newcomer needs (see README): `make run` and `make test`.
+# The two commands a newcomer needs (see README): `make run` and `make test`; `make unit` is the
+# fast sibling (no component started, under a minute).
 # Each sets up what it needs first (scripts/setup.sh is idempotent).
 
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint bench
+.PHONY: setup run test unit lint bench
 
 setup:
 	@scripts/setup.sh
@@ -16,6 +17,10 @@ run: setup
 ## The whole test suite (unit + live against real components).
 test: setup
 	$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
+
+## The unit tests only: no live stack, nothing started (live tests sit in *_live.py files).
+unit: setup
+	$(BIN)/python -m pytest -m "not live" -q --durations=5 $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -484,8 +484,12 @@ def run(
         ),
     ] = None,
     contract: ContractFile = None,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="skip the report (the evidence is written)")
+    ] = False,
 ) -> None:
-    """Run scenarios against the target: heal leftovers, lock, inject, observe, heal, judge."""
+    """Run scenarios against the target: heal leftovers, lock, inject, observe, heal, judge,
+    then write the evidence and its report."""
     catalogue = _catalogue(scenarios)
     chosen = _select(catalogue, ids or [], run_all, variants)
     promises = _contract(contract)
@@ -515,7 +519,12 @@ def run(
 
         # uvloop: one process drives every slot's workload, taps and pollers.
         code = anyio.run(
-            run_scenarios, chosen, specs, promises, out, backend_options={"use_uvloop": True}
+            partial(run_scenarios, report=not no_report),
+            chosen,
+            specs,
+            promises,
+            out,
+            backend_options={"use_uvloop": True},
         )
     finally:
         slot_stacks.down(started)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
 import structlog
 
-from harness.alertmanager import AlertmanagerAPI
+from harness.adapters import Adapters
 from harness.checks.alert_poller import AlertPoller
 from harness.checks.base import Check, RunView
 from harness.checks.data_loss import scenario_outcome
@@ -31,17 +31,14 @@ from harness.dataloss import History
 from harness.errors import HarnessError, describe
 from harness.evidence.record import FaultRecord, HealOutcome, Phase, PhaseSpan, ScenarioResult
 from harness.faults import driver_for
-from harness.faults.base import FaultContext, FaultDriver
+from harness.faults.base import FaultContext, FaultDriver, Stack
 from harness.faults.journal import Journal, state_dir
+from harness.faults.lifecycle import FaultApplyError, FaultRunner
 from harness.faults.lock import TargetLock
-from harness.faults.runner import FaultApplyError, FaultRunner
 from harness.http import async_client
-from harness.notifications import ReceiverAPI
 from harness.plan import plan_for
 from harness.preflight import PreflightFailed, preflight
-from harness.prometheus import PrometheusAPI
 from harness.scenario import Scenario
-from harness.toxiproxy_client import ToxiproxyClient
 from harness.verdict import decide
 from harness.workload.ledger import LedgerSummary
 
@@ -58,6 +55,10 @@ class Workload(Protocol):
     def history(self) -> History: ...
 
 
+CHECK_VERDICT_S = 30.0
+"""How long one check may take to reach its verdict after recovery."""
+
+
 class PhaseFailed(HarnessError):
     """A phase could not complete; the scenario's verdict is `error`."""
 
@@ -67,29 +68,37 @@ ResultHook = Callable[[ScenarioResult], Awaitable[None] | None]
 PhaseHook = Callable[[str, Phase], None]
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What the caller hears of a run: each phase as it starts, each scenario's result."""
+
+    on_phase: PhaseHook | None = None
+    on_result: ResultHook | None = None
+
+
 class Orchestrator:
-    """Runs scenarios against one target."""
+    """Runs scenarios against one target, one after the other, in one `session`."""
 
     def __init__(
         self,
         target: Target,
         contract: Contract,
+        run_id: str,
         *,
-        stack: Any = None,
-        run_id: str | None = None,
+        stack: Stack | None = None,
         workload: WorkloadFactory | None = None,
+        adapters: Adapters | None = None,
+        hooks: Hooks = Hooks(),
         heal_timeout: float = 10.0,
-        on_result: ResultHook | None = None,
-        on_phase: PhaseHook | None = None,
     ):
         self.target = target
         self.contract = contract
+        self.run_id = run_id
         self.stack = stack
-        self.run_id = run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.workload_factory = workload or (lambda s, t: None)
+        self.adapters = adapters or Adapters.for_target(target)
+        self.hooks = hooks
         self.heal_timeout = heal_timeout
-        self.on_result = on_result
-        self.on_phase = on_phase
         self.journal = Journal.for_target(target)
         self.leftovers: list[HealOutcome] = []
         self.forgotten: list[dict[str, Any]] = []
@@ -112,19 +121,11 @@ class Orchestrator:
                     )
                 yield ctx
 
-    async def run(self, scenarios: Sequence[Scenario]) -> list[ScenarioResult]:
-        """Every scenario, one after the other, in one session."""
-        async with self.session() as ctx:
-            return [await ScenarioRun(self, scenario, ctx).run() for scenario in scenarios]
-
     @contextlib.asynccontextmanager
     async def _fault_context(self) -> AsyncIterator[FaultContext]:
         async with async_client(5.0) as http:
             yield FaultContext(
-                target=self.target,
-                toxiproxy=ToxiproxyClient(self.target.toxiproxy_url),
-                http=http,
-                stack=self.stack,
+                target=self.target, toxiproxy=self.adapters.toxiproxy, http=http, stack=self.stack
             )
 
 
@@ -132,26 +133,34 @@ class ScenarioRun:
     """One scenario against the orchestrator's target, from preflight to verdict."""
 
     def __init__(self, owner: Orchestrator, scenario: Scenario, ctx: FaultContext):
-        target = owner.target
         self.owner = owner
         self.scenario = scenario
-        self.target = target
-        self.plan = plan_for(scenario, target.profile)
-        self.result = ScenarioResult(
-            scenario_id=scenario.id,
-            base_id=scenario.base_id,
-            title=scenario.title,
-            run_id=owner.run_id,
-            target=target.name,
-            aliases=scenario.aliases,
-            plan=self.plan.as_dict(),
-        )
-        self.workload = owner.workload_factory(scenario, target)
+        self.target = owner.target
+        self.plan = plan_for(scenario, self.target.profile)
+        self.result = self._new_result()
+        self.workload = owner.workload_factory(scenario, self.target)
         self.ctx = dataclasses.replace(ctx, workload=self.workload)
         self.faults = FaultRunner(self.ctx, owner.journal, timeout=owner.heal_timeout)
-        self.drivers: list[FaultDriver] = [
-            driver_for(fault, self.ctx, f"{owner.run_id}-{scenario.id}-f{i}")
-            for i, fault in enumerate(scenario.faults)
+        self.drivers = self._drivers()
+        self.poller, self.view, self.checks = self._observers()
+
+    def _new_result(self) -> ScenarioResult:
+        return ScenarioResult(
+            scenario_id=self.scenario.id,
+            base_id=self.scenario.base_id,
+            title=self.scenario.title,
+            run_id=self.owner.run_id,
+            target=self.target.name,
+            aliases=self.scenario.aliases,
+            plan=self.plan.as_dict(),
+        )
+
+    def _drivers(self) -> list[FaultDriver]:
+        """One driver per fault, each with its record in the result."""
+        prefix = f"{self.owner.run_id}-{self.scenario.id}"
+        drivers = [
+            driver_for(fault, self.ctx, f"{prefix}-f{i}")
+            for i, fault in enumerate(self.scenario.faults)
         ]
         self.result.faults = [
             FaultRecord(
@@ -161,30 +170,34 @@ class ScenarioRun:
                 planned_start_s=p.start_s,
                 planned_duration_s=p.duration_s,
             )
-            for d, p in zip(self.drivers, self.plan.faults, strict=True)
+            for d, p in zip(drivers, self.plan.faults, strict=True)
         ]
-        prometheus = PrometheusAPI(target.prometheus_url)
-        alertmanager = AlertmanagerAPI(target.alertmanager_url)
-        self.poller = AlertPoller(
-            prometheus,
-            alertmanager,
-            scenario.alerts_named(),
-            target.profile.evaluation_interval,
+        return drivers
+
+    def _observers(self) -> tuple[AlertPoller, RunView, list[Check]]:
+        """The alert poller, the checks' view of the run, and the checks."""
+        adapters = self.owner.adapters
+        poller = AlertPoller(
+            adapters.prometheus,
+            adapters.alertmanager,
+            self.scenario.alerts_named(),
+            self.target.profile.evaluation_interval,
         )
-        self.view = RunView(
-            target=target,
-            scenario=scenario,
+        view = RunView(
+            target=self.target,
+            scenario=self.scenario,
             plan=self.plan,
-            contract=owner.contract,
+            contract=self.owner.contract,
             result=self.result,
-            prometheus=prometheus,
-            alertmanager=alertmanager,
-            receiver=ReceiverAPI(target.webhook_url) if target.webhook_url else None,
-            alerts=self.poller,
+            prometheus=adapters.prometheus,
+            alertmanager=adapters.alertmanager,
+            receiver=adapters.receiver,
+            alerts=poller,
             ledger=self.workload.summary if self.workload is not None else None,
             history=self.workload.history if self.workload is not None else None,
         )
-        self.checks: list[Check] = checks_for(scenario, target, prometheus, self.poller)
+        checks = checks_for(self.scenario, self.target, adapters.prometheus, poller)
+        return poller, view, checks
 
     # --- the whole scenario ----------------------------------------------------------------
 
@@ -205,7 +218,7 @@ class ScenarioRun:
                 interrupted = True
                 self._close_open_phases("interrupted")
                 raise
-            except Exception as exc:  # noqa: BLE001 - recorded as the scenario's error
+            except Exception as exc:  # recorded as the scenario's error
                 log.exception("scenario_error")
                 phase_error = describe(exc)
                 self._close_open_phases("error")
@@ -249,8 +262,8 @@ class ScenarioRun:
         span = PhaseSpan(phase=phase, start=time.time())
         self.result.phases.append(span)
         log.info("phase_start", phase=phase.value, timeout_s=round(timeout, 2))
-        if self.owner.on_phase is not None:
-            self.owner.on_phase(self.scenario.id, phase)
+        if self.owner.hooks.on_phase is not None:
+            self.owner.hooks.on_phase(self.scenario.id, phase)
         for check in self.checks:
             await check.on_phase(phase, self.view)
         try:
@@ -278,10 +291,10 @@ class ScenarioRun:
 
     async def preflight(self) -> None:
         reset = None
-        if hasattr(self.owner.stack, "reset_alerting"):
+        if self.owner.stack is not None:  # a local stack starts each scenario from quiet
             try:
                 reset = round(await self.owner.stack.reset_alerting(), 2)
-            except RuntimeError as exc:  # StackError: a component did not come back
+            except HarnessError as exc:  # StackError: a component did not come back
                 raise PreflightFailed(f"could not reset the alerting state: {exc}") from exc
         self.result.preflight = await preflight(
             self.target,
@@ -290,6 +303,7 @@ class ScenarioRun:
             self.owner.journal,
             self.owner.run_id,
             self.poller,
+            self.owner.adapters,
         )
         if reset is not None:
             self.result.preflight["alerting_reset_s"] = reset
@@ -366,19 +380,12 @@ class ScenarioRun:
             await self.workload.stop_and_drain(drain)
 
     async def conclude(self, phase_error: str | None, interrupted: bool) -> None:
-        """Verdict phase: every check's result, then the pure verdict."""
-        span = PhaseSpan(phase=Phase.VERDICT, start=time.time())
-        self.result.phases.append(span)
-        for check in self.checks:
-            try:
-                with anyio.fail_after(30):
-                    self.result.checks.append(await check.verdict(self.view))
-            except Exception as exc:  # noqa: BLE001 - a check that cannot conclude is an error
-                self.result.checks.append(
-                    check.error(f"could not evaluate: {describe(exc)}").model_copy(
-                        update={"started_at": check.started_at, "ended_at": time.time()}
-                    )
-                )
+        """Verdict phase: every check's result, then the pure verdict; never raises."""
+        try:
+            timeout = CHECK_VERDICT_S * (len(self.checks) + 1)
+            await self._phase(Phase.VERDICT, timeout, self.judge_checks)
+        except PhaseFailed as exc:
+            phase_error = "; ".join(filter(None, [phase_error, str(exc)]))
         self.result.phase_error = phase_error
         self.result.data_loss = scenario_outcome(self.result)
         self.result.verdict, self.result.reason = decide(
@@ -387,13 +394,25 @@ class ScenarioRun:
             phase_error=phase_error,
             interrupted=interrupted,
         )
-        span.end, span.status = time.time(), "ok"
         self.result.ended_at = time.time()
         log.info("scenario_end", verdict=self.result.verdict, reason=self.result.reason)
-        if self.owner.on_result is not None:
-            maybe = self.owner.on_result(self.result)
+        if self.owner.hooks.on_result is not None:
+            maybe = self.owner.hooks.on_result(self.result)
             if maybe is not None:
                 await maybe
+
+    async def judge_checks(self) -> None:
+        """Each check's verdict; a check that cannot conclude is an error, not a crash."""
+        for check in self.checks:
+            try:
+                with anyio.fail_after(CHECK_VERDICT_S):
+                    self.result.checks.append(await check.verdict(self.view))
+            except Exception as exc:  # a check that cannot conclude is an error
+                self.result.checks.append(
+                    check.error(f"could not evaluate: {describe(exc)}").model_copy(
+                        update={"started_at": check.started_at, "ended_at": time.time()}
+                    )
+                )
 
 
 def _single(group: BaseExceptionGroup) -> BaseException | None:

@@ -10,13 +10,13 @@ from typing import Any
 
 import anyio
 
+from harness.adapters import Adapters
 from harness.checks.alert_poller import AlertPoller
 from harness.config import Target
 from harness.errors import HarnessError, ToxiproxyError
 from harness.faults.base import FaultDriver
 from harness.faults.journal import Journal
 from harness.scenario import Scenario
-from harness.target_check import check_target
 from harness.toxiproxy_client import ToxiproxyClient
 
 
@@ -31,10 +31,11 @@ async def preflight(
     journal: Journal,
     run_id: str,
     poller: AlertPoller,
+    adapters: Adapters,
 ) -> dict[str, Any]:
     """The checks above, in order; raises PreflightFailed with every reason found."""
     evidence: dict[str, Any] = {}
-    probes = await check_target(target)
+    probes = await adapters.health()
     evidence["probes"] = [p.as_dict() for p in probes]
     down = [f"{p.name}: {p.detail}" for p in probes if not p.ok]
     if down:
@@ -42,7 +43,7 @@ async def preflight(
     ours = [e["key"] for e in journal.entries() if e["key"].startswith(f"{run_id}-{scenario.id}-")]
     if ours:
         raise PreflightFailed(f"faults already active: {', '.join(ours)}")
-    await _proxies_clean(target, scenario, evidence)
+    await _proxies_clean(adapters.toxiproxy, scenario, evidence)
     reasons = []
     for index, driver in enumerate(drivers):
         reason = await driver.capable()
@@ -71,9 +72,11 @@ async def preflight(
     return evidence
 
 
-async def _proxies_clean(target: Target, scenario: Scenario, evidence: dict[str, Any]) -> None:
+async def _proxies_clean(
+    toxiproxy: ToxiproxyClient, scenario: Scenario, evidence: dict[str, Any]
+) -> None:
     try:
-        proxies = await ToxiproxyClient(target.toxiproxy_url).proxies()
+        proxies = await toxiproxy.proxies()
     except ToxiproxyError as exc:
         raise PreflightFailed(str(exc)) from exc
     toxics = {n: [t["name"] for t in p.get("toxics", [])] for n, p in proxies.items()}

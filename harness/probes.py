@@ -16,8 +16,10 @@ import nats
 from nats.errors import Error as NatsError
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.errors import HarnessError
 
-class ProbeFailed(Exception):
+
+class ProbeFailed(HarnessError):
     """The endpoint did not give the answer that proves it healthy."""
 
 

@@ -1,6 +1,7 @@
 """Alerts as Prometheus stores and runs them, read through the Prometheus adapter into typed
-records: each label set's pending/firing evaluations (the `ALERTS` series) and the alerting rule
-as loaded (its `for:`, group interval, health and last evaluation).
+records: the alerts active now, each label set's pending/firing evaluations (the `ALERTS`
+series) and the alerting rule as loaded (its `for:`, group interval, health and last
+evaluation).
 
 The records are what the alert checks keep as observations; this module imports no network
 client itself (it is handed a `PrometheusAPI`).
@@ -16,7 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from harness.prometheus import PrometheusAPI
 
-__all__ = ["AlertInstance", "LoadedRule", "alerts_series", "loaded_rule", "parse_timestamp"]
+__all__ = [
+    "ActiveAlert",
+    "AlertInstance",
+    "LoadedRule",
+    "active_alerts",
+    "alerts_series",
+    "loaded_rule",
+    "parse_timestamp",
+]
 
 
 class _Record(BaseModel):
@@ -59,6 +68,25 @@ class AlertInstance(_Record):
     firing: list[float] = Field(default_factory=list)
 
 
+class ActiveAlert(_Record):
+    """One pending or firing alert as `/api/v1/alerts` lists it."""
+
+    model_config = ConfigDict(extra="ignore")  # Prometheus's own fields beyond these
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    state: str = ""
+    active_at: str | None = Field(None, alias="activeAt")
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+
+async def active_alerts(prometheus: PrometheusAPI) -> list[ActiveAlert]:
+    """The alerts pending or firing right now."""
+    return [ActiveAlert.model_validate(a) for a in await prometheus.alerts()]
+
+
 async def alerts_series(
     prometheus: PrometheusAPI, alert: str, start: float, end: float
 ) -> list[AlertInstance]:
@@ -92,11 +120,4 @@ def parse_timestamp(text: str | None) -> float | None:
     None for none or Go's zero time."""
     if not text or text.startswith("0001-"):
         return None
-    head, _, rest = text.partition(".")
-    digits = "".join(ch for ch in rest if ch.isdigit())
-    fraction = digits[:6]
-    zone = rest[len(digits) :] or "Z"
-    if not rest:  # no fraction: the zone follows the seconds
-        head, zone = (head[:-1], "Z") if head.endswith("Z") else (head, "")
-    parsed = datetime.fromisoformat(f"{head}.{fraction or '0'}{zone.replace('Z', '+00:00')}")
-    return parsed.timestamp()
+    return datetime.fromisoformat(text).timestamp()

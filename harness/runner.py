@@ -19,28 +19,28 @@ from rich.table import Table
 from harness.checks.registry import unproven_forbidden
 from harness.config import Target
 from harness.contract import Contract
-from harness.errors import HarnessError
+from harness.errors import HarnessError, describe
 from harness.evidence.bundle import new_record, read_evidence, write_evidence
 from harness.evidence.junit import write_junit
 from harness.evidence.record import PHASES, HealOutcome, Phase, RunRecord, ScenarioResult
-from harness.faults.base import FaultContext
+from harness.faults.base import FaultContext, Stack
 from harness.faults.journal import Journal, state_dir
+from harness.faults.lifecycle import FaultRunner
 from harness.faults.lock import TargetLock, TargetLocked
-from harness.faults.runner import FaultRunner
 from harness.faults.toxic import SCRATCH_PREFIX
 from harness.http import async_client
 from harness.logs import configure_logging
-from harness.orchestrator import Orchestrator, PhaseFailed, ScenarioRun
+from harness.orchestrator import Hooks, Orchestrator, ScenarioRun
 from harness.plan import plan_for
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
-from harness.workload import Workload
+from harness.workload import WorkloadDriver
 
 log = structlog.get_logger("run")
 console = Console(stderr=True)
 
 
-def _stack_for(target: Target) -> Any:
+def _stack_for(target: Target) -> Stack | None:
     if target.kind != "local" or not target.run_dir:
         return None
     from harness.stack.stack import LocalStack
@@ -69,19 +69,6 @@ async def execute(
     run_id = run_id or new_run_id()
     record = new_record(run_id, targets[0], contract, started_by)
     record.slots = [t.model_dump(mode="json") for t in targets]
-    orchestrators = [
-        Orchestrator(
-            target,
-            contract,
-            stack=_stack_for(target),
-            run_id=run_id,
-            workload=lambda scenario, target: Workload(
-                target.nats_url, scenario.workload, decide_urls=target.router_decide_urls
-            ),
-            on_phase=on_phase,
-        )
-        for target in targets
-    ]
 
     def save(result: ScenarioResult) -> None:
         record.scenarios.append(result)
@@ -89,8 +76,20 @@ async def execute(
         if on_result is not None:
             on_result(result)
 
-    for orchestrator in orchestrators:
-        orchestrator.on_result = save
+    hooks = Hooks(on_phase=on_phase, on_result=save)
+    orchestrators = [
+        Orchestrator(
+            target,
+            contract,
+            run_id,
+            stack=_stack_for(target),
+            workload=lambda scenario, target: WorkloadDriver(
+                target.nats_url, scenario.workload, decide_urls=target.router_decide_urls
+            ),
+            hooks=hooks,
+        )
+        for target in targets
+    ]
     log.info(
         "run_start", run_id=run_id, out=str(out_dir), scenarios=len(scenarios), slots=len(targets)
     )
@@ -145,9 +144,12 @@ async def run_scenarios(
     targets: list[Target],
     contract: Contract,
     out: Path | None,
+    *,
+    report: bool = True,
 ) -> int:
-    """`harness run`: `execute` with progress on the terminal, SIGINT/SIGTERM handling and the
-    summary; returns the exit code (0 only when every scenario passed)."""
+    """`harness run`: `execute` with progress on the terminal, SIGINT/SIGTERM handling, the
+    summary and (unless `report` is off or the run was interrupted) the report, as the service
+    writes it; returns the exit code (0 only when every scenario passed)."""
     run_id = new_run_id()
     out_dir = out or Path(".harness") / "runs" / run_id
     configure_logging(json_path=out_dir / "harness.log.jsonl", console_level="warning")
@@ -177,7 +179,7 @@ async def run_scenarios(
 
     record: RunRecord | None = None
     interrupted = False
-    refused: TargetLocked | PhaseFailed | None = None
+    refused: HarnessError | None = None
     progress.start()
     try:
         async with anyio.create_task_group() as tg:
@@ -203,7 +205,7 @@ async def run_scenarios(
                     on_phase=on_phase,
                     on_result=on_result,
                 )
-            except (TargetLocked, PhaseFailed) as exc:
+            except HarnessError as exc:  # refused: target locked, leftovers not healed, ...
                 refused = exc
             tg.cancel_scope.cancel()
     finally:
@@ -218,7 +220,26 @@ async def run_scenarios(
     _summary(record, out_dir)
     if interrupted:
         return 130
+    if report:
+        await write_run_report(out_dir)
     return 0 if passed(record, scenarios) else 1
+
+
+async def write_run_report(out_dir: Path) -> Path | None:
+    """report.html, report.md (+ plots/) and coverage.json beside the run's evidence; a report
+    that cannot be written is a warning (the evidence stands), never the run's failure."""
+    from harness.report.build import write_report  # matplotlib loads only when needed
+
+    try:
+        written = await anyio.to_thread.run_sync(
+            lambda: write_report([out_dir], out_dir, workers=1)
+        )
+    except Exception as exc:  # a report is a convenience; the evidence stands
+        log.warning("report_failed", out=str(out_dir), error=describe(exc))
+        console.print(f"[yellow]report not written:[/] {describe(exc)}")
+        return None
+    console.print(f"report: {written.html}")
+    return written.html
 
 
 def _summary(record: RunRecord, out_dir: Path) -> None:

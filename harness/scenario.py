@@ -22,7 +22,8 @@ from harness.checks.registry import expectations_model
 from harness.config import Strict
 from harness.contract import CONTRACT_FILE
 from harness.durations import Duration
-from harness.faults import Fault
+from harness.errors import HarnessError
+from harness.specs.faults import Fault
 from harness.workload.spec import WorkloadMix, WorkloadSpec
 from harness.yamlfile import (
     FileProblems,
@@ -269,7 +270,7 @@ def id_order(scenario_id: str) -> tuple[int, str, int, str]:
     return _ID_GROUPS.get(prefix, 9), prefix, int(number), variant
 
 
-class UnknownScenarios(ValueError):
+class UnknownScenarios(HarnessError):
     """IDs or aliases that name no scenario of the catalogue; the message lists the known ones."""
 
 

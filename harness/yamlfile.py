@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from harness.errors import HarnessError
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -31,7 +33,7 @@ class Problem:
         return f"{where} {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
-class FileProblems(ValueError):
+class FileProblems(HarnessError):
     """Every problem found in one or more files, each on its own line."""
 
     def __init__(self, problems: Sequence[Problem]):

@@ -1,1 +1,2 @@
-"""Checks: verifiable expectations observed during a run (metrics, alerts, delivery, dashboards)."""
+"""Checks: verifiable expectations observed during a run, one module per kind (metrics, alerts,
+dashboards, boundary, delivery, scrape), listed in `harness.checks.registry`."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import AdapterError
+from harness.prometheus_alerts import ActiveAlert, active_alerts
 
 if TYPE_CHECKING:
     from harness.alertmanager import AlertmanagerAPI, HeldAlert
@@ -95,19 +96,19 @@ class AlertPoller:
     async def poll(self) -> None:
         now = time.time()
         try:
-            active = await self.prometheus.alerts()
+            active = await active_alerts(self.prometheus)
         except AdapterError as exc:
             self.errors.append(f"{time.strftime('%H:%M:%S')} {exc}")
             return
         self.polls += 1
-        by_name: dict[str, list[dict[str, Any]]] = {}  # Prometheus's JSON, read right here
+        by_name: dict[str, list[ActiveAlert]] = {}
         for alert in active:
-            by_name.setdefault(alert["labels"].get("alertname", ""), []).append(alert)
+            by_name.setdefault(alert.name, []).append(alert)
         for name, trace in self.traces.items():
             mine = by_name.get(name, [])
-            state = (
+            state: State = (
                 "firing"
-                if any(a["state"] == "firing" for a in mine)
+                if any(a.state == "firing" for a in mine)
                 else ("pending" if mine else "inactive")
             )
             if state != trace.state:
@@ -115,8 +116,8 @@ class AlertPoller:
                     Transition(
                         state=state,
                         at=now,
-                        labels=[a["labels"] for a in mine],
-                        active_at=[a.get("activeAt") for a in mine],
+                        labels=[a.labels for a in mine],
+                        active_at=[a.active_at for a in mine],
                     )
                 )
                 trace.state = state

@@ -36,6 +36,7 @@ from harness.checks.base import (
     Judged,
     Raw,
     RunView,
+    Setup,
 )
 from harness.config import Strict
 from harness.durations import Duration
@@ -44,9 +45,7 @@ from harness.evidence.record import CheckEvidence, ScenarioResult, Status
 from harness.prometheus_alerts import AlertInstance, LoadedRule, alerts_series, loaded_rule
 
 if TYPE_CHECKING:
-    from harness.config import Target
     from harness.contract import AlertContract
-    from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
 
 TOLERANCE_S = 0.5
@@ -399,32 +398,39 @@ def _also(failures: list[str]) -> str:
     return "; " + "; ".join(failures) if failures else ""
 
 
-def _alert_raw(evidence: AlertEvidence | ForbiddenEvidence) -> list[Raw]:
-    consulted = evidence.model_dump(
-        mode="json",
-        include={"alerts_series", "alertmanager", "notifications", "polled", "poll_errors"},
-    )
-    rule = evidence.loaded_rule
-    return [Raw("the loaded rule and what it produced", rule.query if rule else None, consulted)]
-
-
-def _alert_figure(check: CheckResult, result: ScenarioResult) -> Any:
-    from harness.report.figures import alert_strip
-
-    return alert_strip(check, result)
-
-
 def _fired(evidence: AlertEvidence | ForbiddenEvidence) -> set[str]:
     return {evidence.alert} if any(i.firing for i in evidence.alerts_series) else set()
 
 
-class AlertFiredCheck(Check):
+class _AlertCheck(Check):
+    """What expected and forbidden alerts share: the alerts column, the state strip, and the
+    rule with what it produced as the raw data of a failure."""
+
+    column = "alerts"
+    figure_group = "alerts"
+
+    @classmethod
+    def raw(cls, evidence: AlertEvidence | ForbiddenEvidence) -> list[Raw]:
+        consulted = evidence.model_dump(
+            mode="json",
+            include={"alerts_series", "alertmanager", "notifications", "polled", "poll_errors"},
+        )
+        rule = evidence.loaded_rule
+        label = "the loaded rule and what it produced"
+        return [Raw(label, rule.query if rule else None, consulted)]
+
+    @classmethod
+    def figure(cls, check: CheckResult, result: ScenarioResult) -> Any:
+        from harness.report.figures import alert_strip
+
+        return alert_strip(check, result)
+
+
+class AlertFiredCheck(_AlertCheck):
     """One expected alert, followed from Prometheus to the notification and back to resolved."""
 
     kind = "alert"
     evidence_model = AlertEvidence
-    column = "alerts"
-    figure_group = "alerts"
     expects = ("alerts", AlertExpectation, Field(default_factory=AlertExpectation))
     """Expected and forbidden alerts alike (the forbidden kind reads the same key)."""
 
@@ -435,11 +441,9 @@ class AlertFiredCheck(Check):
         self.poller = poller
 
     @classmethod
-    def build(
-        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
-    ) -> list[Check]:
+    def build(cls, scenario: Scenario, setup: Setup) -> list[Check]:
         alerts = scenario.expect.alerts
-        return [cls(a, alerts, poller) for a in alerts.fire]
+        return [cls(a, alerts, setup.poller) for a in alerts.fire]
 
     def objectives(self, run: RunView) -> Objectives | None:
         entry = run.contract.get(self.alert)
@@ -474,7 +478,7 @@ class AlertFiredCheck(Check):
             return True
         try:
             notes = await run.receiver.notifications(since=healed)
-        except Exception:  # noqa: BLE001 - settle only waits; the verdict reports the error
+        except Exception:  # settle only waits; the verdict reports the error
             return False
         labels = {"alertname": self.alert}
         return any(n.receiver == want.receiver for n, _ in _notified(notes, "resolved", labels, 0))
@@ -517,14 +521,6 @@ class AlertFiredCheck(Check):
     def judge(cls, evidence: AlertEvidence, ctx: JudgeContext) -> Judged:
         status, summary, evidence = judge_alert(evidence, ctx)
         return Judged(status, summary, evidence)
-
-    @classmethod
-    def raw(cls, evidence: AlertEvidence) -> list[Raw]:
-        return _alert_raw(evidence)
-
-    @classmethod
-    def figure(cls, check: CheckResult, result: ScenarioResult) -> Any:
-        return _alert_figure(check, result)
 
     @classmethod
     def facts(cls, check: CheckResult) -> CoverageFacts:
@@ -585,13 +581,11 @@ def _clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
 
 
-class ForbiddenAlertCheck(Check):
+class ForbiddenAlertCheck(_AlertCheck):
     """An alert that must not fire at any time during the run."""
 
     kind = "alert_forbidden"
     evidence_model = ForbiddenEvidence
-    column = "alerts"
-    figure_group = "alerts"
 
     def __init__(self, alert: str, poller: AlertPoller):
         super().__init__(f"alert {alert} stays silent")
@@ -599,10 +593,8 @@ class ForbiddenAlertCheck(Check):
         self.poller = poller
 
     @classmethod
-    def build(
-        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
-    ) -> list[Check]:
-        return [cls(a, poller) for a in scenario.expect.alerts.forbid]
+    def build(cls, scenario: Scenario, setup: Setup) -> list[Check]:
+        return [cls(a, setup.poller) for a in scenario.expect.alerts.forbid]
 
     async def collect(self, run: RunView) -> ForbiddenEvidence:
         start, now = run.started(), time.time()
@@ -619,14 +611,6 @@ class ForbiddenAlertCheck(Check):
     def judge(cls, evidence: ForbiddenEvidence, ctx: JudgeContext) -> Judged:
         status, summary = judge_forbidden(evidence)
         return Judged(status, summary, evidence)
-
-    @classmethod
-    def raw(cls, evidence: ForbiddenEvidence) -> list[Raw]:
-        return _alert_raw(evidence)
-
-    @classmethod
-    def figure(cls, check: CheckResult, result: ScenarioResult) -> Any:
-        return _alert_figure(check, result)
 
     @classmethod
     def facts(cls, check: CheckResult) -> CoverageFacts:

@@ -55,6 +55,7 @@ __all__ = [
     "Judged",
     "Raw",
     "RunView",
+    "Setup",
     "Window",
 ]
 
@@ -183,6 +184,15 @@ class CoverageFacts:
     panels_shown: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What building a scenario's checks may use: the target and its adapters."""
+
+    target: Target
+    prometheus: PrometheusAPI
+    poller: AlertPoller
+
+
 Column = Literal["metrics", "alerts", "dashboards"]
 FigureGroup = Literal["metrics", "alerts", "panels"]
 
@@ -212,13 +222,7 @@ class Check(ABC):
 
     @classmethod
     @abstractmethod
-    def build(
-        cls,
-        scenario: Scenario,
-        target: Target,
-        prometheus: PrometheusAPI,
-        poller: AlertPoller,
-    ) -> list[Check]:
+    def build(cls, scenario: Scenario, setup: Setup) -> list[Check]:
         """This kind's checks for a scenario (none when it asks for none)."""
 
     @classmethod

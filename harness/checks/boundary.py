@@ -11,15 +11,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal
 
-from harness.checks.base import Check, JudgeContext, Judged, Raw, RunView
+from harness.checks.base import Check, JudgeContext, Judged, Raw, RunView, Setup
 from harness.contract import Threshold
 from harness.durations import format_duration
 from harness.evidence.record import CheckEvidence, Status
 
 if TYPE_CHECKING:
-    from harness.checks.alert_poller import AlertPoller
-    from harness.config import Target
-    from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
 
 WINDOW = "$window"
@@ -76,9 +73,7 @@ class BoundaryCheck(Check):
         self.side = side
 
     @classmethod
-    def build(
-        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
-    ) -> list[Check]:
+    def build(cls, scenario: Scenario, setup: Setup) -> list[Check]:
         boundary = scenario.boundary
         return [cls(boundary.alert, boundary.side)] if boundary is not None else []
 

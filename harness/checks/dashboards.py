@@ -26,6 +26,7 @@ from harness.checks.base import (
     Judged,
     Raw,
     RunView,
+    Setup,
 )
 from harness.checks.metrics import MAX_POINTS, Record, SeriesRecord
 from harness.config import Strict
@@ -34,8 +35,6 @@ from harness.evidence.record import CheckEvidence, ScenarioResult, Status
 from harness.paths import deploy_dir
 
 if TYPE_CHECKING:
-    from harness.checks.alert_poller import AlertPoller
-    from harness.config import Target
     from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
 
@@ -99,7 +98,7 @@ class PanelQuery(Record):
     """One query of the panel: its expression as run, legend, every series it returned over
     the scenario, and what the judge read of it in the baseline and fault windows."""
 
-    refId: str = "?"  # noqa: N815 - Grafana's name
+    refId: str = "?"  # Grafana's name
     query: str = ""
     legend: str | None = None
     result: list[SeriesRecord] = Field(default_factory=list)
@@ -208,15 +207,13 @@ class PanelCheck(Check):
         self.dashboards_dir = dashboards_dir
 
     @classmethod
-    def build(
-        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
-    ) -> list[Check]:
+    def build(cls, scenario: Scenario, setup: Setup) -> list[Check]:
         dashboards = (
-            Path(target.dashboards_dir)
-            if target.dashboards_dir
+            Path(setup.target.dashboards_dir)
+            if setup.target.dashboards_dir
             else deploy_dir() / "grafana" / "dashboards"
         )
-        return [cls(p, prometheus, dashboards) for p in scenario.expect.dashboards]
+        return [cls(p, setup.prometheus, dashboards) for p in scenario.expect.dashboards]
 
     def _panel(self) -> tuple[dict[str, Any] | None, str | None]:
         dashboards = load_dashboards(self.dashboards_dir)

@@ -10,15 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
-from harness.checks.base import Check, JudgeContext, Judged, Raw, RunView
+from harness.checks.base import Check, JudgeContext, Judged, Raw, RunView, Setup
 from harness.config import Strict
 from harness.evidence.record import CheckEvidence, ScenarioResult, Status
 from harness.workload.ledger import LedgerSummary, ServerView
 
 if TYPE_CHECKING:
-    from harness.checks.alert_poller import AlertPoller
-    from harness.config import Target
-    from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
 
 
@@ -155,9 +152,7 @@ class DeliveryCheck(Check):
         self.spec = spec
 
     @classmethod
-    def build(
-        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
-    ) -> list[Check]:
+    def build(cls, scenario: Scenario, setup: Setup) -> list[Check]:
         delivery = scenario.expect.delivery
         return [cls(delivery)] if delivery is not None else []
 

@@ -25,6 +25,7 @@ from harness.checks.base import (
     Judged,
     Raw,
     RunView,
+    Setup,
     Window,
 )
 from harness.config import Profile, Strict
@@ -33,8 +34,6 @@ from harness.errors import PrometheusError
 from harness.evidence.record import CheckEvidence, Phase, ScenarioResult, Status
 
 if TYPE_CHECKING:
-    from harness.checks.alert_poller import AlertPoller
-    from harness.config import Target
     from harness.prometheus import PrometheusAPI, Series
     from harness.scenario import Scenario
 
@@ -324,11 +323,9 @@ class MetricCheck(Check):
         self._recovery_done = anyio.Event()
 
     @classmethod
-    def build(
-        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
-    ) -> list[Check]:
-        step = target.profile.scrape_interval
-        return [cls(m, prometheus, step) for m in scenario.expect.metrics]
+    def build(cls, scenario: Scenario, setup: Setup) -> list[Check]:
+        step = setup.target.profile.scrape_interval
+        return [cls(m, setup.prometheus, step) for m in scenario.expect.metrics]
 
     async def _value(self, window: Window) -> tuple[float | None, int, int, list[dict]]:
         """(value, series returned, series matching the labels, their label sets)."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import create_model
 
 from harness.checks.alerts import AlertFiredCheck, ForbiddenAlertCheck
-from harness.checks.base import Check
+from harness.checks.base import Check, Setup
 from harness.checks.boundary import BoundaryCheck
 from harness.checks.dashboards import PanelCheck
 from harness.checks.data_loss import DataLossCheck
@@ -81,7 +81,8 @@ def checks_for(
     scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
 ) -> list[Check]:
     """Every check a scenario asks for, kind by kind."""
-    return [c for cls in CHECKS.values() for c in cls.build(scenario, target, prometheus, poller)]
+    setup = Setup(target, prometheus, poller)
+    return [c for cls in CHECKS.values() for c in cls.build(scenario, setup)]
 
 
 def unproven_forbidden(results: list[ScenarioResult]) -> dict[str, list[str]]:

@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from harness.checks.base import Check, JudgeContext, Judged, RunView
+from harness.checks.base import Check, JudgeContext, Judged, RunView, Setup
 from harness.checks.metrics import SeriesRecord
 from harness.evidence.record import CheckEvidence, Status
 
 if TYPE_CHECKING:
-    from harness.checks.alert_poller import AlertPoller
-    from harness.config import Target
     from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
 
@@ -61,10 +59,8 @@ class ScrapeCheck(Check):
         self.prometheus = prometheus
 
     @classmethod
-    def build(
-        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
-    ) -> list[Check]:
-        return [cls(job, prometheus) for job in scenario.expect.scrape_up]
+    def build(cls, scenario: Scenario, setup: Setup) -> list[Check]:
+        return [cls(job, setup.prometheus) for job in scenario.expect.scrape_up]
 
     async def collect(self, run: RunView) -> ScrapeEvidence:
         start, now = run.started(), time.time()

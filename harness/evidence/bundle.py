@@ -24,10 +24,11 @@ from typing import Any
 from harness import __version__
 from harness.config import Target
 from harness.contract import Contract
+from harness.errors import HarnessError
 from harness.evidence.record import EVIDENCE_SCHEMA, OLDER_SCHEMAS, RunRecord
 
 
-class EvidenceSchemaError(ValueError):
+class EvidenceSchemaError(HarnessError):
     """An evidence file of a schema this harness does not read."""
 
 

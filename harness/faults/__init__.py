@@ -1,10 +1,11 @@
-"""Fault drivers, one module per kind, and the registry that builds one from a scenario fault."""
+"""Fault drivers, one module per kind, and the registry that builds one from a scenario fault
+(the specs they drive are in `harness.specs.faults`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Any
 
-from pydantic import Field, TypeAdapter
+from pydantic import TypeAdapter
 
 from harness.faults.base import FaultContext, FaultDriver
 from harness.faults.flap import FlapDriver
@@ -14,6 +15,7 @@ from harness.faults.process import ProcessDriver
 from harness.faults.proxy_down import ProxyDownDriver
 from harness.faults.router_hook import RouterHookDriver
 from harness.faults.toxic import ToxicDriver
+from harness.specs.faults import Fault
 
 DRIVERS: dict[str, type[FaultDriver]] = {
     d.kind: d
@@ -27,11 +29,6 @@ DRIVERS: dict[str, type[FaultDriver]] = {
         PoisonDriver,
     )
 }
-Fault = Annotated[
-    Union[tuple(d.spec_model for d in DRIVERS.values())],  # noqa: UP007 - built from the registry
-    Field(discriminator="kind"),
-]
-"""Any scenario fault: the union of every driver's spec model, tagged by `kind`."""
 _FAULT = TypeAdapter(Fault)
 
 

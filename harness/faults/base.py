@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import anyio
 import httpx
-from pydantic import Field
 
-from harness.config import Strict, Target
-from harness.durations import Duration
+from harness.config import Target
 from harness.errors import HarnessError
+from harness.specs.faults import FaultBase
 from harness.toxiproxy_client import ToxiproxyClient
+
+if TYPE_CHECKING:
+    from harness.workload.driver import WorkloadDriver
 
 
 class FaultNotInEffect(HarnessError):
@@ -24,17 +26,23 @@ class FaultStillPresent(HarnessError):
     """Read-back after removal still shows the fault."""
 
 
-class FaultBase(Strict):
-    """When a fault is applied and for how long: offsets from the start of the inject phase,
-    in production time (the target's profile compresses them like the rules)."""
+class ComponentProcess(Protocol):
+    """A started component's process (harness.stack.process.ProcessRecord)."""
 
-    start: Duration = Field(0.0, ge=0)
-    duration: Duration = Field(gt=0)
-    why: str | None = Field(
-        None,
-        description="why this fault is not driven through Toxiproxy (required for kinds that "
-        "are not: the wire should express a fault wherever it can)",
-    )
+    pid: int
+
+    def alive(self) -> bool: ...
+
+
+class Stack(Protocol):
+    """What a run asks of a local stack (harness.stack.stack.LocalStack, attached to a target's
+    run directory): its components' processes, stopping and restarting one, and resetting the
+    alerting state between scenarios. External targets have none."""
+
+    def record(self, name: str) -> ComponentProcess: ...
+    def stop_component(self, name: str) -> None: ...
+    async def start_component(self, name: str) -> None: ...
+    async def reset_alerting(self) -> float: ...
 
 
 @dataclass
@@ -44,8 +52,8 @@ class FaultContext:
     target: Target
     toxiproxy: ToxiproxyClient
     http: httpx.AsyncClient
-    stack: Any = None  # harness.stack.stack.LocalStack; typed loosely to keep the import one-way
-    workload: Any = None  # the scenario's harness.workload.Workload, for workload faults
+    stack: Stack | None = None
+    workload: WorkloadDriver | None = None  # the scenario's, for workload faults
 
 
 class FaultDriver(ABC):

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import anyio
-from pydantic import Field
 
-from harness.durations import Duration
-from harness.faults.base import FaultBase
 from harness.faults.proxy_down import ProxyDownDriver
-
-
-class FlapFault(FaultBase):
-    """The proxy toggled down and up with a period; `down_fraction` of each period it is down.
-    The period is the network's behaviour and is not time-compressed."""
-
-    kind: Literal["flap"]
-    proxy: str
-    period: Duration = Field(gt=0)
-    down_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+from harness.specs.faults import FlapFault
 
 
 class FlapDriver(ProxyDownDriver):

@@ -7,27 +7,16 @@ Healing re-creates the consumer from the configuration saved before the first de
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 import anyio
-import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
-from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
-
-
-class JetStreamFault(FaultBase):
-    """A JetStream admin action against the router's stream or consumer, undone on heal."""
-
-    kind: Literal["jetstream"]
-    action: Literal["delete_consumer"]
-    stream: str = "router-stream"
-    consumer: str = "router-decide-consumer"
-
+from harness.errors import NatsAdminError
+from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.nats_admin import NatsAdmin
+from harness.specs.faults import JetStreamFault
 
 HOLD_INTERVAL = 0.5
 
@@ -41,27 +30,18 @@ class JetStreamDriver(FaultDriver):
     async def capable(self) -> str | None:
         try:
             info = await self._info()
-        except Exception as exc:  # noqa: BLE001 - any failure to ask is the reason
-            return f"JetStream at {self.ctx.target.nats_url}: {type(exc).__name__}: {exc}"
+        except NatsAdminError as exc:
+            return str(exc)
         if info is None:
             return f"consumer {self.spec.consumer} of stream {self.spec.stream} does not exist"
         return None
 
-    @contextlib.asynccontextmanager
-    async def _jetstream(self) -> AsyncIterator[Any]:
-        """A short-lived connection straight to NATS (not through the router's proxy)."""
-        nc = await nats.connect(self.ctx.target.nats_url, name="harness-fault", connect_timeout=3)
-        try:
-            yield nc.jetstream(timeout=5)
-        finally:
-            await nc.close()
+    def _admin(self) -> NatsAdmin:
+        """Straight to NATS, not through the router's proxy."""
+        return NatsAdmin(self.ctx.target.nats_url, name="harness-fault")
 
     async def _info(self) -> Any | None:
-        async with self._jetstream() as js:
-            try:
-                return await js.consumer_info(self.spec.stream, self.spec.consumer)
-            except NotFoundError:
-                return None
+        return await self._admin().consumer_info(self.spec.stream, self.spec.consumer)
 
     async def prepare(self) -> None:
         info = await self._info()
@@ -74,11 +54,7 @@ class JetStreamDriver(FaultDriver):
         self.state["ack_floor"] = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
 
     async def _delete(self) -> bool:
-        async with self._jetstream() as js:
-            try:
-                return await js.delete_consumer(self.spec.stream, self.spec.consumer)
-            except NotFoundError:
-                return False
+        return await self._admin().delete_consumer(self.spec.stream, self.spec.consumer)
 
     async def apply(self) -> None:
         await self._delete()
@@ -99,7 +75,14 @@ class JetStreamDriver(FaultDriver):
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             await anyio.sleep(min(HOLD_INTERVAL, max(0.0, end - time.monotonic())))
-            if time.monotonic() < end and await self._delete():
+            if time.monotonic() >= end:
+                break
+            try:
+                deleted = await self._delete()
+            except NatsAdminError as exc:  # NATS away for a moment: keep holding, say so
+                self.state.setdefault("hold_errors", []).append(str(exc))
+                continue
+            if deleted:
                 self.state["deletions"] = self.state.get("deletions", 1) + 1
 
     async def remove(self) -> None:
@@ -111,10 +94,7 @@ class JetStreamDriver(FaultDriver):
         saved.pop("opt_start_time", None)
         saved["deliver_policy"] = DeliverPolicy.BY_START_SEQUENCE.value
         saved["opt_start_seq"] = int(self.state.get("ack_floor", 0)) + 1
-        config = ConsumerConfig.from_response(saved)
-        async with self._jetstream() as js:
-            with contextlib.suppress(nats.js.errors.BadRequestError):
-                await js.add_consumer(self.spec.stream, config)
+        await self._admin().add_consumer(self.spec.stream, ConsumerConfig.from_response(saved))
 
     async def prove_gone(self) -> dict[str, Any]:
         info = await self._info()

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from harness.errors import HarnessError
 
-class TargetLocked(RuntimeError):
+
+class TargetLocked(HarnessError):
     """Another run holds the target; the message names it."""
 
 

@@ -6,20 +6,15 @@ workload is gone with it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from pydantic import Field
 
-from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.specs.faults import PoisonFault
 
-
-class PoisonFault(FaultBase):
-    """Poison messages injected into the workload: for the fault's duration this fraction
-    of requests has a tenant the router can never accept (NAKed to max_deliver, then DLQ)."""
-
-    kind: Literal["poison"]
-    fraction: Annotated[float, Field(gt=0.0, le=1.0)]
+if TYPE_CHECKING:
+    from harness.workload.driver import WorkloadDriver
 
 
 class PoisonDriver(FaultDriver):
@@ -31,7 +26,7 @@ class PoisonDriver(FaultDriver):
     async def capable(self) -> str | None:
         return None if self.ctx.workload is not None else "poison faults need the workload"
 
-    def _workload(self) -> Any:
+    def _workload(self) -> WorkloadDriver:
         if self.ctx.workload is None:
             raise FaultNotInEffect("poison faults need the scenario's workload")
         return self.ctx.workload

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, Literal
+from typing import Any
 
-from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.errors import HarnessError
+from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent, Stack
+from harness.specs.faults import ProcessFault
 from harness.stack.process import process_state as _state
-
-
-class ProcessFault(FaultBase):
-    """A signal to a local-stack component; refused against an external target."""
-
-    kind: Literal["process"]
-    component: Literal["nats", "router"]
-    action: Literal["stop", "pause", "kill"]
 
 
 class ProcessDriver(FaultDriver):
@@ -27,11 +21,11 @@ class ProcessDriver(FaultDriver):
     async def capable(self) -> str | None:
         try:
             self._stack().record(self.spec.component)
-        except Exception as exc:  # noqa: BLE001 - FaultNotInEffect or StackError: the reason
+        except HarnessError as exc:  # FaultNotInEffect or StackError: the reason
             return str(exc)
         return None
 
-    def _stack(self) -> Any:
+    def _stack(self) -> Stack:
         if self.ctx.stack is None or self.ctx.target.kind != "local":
             raise FaultNotInEffect(
                 f"process faults need a local stack; target {self.ctx.target.name} is external"

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 
 from harness.errors import ToxiproxyError
-from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
-
-
-class ProxyDownFault(FaultBase):
-    """The proxy disabled: new connections refused, live ones closed."""
-
-    kind: Literal["proxy_down"]
-    proxy: str
+from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.specs.faults import ProxyDownFault
 
 
 async def connect_refused(listen: str) -> bool | None:

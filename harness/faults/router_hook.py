@@ -6,62 +6,16 @@ else works. The hook has the shape of the original router's fault-injection modu
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import httpx
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from harness.config import Strict
 from harness.errors import describe
-from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.specs.faults import RouterHookFault
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class HookFault(Strict):
-    """The router fault hook's own shape: error (with a reason), timeout, or delay (ms)."""
-
-    mode: Literal["error", "timeout", "delay"]
-    reason: str | None = None
-    ms: Annotated[int, Field(ge=0)] | None = None
-
-
-class RouterHookFault(FaultBase):
-    """A fault set in the router's fault hook, for what a network fault cannot target.
-
-    Same shape as the hook's API: `mode` error/timeout/delay, or intermittent with a
-    `probability` and the inner `fault` it injects that often.
-    """
-
-    kind: Literal["router_hook"]
-    operation: Literal["connect", "publish", "publish_with_ack", "ack", "nak", "subscribe"]
-    mode: Literal["error", "timeout", "delay", "intermittent"]
-    reason: str | None = None
-    ms: Annotated[int, Field(ge=0)] | None = None
-    probability: Fraction | None = None
-    fault: HookFault | None = None
-
-    @model_validator(mode="after")
-    def _mode_fields(self) -> RouterHookFault:
-        if self.mode == "delay" and self.ms is None:
-            raise ValueError("mode delay needs ms")
-        if self.mode == "intermittent" and (self.probability is None or self.fault is None):
-            raise ValueError("mode intermittent needs probability and fault")
-        return self
-
-    def hook_body(self) -> dict:
-        """The JSON the router's `POST /faults` takes."""
-        body = self.model_dump(
-            include={"mode", "reason", "ms", "probability", "fault"}, exclude_none=True
-        )
-        return {"op": self.operation, **body}
-
-    def supplied_labels(self) -> dict[str, str]:
-        """Label values this fault hands the router (a check on them would be tautological)."""
-        reason = self.reason or (self.fault.reason if self.fault else None)
-        if self.mode == "timeout" or (self.fault and self.fault.mode == "timeout"):
-            reason = reason or "timeout"
-        return {"reason": reason} if reason else {}
 
 
 def hook_urls(metrics_urls: list[str]) -> list[str]:

@@ -5,105 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
-
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from typing import Any
 
 from harness.errors import ToxiproxyError
-from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
-
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-
-TOXIC_ATTRIBUTES: dict[str, set[str]] = {
-    "latency": {"latency", "jitter"},
-    "bandwidth": {"rate"},
-    "slow_close": {"delay"},
-    "timeout": {"timeout"},
-    "reset_peer": {"timeout"},
-    "slicer": {"average_size", "size_variation", "delay"},
-    "limit_data": {"bytes"},
-    "nats_drop": {"frames", "subject"},
-    "nats_delay": {"frames", "subject", "delay", "jitter"},
-}
-EXTENSION_TOXICS = frozenset({"nats_drop", "nats_delay"})
-"""Toxic types only the harness's embedded Toxiproxy-compatible server has."""
-STRING_ATTRIBUTES = frozenset({"frames", "subject"})
-NATS_FRAMES = ("ack", "nak", "term", "wpi", "acks", "msg")
-
-
-class ToxicFault(FaultBase):
-    """A Toxiproxy toxic. For the NATS-protocol-aware types `toxicity` is the probability per
-    matching frame (they parse every frame and act on that share), not per connection."""
-
-    kind: Literal["toxic"]
-    proxy: str
-    type: Literal[
-        "latency",
-        "bandwidth",
-        "slow_close",
-        "timeout",
-        "reset_peer",
-        "slicer",
-        "limit_data",
-        "nats_drop",
-        "nats_delay",
-    ]
-    stream: Literal["upstream", "downstream"] = "downstream"
-    toxicity: Fraction = 1.0
-    attributes: dict[str, int | str] = Field(default_factory=dict)
-    scaled: list[str] = Field(
-        default_factory=list,
-        description="attributes (milliseconds) that are production time, compressed by the "
-        "target's profile like the router's own timers (e.g. a delay that must outlast "
-        "ack_wait); the others are the network's behaviour and apply as written",
-    )
-    name: str | None = None
-
-    @field_validator("attributes")
-    @classmethod
-    def _attributes_known(
-        cls, attributes: dict[str, int | str], info: ValidationInfo
-    ) -> dict[str, int | str]:
-        kind = info.data.get("type")
-        if kind is None:
-            return attributes
-        allowed = TOXIC_ATTRIBUTES[kind]
-        unknown = sorted(set(attributes) - allowed)
-        if unknown:
-            raise ValueError(
-                f"unknown attribute(s) {', '.join(unknown)} for toxic {kind}; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
-        for key, value in attributes.items():
-            if key in STRING_ATTRIBUTES and not isinstance(value, str):
-                raise ValueError(f"{key} must be a string")
-            if key not in STRING_ATTRIBUTES and (isinstance(value, str) or value < 0):
-                raise ValueError(f"{key} must be an integer >= 0, got {value!r}")
-        frames = attributes.get("frames")
-        if frames is not None and frames not in NATS_FRAMES:
-            raise ValueError(f"frames must be one of {', '.join(NATS_FRAMES)}")
-        return attributes
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ToxicFault:
-        not_ms = sorted(a for a in self.scaled if not isinstance(self.attributes.get(a), int))
-        if not_ms:
-            raise ValueError(f"scaled names attributes that are not set as integers: {not_ms}")
-        if self.type == "slicer" and self.attributes.get("average_size", 1) <= 0:
-            raise ValueError("slicer average_size must be > 0")
-        return self
-
-    @property
-    def extension(self) -> bool:
-        return self.type in EXTENSION_TOXICS
-
-    def attributes_for(self, compress: Callable[[float], float]) -> dict[str, int | str]:
-        """The attributes as applied on a target whose clock is `compress`."""
-        return {
-            k: max(1, round(compress(v))) if k in self.scaled and isinstance(v, int) else v
-            for k, v in self.attributes.items()
-        }
+from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.specs.faults import ToxicFault
 
 
 class ToxicDriver(FaultDriver):

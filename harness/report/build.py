@@ -10,10 +10,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.report.catalogue import Catalogue, load_catalogue
 from harness.report.coverage import DEFAULT_STALE_AFTER_S
 from harness.report.figures import ScenarioFigures
 from harness.report.html import write_html
+from harness.report.inventory import Inventory, load_inventory
 from harness.report.markdown import write_markdown
 from harness.report.model import Report, build_report
 from harness.report.pdf import print_pdf
@@ -61,7 +61,7 @@ def write_report(
     out_dir: Path,
     *,
     pdf: bool = False,
-    catalogue: Catalogue | None = None,
+    inventory: Inventory | None = None,
     now: float | None = None,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
     workers: int | None = None,
@@ -69,7 +69,7 @@ def write_report(
     """Every file of the report of `run_dirs` into `out_dir`."""
     started = time.perf_counter()
     runs = load_runs(run_dirs)
-    report = build_report(runs, catalogue or load_catalogue(), now=now, stale_after_s=stale_after_s)
+    report = build_report(runs, inventory or load_inventory(), now=now, stale_after_s=stale_after_s)
     draw_plots(report, workers)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = write_html(report, out_dir)

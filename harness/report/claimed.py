@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.report.coverage import COLUMNS, CellStatus, Coverage, Row, merge_status
 
 SYMBOLS: dict[str, CellStatus] = {"✅": "covered", "⚠": "partial", "❌": "none"}
@@ -30,7 +31,7 @@ class Problem:
         return f"line {self.line}: {self.message}" if self.line else self.message
 
 
-class ClaimedMatrixError(Exception):
+class ClaimedMatrixError(HarnessError):
     """The claimed matrix cannot be read; `problems` says where and why."""
 
     def __init__(self, path: str, problems: list[Problem]):

@@ -2,7 +2,7 @@
 computed from it (optionally against a hand-maintained one).
 
 Exit codes: 0 done; 1 `coverage --claimed` found disagreements (or the PDF could not be
-printed); 2 an input could not be read (a run directory, the catalogue, the claimed matrix, a
+printed); 2 an input could not be read (a run directory, the inventory, the claimed matrix, a
 duration) — always with a message naming the file and line, never a traceback.
 """
 
@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.durations import parse_duration
-from harness.report.catalogue import Catalogue, load_catalogue
 from harness.report.claimed import ClaimedMatrixError, Disagreement, compare, parse_claimed
 from harness.report.coverage import COLUMNS, INVERSE_TITLES, Coverage, compute_coverage
+from harness.report.inventory import Inventory, load_inventory
 from harness.report.pdf import PdfError
 from harness.report.runs import RunDirProblem, load_runs
 from harness.yamlfile import FileProblems
@@ -46,9 +46,9 @@ def _stale_after(text: str) -> float:
         raise _fail(f"--stale-after: {exc}") from None
 
 
-def _catalogue() -> Catalogue:
+def _inventory() -> Inventory:
     try:
-        return load_catalogue()
+        return load_inventory()
     except FileProblems as exc:
         raise _fail(f"the scenario catalogue cannot be read:\n{exc}") from None
 
@@ -73,7 +73,7 @@ def report(
     age = _stale_after(stale_after)
     try:
         written = write_report(
-            run_dirs, target, pdf=False, catalogue=_catalogue(), stale_after_s=age
+            run_dirs, target, pdf=False, inventory=_inventory(), stale_after_s=age
         )
     except RunDirProblem as exc:
         raise _fail(str(exc)) from None
@@ -132,12 +132,12 @@ def coverage(
 ) -> None:
     """The coverage matrix computed from the runs' evidence (and against a --claimed one)."""
     age = _stale_after(stale_after)
-    catalogue = _catalogue()
+    inventory = _inventory()
     try:
         runs = load_runs(run_dirs)
     except RunDirProblem as exc:
         raise _fail(str(exc)) from None
-    matrix = compute_coverage(runs, catalogue, stale_after_s=age)
+    matrix = compute_coverage(runs, inventory, stale_after_s=age)
     found: list[Disagreement] | None = None
     if claimed is not None:
         try:
@@ -145,7 +145,7 @@ def coverage(
         except (OSError, UnicodeDecodeError) as exc:
             raise _fail(f"{claimed}: cannot be read ({exc})") from None
         try:
-            claims = parse_claimed(text, str(claimed), catalogue.known_ids())
+            claims = parse_claimed(text, str(claimed), inventory.known_ids())
         except ClaimedMatrixError as exc:
             raise _fail(f"the claimed matrix cannot be read:\n{exc}") from None
         found = compare(claims, matrix)

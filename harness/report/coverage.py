@@ -16,7 +16,7 @@ from harness.checks.base import CoverageFacts
 from harness.checks.registry import check_class
 from harness.evidence.record import CheckResult, ScenarioResult
 from harness.promql import base_metric, metric_names
-from harness.report.catalogue import Catalogue, id_order
+from harness.report.inventory import Inventory, id_order
 from harness.report.runs import LoadedRun, histories, junit_cases
 
 COVERAGE_SCHEMA = "harness.coverage/v1"
@@ -147,7 +147,7 @@ def merge_status(statuses: list[CellStatus]) -> CellStatus:
 
 def compute_coverage(
     runs: list[LoadedRun],
-    catalogue: Catalogue,
+    inventory: Inventory,
     *,
     now: float | None = None,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
@@ -176,7 +176,7 @@ def compute_coverage(
                     cell.last_covered = {"run_id": result.run_id, "at": when}
                     break
             cells[column] = cell
-        entry = catalogue.scenarios.get(latest.scenario_id)
+        entry = inventory.scenarios.get(latest.scenario_id)
         rows[latest.scenario_id] = Row(
             latest.scenario_id,
             latest.base_id,
@@ -187,7 +187,7 @@ def compute_coverage(
             cells,
             in_catalogue=entry is not None,
         )
-    for entry in catalogue.scenarios.values():
+    for entry in inventory.scenarios.values():
         if entry.id not in rows:
             rows[entry.id] = Row(
                 entry.id,
@@ -204,7 +204,7 @@ def compute_coverage(
         stale_after_s=stale_after_s,
         runs=[r.run_id for r in runs],
         rows=ordered,
-        inverse=inverse_lists(runs, catalogue),
+        inverse=inverse_lists(runs, inventory),
     )
 
 
@@ -218,7 +218,7 @@ def _facts(runs: list[LoadedRun]) -> list[tuple[ScenarioResult, CoverageFacts]]:
     ]
 
 
-def inverse_lists(runs: list[LoadedRun], catalogue: Catalogue) -> dict[str, list[Gap]]:
+def inverse_lists(runs: list[LoadedRun], inventory: Inventory) -> dict[str, list[Gap]]:
     """What no run exercised: rules never fired, forbidden alerts never shown able to fire,
     contract metrics never moved, panels never showing a symptom, scenarios never run."""
     facts = _facts(runs)
@@ -228,13 +228,13 @@ def inverse_lists(runs: list[LoadedRun], catalogue: Catalogue) -> dict[str, list
     for scenario, f in facts:
         for alert in f.alerts_forbidden:
             forbidden.setdefault(alert, []).append(scenario.scenario_id)
-    moved, read = _metrics_moved([f for _, f in facts], catalogue.histograms)
+    moved, read = _metrics_moved([f for _, f in facts], inventory.histograms)
     shown = {p for _, f in facts for p in f.panels_shown}
     ran = {s.scenario_id for run in runs for s in run.record.scenarios}
     return {
         "alerts_never_fired": [
             Gap(a, f"{r.file}; says it covers {', '.join(r.scenarios) or 'no scenario'}")
-            for a, r in sorted(catalogue.rules.items())
+            for a, r in sorted(inventory.rules.items())
             if a not in fired
         ],
         "forbidden_never_proven_alive": [
@@ -244,17 +244,17 @@ def inverse_lists(runs: list[LoadedRun], catalogue: Catalogue) -> dict[str, list
         ],
         "metrics_never_moved": [
             Gap(m, "read by checks, never shown moving" if m in read else "no check reads it")
-            for m in sorted(catalogue.metrics)
+            for m in sorted(inventory.metrics)
             if m not in moved
         ],
         "panels_never_showed_symptom": [
             Gap(p.key, f"names {', '.join(p.scenarios)}" if p.scenarios else "names no scenario")
-            for p in catalogue.panels
+            for p in inventory.panels
             if p.key not in shown
         ],
         "scenarios_not_run": [
             Gap(s.id, s.title)
-            for s in sorted(catalogue.scenarios.values(), key=lambda s: id_order(s.id))
+            for s in sorted(inventory.scenarios.values(), key=lambda s: id_order(s.id))
             if s.id not in ran
         ],
     }

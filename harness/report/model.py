@@ -18,9 +18,9 @@ from harness.checks.alerts import TIMINGS, AlertEvidence, NotificationRecord
 from harness.checks.delivery import DeliveryEvidence
 from harness.checks.registry import check_class
 from harness.evidence.record import CheckResult, FaultRecord, ScenarioResult
-from harness.report.catalogue import Catalogue, id_order
 from harness.report.coverage import DEFAULT_STALE_AFTER_S, Coverage, compute_coverage
 from harness.report.figures import ScenarioFigures, origin, scenario_figures
+from harness.report.inventory import Inventory, id_order
 from harness.report.runs import LoadedRun, histories
 
 MAX_RAW_CHARS = 6000
@@ -263,7 +263,7 @@ def ledger(result: ScenarioResult) -> tuple[list[tuple[str, Any, Any]] | None, d
 
 def build_report(
     runs: list[LoadedRun],
-    catalogue: Catalogue,
+    inventory: Inventory,
     *,
     now: float | None = None,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
@@ -310,6 +310,6 @@ def build_report(
         generated_at=now,
         runs=summaries,
         sections=sections,
-        coverage=compute_coverage(runs, catalogue, now=now, stale_after_s=stale_after_s),
+        coverage=compute_coverage(runs, inventory, now=now, stale_after_s=stale_after_s),
         totals=totals,
     )

@@ -8,11 +8,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from harness.errors import HarnessError
+
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 TIMEOUT_S = 120.0
 
 
-class PdfError(Exception):
+class PdfError(HarnessError):
     """Chromium is missing or could not print."""
 
 

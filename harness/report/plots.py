@@ -15,11 +15,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from harness.report.figures import (  # noqa: E402
+from harness.report.figures import (
     AlertStrip,
     Line,
     MetricFigure,

@@ -13,12 +13,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from harness.errors import HarnessError
 from harness.evidence.bundle import EvidenceSchemaError, read_evidence
 from harness.evidence.junit import junit_xml
 from harness.evidence.record import RunRecord, ScenarioResult
 
 
-class RunDirProblem(Exception):
+class RunDirProblem(HarnessError):
     """A run directory that cannot be read, with the reason in words."""
 
 

@@ -20,12 +20,11 @@ from anyio.abc import TaskGroup
 
 from harness.config import Target
 from harness.contract import Contract
-from harness.errors import describe
+from harness.errors import HarnessError, describe
 from harness.evidence.bundle import new_record, read_evidence, write_evidence
 from harness.evidence.record import RunRecord
 from harness.faults.journal import state_dir
 from harness.faults.lock import TargetLock, TargetLocked
-from harness.orchestrator import PhaseFailed
 from harness.runner import execute, heal_target, new_run_id
 from harness.scenario import Scenario
 from harness.service import guards
@@ -42,7 +41,7 @@ RunFn = Callable[..., Awaitable[RunRecord]]
 """`runner.execute`'s signature; tests of the API inject a wire-less stand-in."""
 
 
-class TargetBusy(RuntimeError):
+class TargetBusy(HarnessError):
     """A target of the run is under test already (this service's run or another process's)."""
 
 
@@ -204,13 +203,13 @@ class RunManager:
                 record = await self._execute(live, plan, out_dir, trip)
             if record is not None:
                 status = run_verdict(record, len(plan.scenarios))
-        except (TargetLocked, PhaseFailed) as exc:
+        except HarnessError as exc:  # refused: target locked, leftovers not healed, ...
             reason = str(exc)
         except anyio.get_cancelled_exc_class():
             shutdown = True
             reason = "the service stopped during the run"
             raise
-        except Exception as exc:  # noqa: BLE001 - the run's error, recorded
+        except Exception as exc:  # the run's error, recorded
             log.exception("run_failed", run_id=live.run_id)
             reason = describe(exc)
         finally:
@@ -226,7 +225,7 @@ class RunManager:
                     )
                 try:
                     await self._conclude(live, plan, out_dir, status, reason, trip, shutdown)
-                except Exception:  # noqa: BLE001 - one run's bookkeeping must not stop the service
+                except Exception:  # one run's bookkeeping must not stop the service
                     log.exception("run_conclude_failed", run_id=live.run_id)
                     live.done.set()
                     self.active.pop(live.run_id, None)
@@ -324,7 +323,7 @@ class RunManager:
 
         try:
             await anyio.to_thread.run_sync(lambda: write_report([out_dir], out_dir, workers=1))
-        except Exception as exc:  # noqa: BLE001 - a report is a convenience; the evidence stands
+        except Exception as exc:  # a report is a convenience; the evidence stands
             log.warning("report_failed", out=str(out_dir), error=describe(exc))
 
     # --- stopping --------------------------------------------------------------------------
@@ -387,7 +386,7 @@ class RunManager:
                     outcomes += await heal_target(target)
                 except TargetLocked as exc:
                     notes.append(f"{target.name}: not healed, {exc}")
-                except Exception as exc:  # noqa: BLE001 - recorded; the next run heals first
+                except Exception as exc:  # recorded; the next run heals first
                     notes.append(f"{target.name}: not healed, {describe(exc)}")
             self._record_interrupted(row, outcomes)
             reason = "; ".join(

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import structlog
 
-from harness.errors import describe
+from harness.errors import HarnessError, describe
 from harness.service.manager import RunManager, RunPlan, TargetBusy
 from harness.service.metrics import ServiceMetrics
 from harness.service.schedules import Schedule, due
@@ -53,7 +53,7 @@ class Scheduler:
         while True:
             try:
                 self.tick(time.time())
-            except Exception:  # noqa: BLE001 - one bad tick must not end the schedules
+            except Exception:  # one bad tick must not end the schedules
                 log.exception("scheduler_tick_failed")
             await anyio.sleep(self.tick_s)
 
@@ -91,8 +91,8 @@ class Scheduler:
             run_id = self.manager.start(plan, queue=schedule.concurrency == "queue")
         except TargetBusy as exc:
             return self._record(schedule.name, "skipped", at, None, str(exc))
-        except ValueError as exc:
+        except HarnessError as exc:  # PlanProblem, UnknownTarget, FileProblems, ...
             return self._record(schedule.name, "skipped", at, None, f"cannot run: {exc}")
-        except Exception as exc:  # noqa: BLE001 - recorded as the fire's outcome
+        except Exception as exc:  # recorded as the fire's outcome
             return self._record(schedule.name, "skipped", at, None, f"cannot run: {describe(exc)}")
         return self._record(schedule.name, "fired", at, run_id, "")

@@ -125,7 +125,7 @@ CronExpr = Annotated[str, AfterValidator(_cron)]
 ZoneName = Annotated[str, AfterValidator(_zone)]
 
 
-class Window(Strict):
+class StartWindow(Strict):
     """When a schedule may start runs: days of the week and a span of the zone's wall clock."""
 
     days: list[Day] = Field(min_length=1)
@@ -181,7 +181,7 @@ class Schedule(Strict):
     name: Slug
     cron: CronExpr
     timezone: ZoneName = "UTC"
-    windows: list[Window] = Field(default_factory=list)
+    windows: list[StartWindow] = Field(default_factory=list)
     blackout: list[date] = Field(default_factory=list)
     jitter: Duration = 0.0
     concurrency: Literal["forbid", "queue"] = "forbid"

@@ -13,6 +13,7 @@ import anyio
 import structlog
 
 from harness.contract import Contract, load_contract
+from harness.errors import HarnessError
 from harness.paths import deploy_dir
 from harness.runner import execute
 from harness.scenario import Scenario, UnknownScenarios, load_scenarios, select_scenarios
@@ -29,7 +30,7 @@ from harness.validate import cross_check
 log = structlog.get_logger("service")
 
 
-class PlanProblem(ValueError):
+class PlanProblem(HarnessError):
     """A run request names something that cannot run; `field` is the request field to blame."""
 
     def __init__(self, field: str, message: str):

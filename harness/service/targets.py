@@ -7,12 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config import Target, load_target
+from harness.errors import HarnessError
 from harness.faults.journal import state_dir
 from harness.stack import slots as slot_stacks
 from harness.yamlfile import FileProblems
 
 
-class UnknownTarget(ValueError):
+class UnknownTarget(HarnessError):
     """A run named a target the service does not know, or asked for more slots than exist."""
 
 

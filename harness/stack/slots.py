@@ -72,7 +72,7 @@ async def up(
         try:
             await stack.up()
             started.append(stack)
-        except BaseException as exc:  # noqa: BLE001 - collected, the others are rolled back
+        except BaseException as exc:  # collected, the others are rolled back
             failures.append(exc)
 
     async with anyio.create_task_group() as tg:

@@ -19,6 +19,7 @@ import httpx
 import structlog
 
 from harness.config import PROFILES, Profile, Target, write_target
+from harness.errors import HarnessError
 from harness.http import async_client
 from harness.paths import deploy_dir as default_deploy_dir
 from harness.probes import ProbeFailed
@@ -47,7 +48,7 @@ def default_components() -> list[Component]:
     return [cls() for cls in COMPONENTS.values()]
 
 
-class StackError(RuntimeError):
+class StackError(HarnessError):
     """The stack could not be brought up, or is in a state the command cannot work with."""
 
 

@@ -85,7 +85,7 @@ class ToxicChains:
     def __init__(self) -> None:
         self.chains: dict[str, list[Toxic]] = {d: [] for d in DIRECTIONS}
 
-    def __iter__(self):  # noqa: ANN204 - a plain iterator over all toxics
+    def __iter__(self):
         for direction in DIRECTIONS:
             yield from self.chains[direction]
 

@@ -90,7 +90,7 @@ class Proxy:
         if self._on_finish is not None:
             self._on_finish(self, conn)
 
-    def _live_links(self, direction: str):  # noqa: ANN202 - generator of links
+    def _live_links(self, direction: str):
         for conn in list(self.connections):
             link = conn.links.get(direction)
             if link is not None:

@@ -2,7 +2,7 @@
 that publishes and taps (`driver`).
 
 The spec and the ledger import no network client; the driver (nats, httpx) is imported only
-when `Workload` or `request_body` is asked for, so loading a scenario stays free of I/O.
+when `WorkloadDriver` or `request_body` is asked for, so loading a scenario stays free of I/O.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from harness.workload.ledger import DeadLettered, Entry, Latency, Ledger, Ledger
 from harness.workload.spec import Kind, WorkloadMix, WorkloadSpec
 
 if TYPE_CHECKING:
-    from harness.workload.driver import Workload, request_body
+    from harness.workload.driver import WorkloadDriver, request_body
 
 __all__ = [
     "DeadLettered",
@@ -23,7 +23,7 @@ __all__ = [
     "Ledger",
     "LedgerSummary",
     "ServerView",
-    "Workload",
+    "WorkloadDriver",
     "WorkloadMix",
     "WorkloadSpec",
     "request_body",
@@ -31,7 +31,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Workload", "request_body"):
+    if name in ("WorkloadDriver", "request_body"):
         from harness.workload import driver
 
         return getattr(driver, name)

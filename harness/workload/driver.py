@@ -17,6 +17,7 @@ import httpx
 import nats
 import structlog
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 
 from harness.dataloss import History
 from harness.http import async_client
@@ -38,7 +39,7 @@ def request_body(kind: Kind, request_id: str, tenant: str) -> bytes:
     return json.dumps(body).encode()
 
 
-class Workload:
+class WorkloadDriver:
     """Publishes at `spec.rate` until stopped; taps replies and the DLQ into the ledger."""
 
     def __init__(
@@ -199,7 +200,7 @@ class Workload:
                         "trace_id": request_id,
                     },
                 )
-            except Exception as exc:  # noqa: BLE001 - a failed publish is recorded, not fatal
+            except Exception as exc:  # a failed publish is recorded, not fatal
                 entry.publish_error = f"{type(exc).__name__}: {exc}"
                 key = type(exc).__name__
                 self.publish_errors[key] = self.publish_errors.get(key, 0) + 1
@@ -227,7 +228,7 @@ class Workload:
         try:
             stream = self.ledger.stream or await js.find_stream_name_by_subject(self.spec.subject)
             consumers = {c.name: c.config.max_deliver for c in await js.consumers_info(stream)}
-        except Exception as exc:  # noqa: BLE001 - recorded; the delivery judge reports it
+        except (NatsError, OSError) as exc:  # recorded; the delivery judge reports it
             self.ledger.server = ServerView(error=f"{type(exc).__name__}: {exc}")
             return
         named = {a["consumer"] for v in self.ledger.advisories.values() for a in v}

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from harness.checks.alert_poller import Sighting
 from harness.checks.alerts import (
     AlertEvidence,
@@ -243,3 +245,11 @@ def test_notification_later_than_its_objective_fails() -> None:
     late = [note(T0 + 35, "firing"), note(HEALED + 20, "resolved")]
     status, summary, _ = judge_alert(good(notifications=late))
     assert status == "fail" and "notified 35.0s after the fault, objective 31.0s" in summary
+
+
+def test_prometheus_timestamps_with_nanoseconds_or_none() -> None:
+    from harness.prometheus_alerts import parse_timestamp
+
+    assert parse_timestamp("2026-12-01T10:18:54.285063776Z") == pytest.approx(1796120334.285063)
+    assert parse_timestamp("2026-12-01T10:18:54Z") == 1796120334.0
+    assert parse_timestamp("0001-01-01T00:00:00Z") is None and parse_timestamp(None) is None

@@ -110,5 +110,7 @@ def test_cli_writes_the_new_verdict_and_its_report_beside_nothing_it_read(tmp_pa
     assert {p.name for p in out.iterdir()} >= {"evidence.json", "junit.xml", "report.html"}
     assert json.loads((out / "evidence.json").read_text())["scenarios"][0]["verdict"] == "failed"
     assert 'failures="1"' in (out / "junit.xml").read_text()
+    html = (out / "report.html").read_text()
+    assert "re-judged" in html and f"alert {ALERT} fires: pass → fail" in html
     refused = CliRunner().invoke(app, ["rejudge", str(R3), "--out", str(R3)])
     assert refused.exit_code == 2 and "own directory" in refused.output

@@ -114,7 +114,9 @@ def test_every_alert_fires_and_stays_silent_in_a_test() -> None:
 
 
 def test_firing_cases_carry_the_rule_labels() -> None:
-    for test_file, case in rule_test_cases(TEST_FILES):
+    cases = list(rule_test_cases(TEST_FILES))
+    assert any(case.get("exp_alerts") for _, case in cases), "no firing case to check"
+    for test_file, case in cases:
         for alert in case.get("exp_alerts") or []:
             for key, value in ALERTS[case["alertname"]]["labels"].items():
                 assert alert["exp_labels"].get(key) == value, (test_file.name, key)

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from harness.config import Target
-from harness.faults.toxic import EXTENSION_TOXICS, ToxicFault
 from harness.paths import project_root
 from harness.service.auth import MUTATING_ROLES, load_tokens
 from harness.service.schedules import Schedule
+from harness.specs.faults import EXTENSION_TOXICS, ToxicFault
 
 from ._support import (
     SERVICE_ENV,
@@ -187,6 +187,7 @@ def test_schema_validation_catches_a_mistake() -> None:
 def test_pod_volumes_refer_to_objects_that_exist(objects: list[Object]) -> None:
     claims, secrets = of_kind(objects, "PersistentVolumeClaim"), of_kind(objects, "Secret")
     config_maps = of_kind(objects, "ConfigMap")
+    assert any(True for obj in objects for _ in pod_templates(obj)), "no pod template rendered"
     for obj in objects:
         for template in pod_templates(obj):
             volumes = {v["name"]: v for v in template["spec"].get("volumes", [])}
@@ -203,7 +204,9 @@ def test_pod_volumes_refer_to_objects_that_exist(objects: list[Object]) -> None:
 
 
 def test_services_select_one_workload_and_its_ports(objects: list[Object]) -> None:
-    for name, service in of_kind(objects, "Service").items():
+    services = of_kind(objects, "Service")
+    assert services, "no Service rendered"
+    for name, service in services.items():
         template = workload_of(objects, service["spec"]["selector"])
         named = port_names(template)
         for port in service["spec"]["ports"]:
@@ -212,6 +215,7 @@ def test_services_select_one_workload_and_its_ports(objects: list[Object]) -> No
 
 
 def test_probes_use_declared_ports(objects: list[Object]) -> None:
+    assert any(True for obj in objects for _ in pod_templates(obj)), "no pod template rendered"
     for obj in objects:
         for template in pod_templates(obj):
             named = port_names(template)
@@ -286,6 +290,7 @@ def test_single_writer_for_the_store(objects: list[Object]) -> None:
 
 
 def test_containers_run_unprivileged(objects: list[Object]) -> None:
+    assert any(True for obj in objects for _ in pod_templates(obj)), "no pod template rendered"
     for obj in objects:
         for template in pod_templates(obj):
             assert template["spec"]["securityContext"]["runAsNonRoot"] is True

@@ -218,7 +218,7 @@ async def poll(
             last = condition()
             if isinstance(last, Awaitable):
                 last = await last
-        except Exception as exc:  # noqa: BLE001 - a failing probe is "not yet"
+        except Exception as exc:  # a failing probe is "not yet"
             last = exc
         if last and not isinstance(last, Exception):
             return last

@@ -14,7 +14,7 @@ import pytest
 from harness.config import Target
 from harness.faults import driver_for
 from harness.faults.journal import Journal
-from harness.faults.runner import FaultRunner
+from harness.faults.lifecycle import FaultRunner
 from harness.faults.toxic import ToxicDriver
 from harness.stack.process import process_state
 from harness.stack.stack import LocalStack

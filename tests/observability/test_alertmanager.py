@@ -62,7 +62,9 @@ def test_routes_by_severity(labels: dict[str, str], receiver: str) -> None:
 def test_every_rule_reaches_the_receiver_of_its_severity() -> None:
     """No alert of ours falls through to the default (or nowhere): checked with amtool itself."""
     amtool = binary("amtool")
-    for rule in alert_rules():
+    rules = alert_rules()
+    assert rules, "no alert rule found"
+    for rule in rules:
         labels = {"alertname": rule["alert"], **rule["labels"]}
         args = [f"{key}={value}" for key, value in labels.items()]
         result = run(

@@ -139,6 +139,7 @@ def test_panel_queries_are_valid_promql(tmp_path: Path) -> None:
 @pytest.mark.parametrize("panel", PANELS, ids=[p["title"] for p in PANELS])
 def test_panel_metrics_are_in_contract(panel: dict[str, Any]) -> None:
     contract = contract_metrics()
+    assert panel["targets"], "a panel with no query shows nothing"
     for target in panel["targets"]:
         names = metric_names(target["expr"])
         assert names, f"no metric in {target['expr']!r}"

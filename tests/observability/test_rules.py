@@ -114,9 +114,10 @@ def test_canonical_alerts_kept_with_their_groups() -> None:
 
 
 def test_groups_keep_production_interval() -> None:
-    for path in rule_files():
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            assert group.get("interval") == "30s", f"{path.name}: {group['name']}"
+    groups = [(p, g) for p in rule_files() for g in yaml.safe_load(p.read_text())["groups"]]
+    assert groups, "no rule group found"
+    for path, group in groups:
+        assert group.get("interval") == "30s", f"{path.name}: {group['name']}"
 
 
 @pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
@@ -167,6 +168,7 @@ def test_rule_metrics_are_in_contract(rule: dict) -> None:
 
 def test_every_alert_has_a_firing_and_a_silent_case() -> None:
     firing, silent = set(), set()
+    assert ALERT_IDS, "no alert rule found"
     for _, case in rule_test_cases(rule_test_files()):
         (firing if case.get("exp_alerts") else silent).add(case["alertname"])
     for name in ALERT_IDS:
@@ -177,7 +179,9 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
 def test_firing_cases_list_the_rule_labels() -> None:
     """exp_labels must carry the rule's own labels (promtool checks the rest)."""
     rules = {rule["alert"]: rule for rule in ALERTS}
-    for test_file, case in rule_test_cases(rule_test_files()):
+    cases = list(rule_test_cases(rule_test_files()))
+    assert any(c.get("exp_alerts") and c["alertname"] in rules for _, c in cases), "no case fires"
+    for test_file, case in cases:
         rule = rules.get(case["alertname"])
         if rule is None:
             continue

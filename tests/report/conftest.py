@@ -1,4 +1,4 @@
-"""Fixtures for the report tests: recorded evidence, the project catalogue, synthetic records.
+"""Fixtures for the report tests: recorded evidence, the project inventory, synthetic records.
 The browser test's live run comes from tests/conftest.py (`live_run_dir`)."""
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from harness.evidence.record import (
     RunRecord,
     ScenarioResult,
 )
-from harness.report.catalogue import Catalogue, load_catalogue
+from harness.report.inventory import Inventory, load_inventory
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = 1_796_119_700.0
 
 
 @pytest.fixture(scope="session")
-def catalogue() -> Catalogue:
-    return load_catalogue()
+def inventory() -> Inventory:
+    return load_inventory()
 
 
 @pytest.fixture(scope="session")

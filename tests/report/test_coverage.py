@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from harness.report.catalogue import Catalogue, PanelEntry, RuleEntry, ScenarioEntry
 from harness.report.coverage import Element, compute_coverage, merge_status, observed_status
+from harness.report.inventory import Inventory, PanelEntry, RuleEntry, ScenarioEntry
 from harness.report.runs import load_runs
 from tests.report.conftest import T0, check, scenario
 
 DAY = 86400.0
 
 
-def small_catalogue() -> Catalogue:
-    return Catalogue(
+def small_catalogue() -> Inventory:
+    return Inventory(
         scenarios={
             "S1": ScenarioEntry("S1", "S1", "one", ("NATS-004",)),
             "S2": ScenarioEntry("S2", "S2", "two"),
@@ -145,8 +145,8 @@ def test_inverse_lists(make_run) -> None:
     assert set(gaps["scenarios_not_run"]) == {"S2", "S9"}
 
 
-def test_recorded_evidence_and_the_project_catalogue(b1, a2, catalogue) -> None:
-    matrix = compute_coverage(load_runs([b1, a2]), catalogue, now=T0 + 30 * DAY)
+def test_recorded_evidence_and_the_project_catalogue(b1, a2, inventory) -> None:
+    matrix = compute_coverage(load_runs([b1, a2]), inventory, now=T0 + 30 * DAY)
     ids = [r.scenario_id for r in matrix.rows]
     assert ids.index("S1") < ids.index("S1@above") < ids.index("S2") < ids.index("S3@below")
     above = matrix.row("S1@above")

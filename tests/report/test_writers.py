@@ -27,8 +27,8 @@ class Tags(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def written(b1: Path, a2: Path, catalogue, tmp_path_factory) -> Written:
-    return write_report([b1, a2], tmp_path_factory.mktemp("report"), catalogue=catalogue, workers=1)
+def written(b1: Path, a2: Path, inventory, tmp_path_factory) -> Written:
+    return write_report([b1, a2], tmp_path_factory.mktemp("report"), inventory=inventory, workers=1)
 
 
 def test_html_is_self_contained(written: Written) -> None:

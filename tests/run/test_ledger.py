@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from harness.workload import Latency, Ledger, Workload, WorkloadSpec, request_body
+from harness.workload import Latency, Ledger, WorkloadDriver, WorkloadSpec, request_body
 
 
 def ok(request_id: str | None) -> bytes:
@@ -213,8 +213,8 @@ def test_latency_edge_cases() -> None:
 
 def test_workload_mix_and_request_bodies_without_io() -> None:
     spec = WorkloadSpec(mix={"valid": 0.7, "poison": 0.2, "malformed": 0.1})
-    a = Workload("nats://127.0.0.1:1", spec, seed=7)
-    b = Workload("nats://127.0.0.1:1", spec, seed=7)
+    a = WorkloadDriver("nats://127.0.0.1:1", spec, seed=7)
+    b = WorkloadDriver("nats://127.0.0.1:1", spec, seed=7)
     kinds = [a._next_kind() for _ in range(20000)]
     assert kinds[:200] == [b._next_kind() for _ in range(200)], "seeded: reproducible"
     for kind, share in (("valid", 0.7), ("poison", 0.2), ("malformed", 0.1)):

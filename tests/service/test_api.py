@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from harness.config import load_target
 from harness.faults.journal import state_dir
 from harness.faults.lock import TargetLock
+from harness.service import guards
 from harness.service.app import create_app
 from tests.service.fakes import (
     ADMIN,
@@ -246,12 +247,14 @@ def test_downloads_cannot_leave_the_data_dir(api: Harness, tmp_path: Path) -> No
     assert api.client.get(f"/api/runs/{run_id}/evidence.json", headers=OPS).status_code == 404
 
 
-def test_an_unevaluable_guard_aborts_the_run(api: Harness) -> None:
+def test_an_unevaluable_guard_aborts_the_run(api: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the grace a blind guard gets is test_guards.py's; here it trips at its first check
+    monkeypatch.setattr(guards, "BLIND_GRACE_S", 0.0)
     api.hold()
     body = {"scenarios": ["QUICK-001"], "target": "staging-a",
             "guards": [{"name": "slo", "promql": "vector(1)"}]}  # fmt: skip
     run_id = api.start(body).json()["run_id"]
-    run = api.finished(run_id, timeout=60)  # blind at two checks 5 s apart
+    run = api.finished(run_id, timeout=60)
     assert run["status"] == "aborted", run
     assert run["aborted_by"]["guard"] == "slo" and run["aborted_by"]["unevaluable"] is True
     assert "could not evaluate" in run["aborted_by"]["detail"]

@@ -238,7 +238,7 @@ class Receiver:
         received = self.received = []  # type: list[dict[str, Any]]
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 time.sleep(delay)
                 received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(status)

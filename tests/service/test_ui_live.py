@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from harness.config import Target
 from harness.stack.stack import LocalStack
-from tests.report.test_browser import browser  # noqa: F401 - the shared headless Chromium
+from tests.report.test_browser_live import browser  # noqa: F401 - the shared headless Chromium
 from tests.service.fakes import OPERATOR
 from tests.service.live import ServedHarness, assert_target_clean, harness_toxics, serving
 

@@ -82,19 +82,22 @@ def test_services_and_images() -> None:
 
 
 def test_every_mounted_file_exists() -> None:
+    assert any(mounts(service) for service in SERVICES), "no service mounts a file"
     for service in SERVICES:
         for target, source in mounts(service).items():
             assert source.exists(), f"{service} mounts {source} at {target}, which does not exist"
 
 
 def test_dockerfile_copies_what_exists() -> None:
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
-        if line.startswith("COPY "):
-            for source in line.split()[1:-1]:
-                assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+    copies = [ln for ln in (ROOT / "Dockerfile").read_text().splitlines() if ln.startswith("COPY ")]
+    assert copies, "the Dockerfile copies nothing"
+    for line in copies:
+        for source in line.split()[1:-1]:
+            assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
 
 
 def test_depends_on_names_services() -> None:
+    assert any(s.get("depends_on") for s in SERVICES.values()), "no service depends on another"
     for name, service in SERVICES.items():
         for dep in service.get("depends_on", []):
             assert dep in SERVICES, f"{name} depends on unknown service {dep}"
@@ -260,6 +263,7 @@ def test_compose_target_file_matches_published_ports() -> None:
     proxies = {
         p["name"]: p for p in json.loads((ROOT / "deploy/toxiproxy/toxiproxy.json").read_text())
     }
+    assert target.proxies, "the compose target names no proxy"
     for name, spec in target.proxies.items():
         assert name in proxies
         assert spec.upstream == proxies[name]["upstream"]

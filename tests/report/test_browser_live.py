@@ -46,9 +46,9 @@ return out.sort((a, b) => a[0] - b[0]).slice(0, 5);
 
 
 @pytest.fixture(scope="module")
-def live_report(live_run_dir: Path, catalogue, tmp_path_factory: pytest.TempPathFactory) -> Written:
+def live_report(live_run_dir: Path, inventory, tmp_path_factory: pytest.TempPathFactory) -> Written:
     """The report of the live catalogue run (tests/conftest.py runs it once per session)."""
-    return write_report([live_run_dir], tmp_path_factory.mktemp("live-report"), catalogue=catalogue)
+    return write_report([live_run_dir], tmp_path_factory.mktemp("live-report"), inventory=inventory)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ async def _attempt(step: str, timeout: float, call: Any) -> tuple[Any, str | Non
             return await call(), None
     except TimeoutError:
         return None, f"{step}: no answer within {timeout:g}s"
-    except Exception as exc:  # noqa: BLE001 - any failure means: try the next way
+    except Exception as exc:  # any failure means: try the next way
         return None, f"{step}: {type(exc).__name__}: {exc}"
 
 

@@ -22,7 +22,7 @@ _PANEL_SCENARIOS = re.compile(r"Scenarios?:\s*([^\n]*)")
 
 @dataclass(frozen=True)
 class ScenarioEntry:
-    """A scenario of the catalogue, as the matrix lists it."""
+    """A scenario of the inventory, as the matrix lists it."""
 
     id: str
     base_id: str
@@ -54,7 +54,7 @@ class PanelEntry:
 
 
 @dataclass
-class Catalogue:
+class Inventory:
     """The project's scenarios, rules, contract metrics and panels."""
 
     scenarios: dict[str, ScenarioEntry] = field(default_factory=dict)
@@ -80,15 +80,15 @@ def _ids(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_IDS.findall(text or "")))
 
 
-def load_catalogue(scenarios_dir: Path | None = None, deploy: Path | None = None) -> Catalogue:
-    """The catalogue from the project's files (`scenarios/`, `deploy/`); a part whose files are
+def load_inventory(scenarios_dir: Path | None = None, deploy: Path | None = None) -> Inventory:
+    """The inventory from the project's files (`scenarios/`, `deploy/`); a part whose files are
     missing stays empty (a report of old evidence still renders)."""
     scenarios_dir = scenarios_dir or project_root() / "scenarios"
     deploy = deploy or deploy_dir()
-    catalogue = Catalogue()
+    inventory = Inventory()
     if scenarios_dir.is_dir():
         for scenario, _ in load_scenarios(scenarios_dir).values():
-            catalogue.scenarios[scenario.id] = ScenarioEntry(
+            inventory.scenarios[scenario.id] = ScenarioEntry(
                 scenario.id,
                 scenario.base_id,
                 scenario.title,
@@ -99,12 +99,12 @@ def load_catalogue(scenarios_dir: Path | None = None, deploy: Path | None = None
     if rules_dir.is_dir():
         for alert, (rule, _, path) in alert_rules(rules_dir).items():
             annotations = rule.get("annotations") or {}
-            catalogue.rules[alert] = RuleEntry(
+            inventory.rules[alert] = RuleEntry(
                 alert, path.name, _ids(str(annotations.get("scenarios", "")))
             )
     contract = deploy / "metrics-contract.yaml"
     if contract.is_file():
-        catalogue.metrics, catalogue.histograms = contract_metrics(contract)
+        inventory.metrics, inventory.histograms = contract_metrics(contract)
     dashboards_dir = deploy / "grafana" / "dashboards"
     if dashboards_dir.is_dir():
         seen: set[int] = set()
@@ -115,10 +115,10 @@ def load_catalogue(scenarios_dir: Path | None = None, deploy: Path | None = None
             name = dashboard.get("uid") or uid
             for panel in panels(dashboard):
                 found = _PANEL_SCENARIOS.search(panel.get("description") or "")
-                catalogue.panels.append(
+                inventory.panels.append(
                     PanelEntry(name, panel.get("title", ""), _ids(found.group(1) if found else ""))
                 )
-    return catalogue
+    return inventory
 
 
 _ORDER = re.compile(r"^([A-Z]+)-?(\d+)(?:@(.*))?$")

@@ -6,14 +6,11 @@ against each through the real CLI, judged against the repo's untouched alerting 
 against a reference copy of deploy/. Each breakage test asserts the specific check that must
 catch it, with its reason; the control tests assert that every other check of the same runs
 passed, so each failure is attributable to its breakage. Against the unbroken stack the same
-scenarios pass (tests/scenarios/test_live_catalogue.py).
+scenarios pass (tests/scenarios/test_catalogue_live.py). What `harness validate` sees of
+stack A's files without running anything: test_broken_validate.py.
 """
 
 from __future__ import annotations
-
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -25,7 +22,6 @@ from tests.broken.breakages import (
     LONG_FOR,
     NO_ACK_FAILURE_COUNT,
     RESOLVED_OFF,
-    RULES,
     SCENARIOS_A,
     SCENARIOS_B,
     SEVERITY,
@@ -34,9 +30,7 @@ from tests.broken.breakages import (
     WRONG_LABEL,
     Breakage,
 )
-from tests.broken.conftest import REPO_DEPLOY, BrokenRun, harness_env
-
-SCENARIOS = REPO_DEPLOY.parent / "scenarios"
+from tests.broken.conftest import BrokenRun
 
 # Checks that fail as a consequence of a breakage, beside the one that catches it directly.
 CONSEQUENCES_B = {
@@ -61,48 +55,6 @@ def assert_caught(run: BrokenRun, breakage: Breakage) -> None:
     check = run.check(breakage.scenario, breakage.check)
     assert check["status"] == "fail", (breakage.what, check["status"], check["summary"])
     assert breakage.caught_by in check["summary"], (breakage.what, check["summary"])
-
-
-# --- validate (no stack) --------------------------------------------------------------------
-
-
-def _validate(project: Path, deploy: Path) -> subprocess.CompletedProcess[str]:
-    project.mkdir()
-    (project / "deploy").symlink_to(deploy, target_is_directory=True)
-    (project / "scenarios").symlink_to(SCENARIOS, target_is_directory=True)
-    return subprocess.run(
-        [sys.executable, "-m", "harness", "validate"],
-        capture_output=True, text=True, timeout=60, cwd=project,
-        env=harness_env(HARNESS_PROJECT_DIR=str(project)),
-    )  # fmt: skip
-
-
-def test_validate_catches_what_can_be_seen_without_running(deploy_a: Path, tmp_path: Path) -> None:
-    """The slower `for:` (its floor exceeds the objective), the raised threshold and the changed
-    severity are visible in the files; the rest of stack A's breakages only show live."""
-    clean = _validate(tmp_path / "clean", REPO_DEPLOY)
-    assert clean.returncode == 0, clean.stderr
-    broken = _validate(tmp_path / "broken", deploy_a)
-    assert broken.returncode == 1, broken.stdout + broken.stderr
-    problems = [ln for ln in broken.stderr.splitlines() if not ln.startswith(("note:", "error:"))]
-    assert len(problems) == 3, broken.stderr
-    assert any(
-        "alerts.RouterJetStreamMaxDeliverExhausted.detect_within: the rule cannot fire within 5m"
-        in p
-        for p in problems
-    ), problems
-    rules = tmp_path / "broken" / "deploy" / RULES
-    assert any(
-        p.startswith(
-            f"{rules} RouterNatsHighAckFailureRate: the rule trips at > 0.1, the alerting "
-            "contract's threshold is > 0.01"
-        )
-        for p in problems
-    ), problems
-    assert any(
-        p.startswith(f"{rules} RouterDLQHighRateCritical: labels differ from the alerting contract")
-        for p in problems
-    ), problems
 
 
 # --- stack A: rules and routing -------------------------------------------------------------
