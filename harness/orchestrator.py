@@ -195,6 +195,7 @@ class ScenarioRun:
             alerts=poller,
             ledger=self.workload.summary if self.workload is not None else None,
             history=self.workload.history if self.workload is not None else None,
+            streams=adapters.streams,
         )
         checks = checks_for(self.scenario, self.target, adapters.prometheus, poller)
         return poller, view, checks

@@ -2,8 +2,9 @@
 harness's own (no acks, no durable state, so the router's consumer is untouched), each node's
 own view of the stream and its durability settings from its monitoring endpoint.
 
-What it observes goes into `dataloss.StreamReadback` and `dataloss.Durability`; the judging is
-`dataloss.judge_loss`.
+`StreamReader` is the adapter a run holds (`harness.adapters.Adapters.streams`; a fake in
+`harness.testing`). What it observes goes into `dataloss.StreamReadback` and
+`dataloss.Durability`; the judging is `dataloss.judge_loss`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,47 @@ from harness.http import async_client
 
 if TYPE_CHECKING:
     from harness.config import Target
+
+
+class StreamReader:
+    """A target's streams as the data-loss check reads them: through its NATS servers (all
+    of a cluster's nodes) and each node's monitoring endpoint."""
+
+    def __init__(
+        self,
+        servers: Sequence[str],
+        monitors: dict[str, str] | None = None,
+        *,
+        target: Target | None = None,
+    ):
+        self.servers = list(servers)
+        self._monitors = monitors
+        self._target = target
+
+    @classmethod
+    def for_target(cls, target: Target) -> StreamReader:
+        """A target's reader; its monitors are looked up when first needed (after `up`)."""
+        return cls(getattr(target, "nats_servers", None) or [target.nats_url], target=target)
+
+    @property
+    def monitors(self) -> dict[str, str]:
+        if self._monitors is None:
+            self._monitors = monitors_of(self._target) if self._target is not None else {}
+        return self._monitors
+
+    async def stream_name(self, subject: str) -> str:
+        return await stream_name(self.servers, subject)
+
+    async def read(
+        self, stream: str, *, start_seq: int = 1, timeout: float = 30.0
+    ) -> StreamReadback:
+        return await read_stream(self.servers, stream, start_seq=start_seq, timeout=timeout)
+
+    async def durability(self) -> list[Durability]:
+        return await durability(self.monitors)
+
+    async def nodes(self, stream: str) -> list[NodeState]:
+        return await node_states(self.monitors, stream)
 
 
 def _request_id(data: bytes) -> str | None:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from harness.notifications import ReceiverAPI
     from harness.plan import ScenarioPlan
     from harness.prometheus import PrometheusAPI
+    from harness.readback import StreamReader
     from harness.scenario import Scenario
     from harness.workload.ledger import LedgerSummary
 
@@ -90,6 +91,7 @@ class RunView:
         alerts: AlertPoller,
         ledger: Callable[[], LedgerSummary] | None = None,
         history: Callable[[], History] | None = None,
+        streams: StreamReader | None = None,
     ):
         self.target = target
         self.scenario = scenario
@@ -102,6 +104,7 @@ class RunView:
         self.alerts = alerts
         self.ledger = ledger
         self.history = history
+        self.streams = streams
         self._ended: dict[Phase, anyio.Event] = {}
 
     def span(self, phase: Phase) -> PhaseSpan | None:

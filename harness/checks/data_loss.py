@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 
 from harness.checks.alerts import AlertEvidence, ForbiddenEvidence
-from harness.checks.base import Check, JudgeContext, Judged, Raw, RunView
+from harness.checks.base import Check, JudgeContext, Judged, Raw, RunView, Setup
 from harness.config import Strict
 from harness.dataloss import (
     AlertFiring,
@@ -39,8 +39,6 @@ from harness.errors import AdapterError, describe
 from harness.evidence.record import CheckEvidence, Phase, ScenarioResult, Status
 
 if TYPE_CHECKING:
-    from harness.checks.alert_poller import AlertPoller
-    from harness.config import Target
     from harness.prometheus import PrometheusAPI
     from harness.scenario import Scenario
 
@@ -138,40 +136,35 @@ class DataLossCheck(Check):
         self.prometheus = prometheus
 
     @classmethod
-    def build(
-        cls, scenario: Scenario, target: Target, prometheus: PrometheusAPI, poller: AlertPoller
-    ) -> list[Check]:
+    def build(cls, scenario: Scenario, setup: Setup) -> list[Check]:
         spec = scenario.expect.data_loss
-        return [cls(spec, prometheus)] if spec is not None else []
+        return [cls(spec, setup.prometheus)] if spec is not None else []
 
     async def collect(self, run: RunView) -> DataLossEvidence:
-        from harness import readback  # nats and httpx load only when a run reads back
-
         subject = run.scenario.workload.subject
         history = run.history() if run.history is not None else None
         evidence = DataLossEvidence(expected=self.spec, subject=subject)
-        if history is None:
-            evidence.readback = StreamReadback(stream="", error="the run kept no publish history")
+        if history is None or run.streams is None:
+            missing = "no publish history" if history is None else "no stream reader"
+            evidence.readback = StreamReadback(stream="", error=f"the run kept {missing}")
             return evidence
         evidence.tag = history.tag
         evidence.published = [(p.request_id, p.seq) for p in history.published]
         recover = run.span(Phase.RECOVER)
         evidence.cutoff = recover.end if recover and recover.end else time.time()
         await self._alerts(run, evidence)
-        target = run.target
-        servers = list(getattr(target, "nats_servers", None) or [target.nats_url])
-        monitors = readback.monitors_of(target)
-        evidence.durability = await readback.durability(monitors)
+        streams = run.streams
+        evidence.durability = await streams.durability()
         try:
-            stream = await readback.stream_name(servers, subject)
+            stream = await streams.stream_name(subject)
         except AdapterError as exc:
             evidence.readback = StreamReadback(stream="", error=str(exc))
             return evidence
         seqs = [seq for _, seq in evidence.published if seq is not None]
-        evidence.readback = await readback.read_stream(  # within the verdict's 30 s
-            servers, stream, start_seq=min(seqs, default=1), timeout=15
+        evidence.readback = await streams.read(  # within the verdict's 30 s
+            stream, start_seq=min(seqs, default=1), timeout=15
         )
-        evidence.readback.nodes = await readback.node_states(monitors, stream)
+        evidence.readback.nodes = await streams.nodes(stream)
         return evidence
 
     async def _alerts(self, run: RunView, evidence: DataLossEvidence) -> None:

@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 import yaml
 
-from harness import readback
 from harness.checks.alerts import ForbiddenEvidence
 from harness.checks.base import JudgeContext, RunView
 from harness.checks.data_loss import (
@@ -27,8 +25,6 @@ from harness.config import PROFILES, Target
 from harness.contract import default_contract_path, load_contract
 from harness.dataloss import (
     AlertFiring,
-    Durability,
-    History,
     NodeState,
     Published,
     ReadMessage,
@@ -42,6 +38,7 @@ from harness.prometheus_alerts import AlertInstance
 from harness.rejudge import rejudge_scenario
 from harness.report.build import write_report
 from harness.scenario import load_scenario
+from harness.testing import FakePrometheus, FakeStreamReader, FakeWorkload
 from tests.report.conftest import T0, check, scenario, write_run
 
 SAMPLE = Path(__file__).parents[2] / "scenarios" / "sample-latency.yaml"
@@ -241,57 +238,19 @@ def test_every_scenario_expects_lost_zero_unless_it_says_otherwise(tmp_path: Pat
 # --- collect with fakes, kept for rejudge, shown in the report ---------------------------------
 
 
-class FakePrometheus:
-    def __init__(self, series: list[Series]) -> None:
-        self.series = series
-        self.asked: list[tuple[str, float, float]] = []
-
-    async def raw_samples(self, selector: str, start: float, end: float) -> list[Series]:
-        self.asked.append((selector, start, end))
-        return [
-            Series(s.labels, [(t, v) for t, v in s.points if start <= t <= end])
-            for s in self.series
-        ]
-
-
-def _collect(monkeypatch: pytest.MonkeyPatch, series: list[Series]) -> tuple[Any, FakePrometheus]:
+def _collect(series: list[Series]) -> tuple[Any, FakePrometheus]:
     """The check's collect against fakes: 10 acked publishes (and one not acked), a stream
     that lost 4-6, one node, sync every 120 s; the scenario's recover phase ends at T0+60."""
-    reads: list[dict[str, Any]] = []
-
-    async def stream_name(servers: list[str], subject: str) -> str:
-        return "DECIDE"
-
-    async def read_stream(servers: list[str], stream: str, **kw: Any) -> StreamReadback:
-        reads.append({"servers": servers, "stream": stream, **kw})
-        kept = [1, 2, 3, 7, 8, 9, 10]
-        return StreamReadback(
-            stream=stream,
-            first_seq=kw["start_seq"],
-            last_seq=10,
-            messages=[ReadMessage(seq=i, request_id=f"t-{i}") for i in kept],
-        )
-
-    async def durability(monitors: dict[str, str]) -> list[Durability]:
-        return [Durability(node=n, sync_interval_s=120.0) for n in monitors]
-
-    async def node_states(monitors: dict[str, str], stream: str) -> list[NodeState]:
-        return [NodeState(node=n, first_seq=1, last_seq=10, messages=7) for n in monitors]
-
-    monkeypatch.setattr(readback, "stream_name", stream_name)
-    monkeypatch.setattr(readback, "read_stream", read_stream)
-    monkeypatch.setattr(readback, "durability", durability)
-    monkeypatch.setattr(readback, "node_states", node_states)
-    monkeypatch.setattr(readback, "monitors_of", lambda target: {"n1": "http://n1"})
-
     sc = load_scenario(SAMPLE)
     target = _target()
-    prometheus = FakePrometheus(series)
+    prometheus = FakePrometheus()
+    prometheus.stored['ALERTS{alertstate="firing"}'] = series
+    streams = FakeStreamReader(lost={4, 5, 6})
     result = scenario("SAMPLE-001", [])
     result.phases.append(PhaseSpan(phase="recover", start=T0 + 40, end=T0 + 60, status="ok"))
-    history = History(
-        tag="t", published=[Published(f"t-{i}", i) for i in range(1, 11)] + [Published("t-x", None)]
-    )
+    workload = FakeWorkload()
+    history = workload.history()
+    history.published.append(Published("fake-x", None))
     view = RunView(
         target=target,
         scenario=sc,
@@ -303,39 +262,36 @@ def _collect(monkeypatch: pytest.MonkeyPatch, series: list[Series]) -> tuple[Any
         receiver=None,
         alerts=None,  # type: ignore[arg-type]
         history=lambda: history,
+        streams=streams,  # type: ignore[arg-type]
     )
     loss_check = DataLossCheck(DataLossExpectation(), prometheus)  # type: ignore[arg-type]
     checked = anyio.run(loss_check.verdict, view)
-    assert reads == [
-        {"servers": ["nats://127.0.0.1:4222"], "stream": "DECIDE", "start_seq": 1, "timeout": 15}
-    ]
+    assert streams.reads == [{"stream": "FAKE", "start_seq": 1, "timeout": 15}]
     result.checks.append(checked)
     return result, prometheus
 
 
-def test_collect_keeps_the_history_and_readback_and_judges_silent_loss(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_collect_keeps_the_history_and_readback_and_judges_silent_loss() -> None:
     late = Series({"alertname": ALERT, "alertstate": "firing"}, [(T0 + 70, 1.0)])
-    result, prometheus = _collect(monkeypatch, [late])
+    result, prometheus = _collect([late])
     checked = result.checks[0]
     assert checked.status == "fail", checked.summary
     ev = checked.evidence
     assert isinstance(ev, DataLossEvidence)
-    assert ev.published[-1] == ("t-x", None) and len(ev.published) == 11
+    assert ev.published[-1] == ("fake-x", None) and len(ev.published) == 11
     assert ev.readback is not None and len(ev.readback.messages) == 7
-    assert [str(d) for d in ev.durability] == ["n1: sync every 120s"]
+    assert [str(d) for d in ev.durability] == ["fake-1: sync every 120s"]
     assert ev.cutoff == T0 + 60 and ev.alerts_fired == []  # it fired after the drain
-    assert prometheus.asked[0][0] == 'ALERTS{alertstate="firing"}'
+    assert prometheus.queries == ['ALERTS{alertstate="firing"}']
     assert ev.report is not None and [str(r) for r in ev.report.lost_ranges] == ["4-6"]
     found = scenario_outcome(result)
     assert found is not None and found.silent and found.lost == 3
 
 
 def test_kept_evidence_rejudges_exactly_and_the_report_shows_silent_loss_first(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    result, _ = _collect(monkeypatch, [])
+    result, _ = _collect([])
     result.data_loss = scenario_outcome(result)
     result.verdict = "failed"
     run = write_run(tmp_path / "run", "run-1", [result])
@@ -351,4 +307,4 @@ def test_kept_evidence_rejudges_exactly_and_the_report_shows_silent_loss_first(
     assert top < html.index('id="verdicts"')
     assert "SILENT DATA LOSS in 1 scenario(s)" in html
     assert "3 acknowledged message(s) lost (seq 4-6)" in html
-    assert "n1: sync every 120s" in html
+    assert "fake-1: sync every 120s" in html

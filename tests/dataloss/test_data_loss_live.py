@@ -63,7 +63,7 @@ class Server:
 
     def start(self) -> None:
         log = (self.dir / "nats.log").open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603 - our binary, our arguments
+        self.proc = subprocess.Popen(
             [find_binary("nats-server"), "-c", str(self.conf)], stdout=log, stderr=log
         )
         anyio.run(self._ready)
@@ -76,7 +76,7 @@ class Server:
                 await nc.jetstream().account_info()
                 await nc.close()
                 return
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 if time.monotonic() > deadline:
                     raise
                 await anyio.sleep(0.1)
