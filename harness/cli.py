@@ -451,6 +451,8 @@ def _print_plan(scenarios: list[Scenario], name: str, profile: Profile, contract
             console.print(f"  check alerts stay silent: {', '.join(s.expect.alerts.forbid)}")
         if s.expect.delivery:
             console.print(f"  check delivery: {s.expect.delivery.model_dump()}")
+        if s.expect.data_loss:
+            console.print(f"  check stream read back after heal: {s.expect.data_loss.model_dump()}")
         for p in s.expect.dashboards:
             console.print(f"  check panel: {p.dashboard} / {p.panel} (moves {p.move})")
 
