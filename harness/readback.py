@@ -206,7 +206,7 @@ async def durability(monitors: dict[str, str]) -> list[Durability]:
                 entry.server_name = varz.get("server_name")
                 entry.version = varz.get("version")
                 entry.sync_interval_s = _seconds(config.get("sync_interval"))
-                entry.sync_always = config.get("sync_always")
+                entry.sync_always = bool(config.get("sync_always"))  # omitted when false
                 entry.store_dir = config.get("store_dir")
             found.append(entry)
     return found
@@ -248,7 +248,9 @@ def _fill(state: NodeState, jsz: dict, stream: str) -> None:
             cluster = detail.get("cluster") or {}
             leader = cluster.get("leader")
             name = jsz.get("server_name")
-            if leader and leader == name:
+            if not leader:  # a single server: no cluster, no replicas
+                return
+            if leader == name:
                 state.role = "leader"
             else:
                 state.role = "replica"
