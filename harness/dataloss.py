@@ -107,6 +107,11 @@ class NodeLoss(_Model):
     messages: int | None = None
     lacks: list[SeqRange] = Field(default_factory=list)
     lacking: int = 0
+    holes: int | None = Field(
+        None,
+        description="sequences inside its first..last it does not hold (deleted or lost): a "
+        "damaged store keeps its last sequence but not the messages",
+    )
     error: str | None = None
 
 
@@ -234,7 +239,12 @@ def node_loss(node: NodeState, acked_seqs: Sequence[int]) -> NodeLoss:
         return loss
     first = node.first_seq or 0
     lacking = [s for s in acked_seqs if s < first or s > node.last_seq]
-    return loss.model_copy(update={"lacks": seq_ranges(lacking), "lacking": len(lacking)})
+    holes = None
+    if node.messages is not None and node.last_seq >= first:
+        holes = max(0, node.last_seq - max(first, 1) + 1 - node.messages)
+    return loss.model_copy(
+        update={"lacks": seq_ranges(lacking), "lacking": len(lacking), "holes": holes}
+    )
 
 
 class AlertFiring(_Model):

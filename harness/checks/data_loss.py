@@ -30,6 +30,7 @@ from harness.dataloss import (
     DataLossOutcome,
     Durability,
     LossReport,
+    NodeLoss,
     Published,
     StreamReadback,
     judge_loss,
@@ -104,11 +105,7 @@ def judge_data_loss(obs: DataLossEvidence) -> tuple[Status, str, LossReport | No
         failures.append(f"{report.duplicated} request(s) stored twice (allowed {spec.duplicated})")
     if report.unexpected > spec.unexpected:
         failures.append(f"{report.unexpected} unexpected message(s) (allowed {spec.unexpected})")
-    behind = [n for n in report.nodes if n.lacking]
-    nodes = "; ".join(
-        f"node {n.node} lacks {n.lacking} (seq {', '.join(str(r) for r in n.lacks[:5])})"
-        for n in behind
-    )
+    nodes = "; ".join(_node_line(n) for n in report.nodes if n.lacking or n.holes)
     if failures:
         silent = "" if obs.alerts_fired or obs.alerts_error else "; no contract alert fired"
         return "fail", "; ".join(failures + ([nodes] if nodes else [])) + silent, report
@@ -117,6 +114,15 @@ def judge_data_loss(obs: DataLossEvidence) -> tuple[Status, str, LossReport | No
         f"{report.lost} lost, {report.duplicated} duplicated"
     )
     return "pass", shown + (f"; {nodes}" if nodes else ""), report
+
+
+def _node_line(node: NodeLoss) -> str:
+    said = []
+    if node.lacking:
+        said.append(f"lacks {node.lacking} (seq {', '.join(str(r) for r in node.lacks[:5])})")
+    if node.holes:
+        said.append(f"holds {node.holes} fewer message(s) than its sequence range")
+    return f"node {node.node} " + " and ".join(said)
 
 
 class DataLossCheck(Check):
@@ -211,7 +217,11 @@ class DataLossCheck(Check):
                 else None,
             ),
             Raw("durability", None, [d.model_dump(mode="json") for d in evidence.durability]),
-            Raw("contract alerts firing before the read-back", None, evidence.alerts_fired),
+            Raw(
+                "contract alerts firing before the read-back",
+                None,
+                [a.model_dump(mode="json") for a in evidence.alerts_fired],
+            ),
         ]
 
 

@@ -142,7 +142,7 @@ def test_per_node_lacks() -> None:
     status, summary, report = judge_data_loss(evidence)
     assert status == "pass" and report is not None
     by_node = {n.node: n for n in report.nodes}
-    assert by_node["n1"].lacking == 0
+    assert by_node["n1"].lacking == 0 and by_node["n1"].holes == 0
     assert by_node["n2"].lacking == 3 and [str(r) for r in by_node["n2"].lacks] == ["8-10"]
     assert by_node["n3"].error and by_node["n3"].lacking == 0
     assert "node n2 lacks 3 (seq 8-10)" in summary
@@ -308,3 +308,13 @@ def test_kept_evidence_rejudges_exactly_and_the_report_shows_silent_loss_first(
     assert "SILENT DATA LOSS in 1 scenario(s)" in html
     assert "3 acknowledged message(s) lost (seq 4-6)" in html
     assert "fake-1: sync every 120s" in html
+
+
+def test_a_node_holding_fewer_messages_than_its_range_has_holes() -> None:
+    evidence = _evidence(10, [1, 2, 3, 4, 5], last=10)
+    assert evidence.readback is not None
+    evidence.readback.nodes = [NodeState(node="n1", first_seq=1, last_seq=10, messages=5)]
+    status, summary, report = judge_data_loss(evidence)
+    assert status == "fail" and report is not None
+    assert report.nodes[0].holes == 5 and report.nodes[0].lacking == 0
+    assert "node n1 holds 5 fewer message(s) than its sequence range" in summary
