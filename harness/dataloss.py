@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 
 class _Model(BaseModel):
@@ -67,10 +68,26 @@ class StreamReadback(_Model):
     stream: str
     first_seq: int = 0
     last_seq: int = 0
-    messages: list[ReadMessage] = Field(default_factory=list)
+    messages: list[ReadMessage] = Field(
+        default_factory=list, description="as `[seq, request_id]` pairs in JSON (compact)"
+    )
     nodes: list[NodeState] = Field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+
+    @field_serializer("messages", when_used="json")
+    def _pairs(self, messages: list[ReadMessage]) -> list[tuple[int, str | None]]:
+        return [(m.seq, m.request_id) for m in messages]
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _from_pairs(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [
+                {"seq": v[0], "request_id": v[1]} if isinstance(v, list | tuple) else v
+                for v in value
+            ]
+        return value
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,11 @@ def test_an_unreadable_stream_is_an_error_never_zero_loss() -> None:
 def test_seq_ranges_fold_runs() -> None:
     assert [str(r) for r in seq_ranges([9, 3, 4, 5, 5])] == ["3-5", "9"]
     assert seq_ranges([]) == []
+
+
+def test_a_readback_is_kept_as_compact_pairs_and_read_back_unchanged() -> None:
+    readback = _read([1, 2, 3])
+    doc = readback.model_dump(mode="json")
+    assert doc["messages"] == [[1, "t-1"], [2, "t-2"], [3, "t-3"]]
+    assert StreamReadback.model_validate(doc) == readback
+    assert StreamReadback.model_validate(readback.model_dump()) == readback
