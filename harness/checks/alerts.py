@@ -528,12 +528,6 @@ class AlertFiredCheck(_AlertCheck):
         proven = {evidence.alert} if check.status == "pass" else set()
         return CoverageFacts(alerts_fired=_fired(evidence), alerts_proven=proven)
 
-    @classmethod
-    def upgrade(cls, older: dict[str, Any]) -> dict[str, Any]:
-        """v2 kept the same layers; its judge had no `observed_until`/`still_firing` (they are
-        left unknown) and only listed Alertmanager's sightings once it got that far."""
-        return older
-
 
 class ForbiddenEvidence(CheckEvidence):
     """A forbidden alert: its `ALERTS` series and polled transitions over the window, and the

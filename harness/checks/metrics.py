@@ -143,7 +143,8 @@ class Recovery(Record):
 class MetricEvidence(CheckEvidence):
     """What a metric check observed: the baseline and judged windows with their values, the
     series the query returned, the recovery poll, every query with its raw result, and the
-    query over the whole scenario for the plot."""
+    query over the whole scenario for the plot. (v2 evidence has the same fields but no series
+    counts and no heal time or deadline in its recovery, which was decided while polling.)"""
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
@@ -484,12 +485,6 @@ class MetricCheck(Check):
         )
         moved = [spec.query] if check.status == "pass" and relative else []
         return CoverageFacts(queries_read=[spec.query], queries_moved=moved)
-
-    @classmethod
-    def upgrade(cls, older: dict[str, Any]) -> dict[str, Any]:
-        """v2 kept the same fields, without the series counts and the recovery's heal time and
-        deadline (its recovery was decided while polling: `recovered_at` is taken as it was)."""
-        return older
 
 
 MAX_SERIES = 20

@@ -41,3 +41,32 @@ def test_stored_runs_round_trip_through_the_typed_record(run: str) -> None:
     record = read_evidence(FIXTURES / run)
     again = type(record).model_validate(record.document())
     assert again.document() == record.document()
+
+
+def test_forbidden_alerts_no_scenario_showed_able_to_fire_are_unproven() -> None:
+    from harness.checks.registry import unproven_forbidden
+    from harness.evidence.record import ScenarioResult
+
+    def result(sid: str, checks: list[CheckResult]) -> ScenarioResult:
+        return ScenarioResult(scenario_id=sid, base_id=sid, title=sid, run_id="r", checks=checks)
+
+    fired = {"alert": "A", "alerts_series": [{"labels": {}, "firing": [1.0]}]}
+    s1 = result(
+        "S1",
+        [
+            CheckResult(name="a", kind="alert", status="pass", summary="", evidence=fired),
+            CheckResult(
+                name="b", kind="alert_forbidden", status="pass", summary="", evidence={"alert": "B"}
+            ),
+        ],
+    )
+    s2 = result(
+        "S2",
+        [
+            CheckResult(
+                name="a", kind="alert_forbidden", status="pass", summary="", evidence={"alert": "A"}
+            )
+        ],
+    )
+    assert unproven_forbidden([s1, s2]) == {"B": ["S1"]}
+    assert unproven_forbidden([s2]) == {"A": ["S2"]}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.checks.alerts import AlertEvidence
 from harness.checks.registry import check_class
 from harness.evidence.bundle import read_evidence
@@ -32,3 +34,13 @@ def test_harness_report_writes_the_report_of_v2_evidence(a2: Path, tmp_path: Pat
     assert "S1@above" in html and "RouterNatsHighAckFailureRate" in html
     assert "Alertmanager held" in html  # the receipts, read from the typed sightings
     assert "Delivery ledger" in html and "lost (acked, never answered nor dead-lettered)" in html
+
+
+def test_an_unknown_check_kind_is_a_clear_problem_not_a_trace(a2: Path, tmp_path: Path) -> None:
+    from harness.report.runs import RunDirProblem, load_run
+
+    doc = json.loads((a2 / "evidence.json").read_text())
+    doc["scenarios"][0]["checks"][0]["kind"] = "telepathy"
+    (tmp_path / "evidence.json").write_text(json.dumps(doc))
+    with pytest.raises(RunDirProblem, match=r"not a run record of this harness.*checks\.0"):
+        load_run(tmp_path)
