@@ -225,18 +225,21 @@ async def node_states(monitors: dict[str, str], stream: str) -> list[NodeState]:
         for node, url in monitors.items():
             state = NodeState(node=node)
             try:
+                # /jsz names leaders by server name but not itself: /varz says who it is
+                varz = await client.get(f"{url.rstrip('/')}/varz")
+                varz.raise_for_status()
                 response = await client.get(
                     f"{url.rstrip('/')}/jsz", params={"streams": "true", "raft": "true"}
                 )
                 response.raise_for_status()
-                _fill(state, response.json(), stream)
+                _fill(state, response.json(), stream, varz.json().get("server_name"))
             except (httpx.HTTPError, ValueError) as exc:
-                state.error = f"GET {url}/jsz: {describe(exc)}"
+                state.error = f"GET {url}: {describe(exc)}"
             states.append(state)
     return states
 
 
-def _fill(state: NodeState, jsz: dict, stream: str) -> None:
+def _fill(state: NodeState, jsz: dict, stream: str, name: str | None) -> None:
     for account in jsz.get("account_details") or []:
         for detail in account.get("stream_detail") or []:
             if detail.get("name") != stream:
@@ -247,7 +250,6 @@ def _fill(state: NodeState, jsz: dict, stream: str) -> None:
             state.last_seq = s.get("last_seq")
             cluster = detail.get("cluster") or {}
             leader = cluster.get("leader")
-            name = jsz.get("server_name")
             if not leader:  # a single server: no cluster, no replicas
                 return
             if leader == name:

@@ -167,7 +167,7 @@ def test_truncated_block_file_loses_the_acknowledged_tail(server: Server, cut: s
     # the node's own view (/jsz): it keeps its last sequence (from the index a clean stop
     # wrote), not the messages: holes inside its range, wherever the cut fell
     node = report.nodes[0]
-    assert (node.node, node.error) == ("loss-1", None), node
+    assert (node.node, node.role, node.error) == ("loss-1", "leader", None), node
     assert (node.lacking, node.holes) == (0, report.lost), node
     assert f"node loss-1 holds {report.lost} fewer message(s)" in judged.summary
     # beside the verdict: lost with no alert at all, so silent
