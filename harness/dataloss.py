@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 
 class _Model(BaseModel):
@@ -39,16 +40,54 @@ class NodeState(_Model):
     error: str | None = None
 
 
+class Durability(_Model):
+    """One node's settings that trade durability for speed (from its `/varz`)."""
+
+    node: str
+    server_name: str | None = None
+    version: str | None = None
+    sync_interval_s: float | None = Field(
+        None, description="how often the store is fsynced (nats-server's default: 120 s)"
+    )
+    sync_always: bool | None = Field(None, description="every write fsynced before its ack")
+    store_dir: str | None = None
+    error: str | None = None
+
+    def __str__(self) -> str:
+        if self.error:
+            return f"{self.node}: unknown ({self.error})"
+        if self.sync_always:
+            return f"{self.node}: sync always"
+        interval = "?" if self.sync_interval_s is None else f"{self.sync_interval_s:g}s"
+        return f"{self.node}: sync every {interval}"
+
+
 class StreamReadback(_Model):
     """What reading the stream back saw; `error` set when it could not be read whole."""
 
     stream: str
     first_seq: int = 0
     last_seq: int = 0
-    messages: list[ReadMessage] = Field(default_factory=list)
+    messages: list[ReadMessage] = Field(
+        default_factory=list, description="as `[seq, request_id]` pairs in JSON (compact)"
+    )
     nodes: list[NodeState] = Field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+
+    @field_serializer("messages", when_used="json")
+    def _pairs(self, messages: list[ReadMessage]) -> list[tuple[int, str | None]]:
+        return [(m.seq, m.request_id) for m in messages]
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _from_pairs(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [
+                {"seq": v[0], "request_id": v[1]} if isinstance(v, list | tuple) else v
+                for v in value
+            ]
+        return value
 
 
 @dataclass(frozen=True)
@@ -59,12 +98,38 @@ class Published:
     seq: int | None
 
 
+@dataclass(frozen=True)
+class History:
+    """A run's publishes in publish order, and its request-id prefix (`tag`)."""
+
+    tag: str | None
+    published: list[Published]
+
+
 class SeqRange(_Model):
     first: int
     last: int
 
     def __str__(self) -> str:
         return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+
+class NodeLoss(_Model):
+    """What one node's own view of the stream lacks of the acknowledged sequences: those
+    outside its first..last sequence (a replica behind, or one whose store lost its tail)."""
+
+    node: str
+    role: str = ""
+    current: bool | None = None
+    messages: int | None = None
+    lacks: list[SeqRange] = Field(default_factory=list)
+    lacking: int = 0
+    holes: int | None = Field(
+        None,
+        description="sequences inside its first..last it does not hold (deleted or lost): a "
+        "damaged store keeps its last sequence but not the messages",
+    )
+    error: str | None = None
 
 
 class LossReport(_Model):
@@ -83,6 +148,9 @@ class LossReport(_Model):
     duplicated: int = Field(0, description="request ids stored at more than one sequence")
     gaps: list[SeqRange] = Field(
         default_factory=list, description="sequences inside the stream's range not read back"
+    )
+    nodes: list[NodeLoss] = Field(
+        default_factory=list, description="per node, the acknowledged sequences it lacks"
     )
     error: str | None = None
 
@@ -154,6 +222,7 @@ def judge_loss(
         else:
             middle.append(p.request_id)
 
+    acked_seqs = [p.seq for p in acked if p.seq is not None]
     seen = {m.seq for m in readback.messages}
     span = range(readback.first_seq, readback.last_seq + 1) if readback.last_seq else range(0)
     return LossReport(
@@ -169,4 +238,110 @@ def judge_loss(
         unexpected=unexpected,
         duplicated=duplicated,
         gaps=seq_ranges(s for s in span if s not in seen),
+        nodes=[node_loss(n, acked_seqs) for n in readback.nodes],
+    )
+
+
+def node_loss(node: NodeState, acked_seqs: Sequence[int]) -> NodeLoss:
+    """The acknowledged sequences outside the node's first..last (unknown when it did not
+    say: a node's monitoring endpoint gives its range, not which sequences it holds)."""
+    loss = NodeLoss(
+        node=node.node,
+        role=node.role,
+        current=node.current,
+        messages=node.messages,
+        error=node.error,
+    )
+    if node.error is not None or node.last_seq is None:
+        return loss
+    first = node.first_seq or 0
+    lacking = [s for s in acked_seqs if s < first or s > node.last_seq]
+    holes = None
+    if node.messages is not None and node.last_seq >= first:
+        holes = max(0, node.last_seq - max(first, 1) + 1 - node.messages)
+    return loss.model_copy(
+        update={"lacks": seq_ranges(lacking), "lacking": len(lacking), "holes": holes}
+    )
+
+
+class AlertFiring(_Model):
+    """A contract alert seen firing, and when first."""
+
+    alert: str
+    at: float
+
+
+class DataLossOutcome(_Model):
+    """A scenario's data-loss outcome, first-class beside its verdict: how many acknowledged
+    messages the stream lost after heal, and whether any contract alert fired before the final
+    drain ended. Loss that no alert noticed is *silent* data loss."""
+
+    judged: bool = Field(description="the stream was read back whole and judged")
+    lost: int = 0
+    lost_ranges: list[SeqRange] = Field(default_factory=list)
+    acked: int = 0
+    read: int = 0
+    duplicated: int = 0
+    unexpected: int = 0
+    cutoff: float | None = Field(None, description="alerts count when firing before this")
+    alerts_fired: list[AlertFiring] = Field(default_factory=list)
+    silent: bool = Field(False, description="lost > 0 and no contract alert fired")
+    durability: list[Durability] = Field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def noticed(self) -> bool:
+        return bool(self.alerts_fired)
+
+    def headline(self) -> str:
+        """One line for the run summary and the report's top."""
+        if not self.judged:
+            return f"data loss not judged: {self.error}"
+        if not self.lost:
+            return f"no data loss ({self.read} of {self.acked} acknowledged read back)"
+        ranges = ", ".join(str(r) for r in self.lost_ranges[:8])
+        more = " …" if len(self.lost_ranges) > 8 else ""
+        what = f"{self.lost} acknowledged message(s) lost (seq {ranges}{more})"
+        if self.silent:
+            return f"SILENT DATA LOSS: {what}; no contract alert fired"
+        if not self.alerts_fired:
+            return f"data loss: {what}; whether an alert fired is unknown: {self.error}"
+        fired = ", ".join(sorted({a.alert for a in self.alerts_fired}))
+        return f"data loss: {what}; noticed by {fired}"
+
+
+def outcome(
+    report: LossReport | None,
+    firings: Iterable[AlertFiring],
+    *,
+    cutoff: float | None,
+    durability: Sequence[Durability] = (),
+) -> DataLossOutcome:
+    """The scenario's outcome from the loss report and every contract alert seen firing: an
+    alert counts when it first fired before `cutoff` (the end of the final drain)."""
+    fired: dict[str, float] = {}
+    for f in firings:
+        if cutoff is None or f.at <= cutoff:
+            fired[f.alert] = min(f.at, fired.get(f.alert, f.at))
+    alerts = [AlertFiring(alert=a, at=t) for a, t in sorted(fired.items(), key=lambda x: x[1])]
+    if report is None or report.error is not None:
+        return DataLossOutcome(
+            judged=False,
+            cutoff=cutoff,
+            alerts_fired=alerts,
+            durability=list(durability),
+            error=report.error if report else "no data-loss check ran",
+        )
+    return DataLossOutcome(
+        judged=True,
+        lost=report.lost,
+        lost_ranges=report.lost_ranges,
+        acked=report.acked,
+        read=report.read,
+        duplicated=report.duplicated,
+        unexpected=report.unexpected,
+        cutoff=cutoff,
+        alerts_fired=alerts,
+        silent=report.lost > 0 and not alerts,
+        durability=list(durability),
     )

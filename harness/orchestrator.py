@@ -23,9 +23,11 @@ import structlog
 from harness.adapters import Adapters
 from harness.checks.alert_poller import AlertPoller
 from harness.checks.base import Check, RunView
+from harness.checks.data_loss import scenario_outcome
 from harness.checks.registry import checks_for
 from harness.config import Target
 from harness.contract import Contract
+from harness.dataloss import History
 from harness.errors import HarnessError, describe
 from harness.evidence.record import FaultRecord, HealOutcome, Phase, PhaseSpan, ScenarioResult
 from harness.faults import driver_for
@@ -50,6 +52,7 @@ class Workload(Protocol):
     async def stop_and_drain(self, timeout: float) -> None: ...
     async def close(self) -> None: ...
     def summary(self) -> LedgerSummary: ...
+    def history(self) -> History: ...
 
 
 CHECK_VERDICT_S = 30.0
@@ -191,6 +194,8 @@ class ScenarioRun:
             receiver=adapters.receiver,
             alerts=poller,
             ledger=self.workload.summary if self.workload is not None else None,
+            history=self.workload.history if self.workload is not None else None,
+            streams=adapters.streams,
         )
         checks = checks_for(self.scenario, self.target, adapters.prometheus, poller)
         return poller, view, checks
@@ -383,6 +388,7 @@ class ScenarioRun:
         except PhaseFailed as exc:
             phase_error = "; ".join(filter(None, [phase_error, str(exc)]))
         self.result.phase_error = phase_error
+        self.result.data_loss = scenario_outcome(self.result)
         self.result.verdict, self.result.reason = decide(
             checks=self.result.checks,
             faults=self.result.faults,

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.checks.base import JudgeContext
+from harness.checks.data_loss import scenario_outcome
 from harness.checks.registry import check_class, unproven_forbidden
 from harness.contract import Contract, load_contract
 from harness.errors import HarnessError
@@ -84,7 +85,10 @@ def rejudge_scenario(result: ScenarioResult, ctx: JudgeContext) -> ScenarioResul
         phase_error=result.phase_error,
         interrupted=result.verdict == "interrupted",
     )
-    return result.model_copy(update={"checks": checks, "verdict": verdict, "reason": reason})
+    judged = result.model_copy(update={"checks": checks})
+    return judged.model_copy(
+        update={"verdict": verdict, "reason": reason, "data_loss": scenario_outcome(judged)}
+    )
 
 
 def rejudge(record: RunRecord, contract: Contract | None = None) -> tuple[RunRecord, list[Change]]:

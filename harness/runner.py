@@ -252,6 +252,7 @@ def _summary(record: RunRecord, out_dir: Path) -> None:
         "lost",
         "dup",
         "dlq",
+        "stream lost",
         "reason",
     ):
         table.add_column(column, overflow="fold")
@@ -268,9 +269,14 @@ def _summary(record: RunRecord, out_dir: Path) -> None:
             str(w.lost) if w else "-",
             str(w.duplicate_outcomes) if w else "-",
             str(w.dead_lettered) if w else "-",
+            _stream_lost(r),
             r.reason,
         )
     console.print(table)
+    for r in record.scenarios:
+        if r.data_loss and r.data_loss.lost:
+            colour = "bold red" if r.data_loss.silent else "yellow"
+            console.print(f"[{colour}]{r.scenario_id}: {r.data_loss.headline()}[/]")
     if record.unproven_forbidden:
         console.print(
             "[yellow]unproven in this run[/] (forbidden, but no scenario here showed they can "
@@ -282,6 +288,14 @@ def _summary(record: RunRecord, out_dir: Path) -> None:
     for entry in record.forgotten:
         who = f"{entry['key']} by {entry['by']}"
         console.print(f"[yellow]forgotten by an operator:[/] {who}: {entry['reason']}")
+
+
+def _stream_lost(result: ScenarioResult) -> str:
+    """Acknowledged messages missing from the stream read back ("-": not judged)."""
+    loss = result.data_loss
+    if loss is None or not loss.judged:
+        return "-"
+    return f"{loss.lost} SILENT" if loss.silent else str(loss.lost)
 
 
 async def _remove_scratch_proxies(toxiproxy: ToxiproxyClient) -> list[str]:

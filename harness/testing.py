@@ -18,6 +18,7 @@ import anyio
 
 from harness.adapters import Adapters
 from harness.alertmanager import HeldAlert
+from harness.dataloss import Durability, History, NodeState, Published, ReadMessage, StreamReadback
 from harness.errors import ToxiproxyError
 from harness.notifications import Notification
 from harness.probes import ProbeResult
@@ -26,10 +27,12 @@ from harness.workload.ledger import LedgerSummary
 
 
 class FakePrometheus:
-    """A Prometheus with no series and the alerts in `alerts_active` (Prometheus's JSON)."""
+    """A Prometheus with the alerts in `alerts_active` (Prometheus's JSON) and no series but
+    the raw samples in `stored` (by selector)."""
 
     def __init__(self, url: str = "http://prometheus.fake") -> None:
         self.url = url
+        self.stored: dict[str, list[Series]] = {}
         self.alerts_active: list[dict[str, Any]] = []
         self.rules: list[dict[str, Any]] = []
         self.queries: list[str] = []
@@ -44,7 +47,10 @@ class FakePrometheus:
 
     async def raw_samples(self, selector: str, start: float, end: float) -> list[Series]:
         self.queries.append(selector)
-        return []
+        return [
+            Series(s.labels, [(t, v) for t, v in s.points if start <= t <= end])
+            for s in self.stored.get(selector, [])
+        ]
 
     async def intervals(self) -> tuple[float, float]:
         return 1.0, 1.0
@@ -255,6 +261,48 @@ class FakeWorkload:
     def summary(self) -> LedgerSummary:
         return self.ledger
 
+    def history(self) -> History:
+        """Its acked publishes `fake-1`… at stream sequences 1…, as FakeStreamReader stores them."""
+        return History(
+            tag="fake",
+            published=[Published(f"fake-{i}", i) for i in range(1, self.ledger.acked + 1)],
+        )
+
+
+class FakeStreamReader:
+    """The stream as read back: `stored` messages (default: FakeWorkload's 10 acked publishes)
+    minus the sequences in `lost`; `error` makes the read-back fail."""
+
+    def __init__(self, stored: int = 10, *, lost: set[int] | None = None) -> None:
+        self.stored = stored
+        self.lost = lost or set()
+        self.error: str | None = None
+        self.reads: list[dict[str, Any]] = []
+        self.sync_interval_s = 120.0
+
+    async def stream_name(self, subject: str) -> str:
+        return "FAKE"
+
+    async def read(
+        self, stream: str, *, start_seq: int = 1, timeout: float = 30.0
+    ) -> StreamReadback:
+        self.reads.append({"stream": stream, "start_seq": start_seq, "timeout": timeout})
+        if self.error is not None:
+            return StreamReadback(stream=stream, error=self.error)
+        kept = [i for i in range(start_seq, self.stored + 1) if i not in self.lost]
+        return StreamReadback(
+            stream=stream,
+            first_seq=start_seq,
+            last_seq=self.stored,
+            messages=[ReadMessage(seq=i, request_id=f"fake-{i}") for i in kept],
+        )
+
+    async def durability(self) -> list[Durability]:
+        return [Durability(node="fake-1", sync_interval_s=self.sync_interval_s, sync_always=False)]
+
+    async def nodes(self, stream: str) -> list[NodeState]:
+        return [NodeState(node="fake-1", role="leader", first_seq=1, last_seq=self.stored)]
+
 
 class FakeTarget:
     """One fake of each adapter of a target, and the stack; `healthy` False makes every
@@ -266,6 +314,7 @@ class FakeTarget:
         self.receiver = FakeReceiver()
         self.toxiproxy = FakeToxiproxy(proxies)
         self.stack = FakeStack()
+        self.streams = FakeStreamReader()
         self.healthy = True
 
     async def health(self) -> list[ProbeResult]:
@@ -281,4 +330,5 @@ class FakeTarget:
             receiver=self.receiver,  # type: ignore[arg-type]
             toxiproxy=self.toxiproxy,  # type: ignore[arg-type]
             health=self.health,
+            streams=self.streams,  # type: ignore[arg-type]
         )

@@ -1,2 +1,2 @@
 """Checks: verifiable expectations observed during a run, one module per kind (metrics, alerts,
-dashboards, boundary, delivery, scrape), listed in `harness.checks.registry`."""
+dashboards, boundary, delivery, scrape, data loss), listed in `harness.checks.registry`."""

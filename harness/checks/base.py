@@ -39,9 +39,11 @@ if TYPE_CHECKING:
     from harness.checks.alert_poller import AlertPoller
     from harness.config import Target
     from harness.contract import Contract
+    from harness.dataloss import History
     from harness.notifications import ReceiverAPI
     from harness.plan import ScenarioPlan
     from harness.prometheus import PrometheusAPI
+    from harness.readback import StreamReader
     from harness.scenario import Scenario
     from harness.workload.ledger import LedgerSummary
 
@@ -88,6 +90,8 @@ class RunView:
         receiver: ReceiverAPI | None,
         alerts: AlertPoller,
         ledger: Callable[[], LedgerSummary] | None = None,
+        history: Callable[[], History] | None = None,
+        streams: StreamReader | None = None,
     ):
         self.target = target
         self.scenario = scenario
@@ -99,6 +103,8 @@ class RunView:
         self.receiver = receiver
         self.alerts = alerts
         self.ledger = ledger
+        self.history = history
+        self.streams = streams
         self._ended: dict[Phase, anyio.Event] = {}
 
     def span(self, phase: Phase) -> PhaseSpan | None:

@@ -16,6 +16,7 @@ from harness.checks.alerts import AlertFiredCheck, ForbiddenAlertCheck
 from harness.checks.base import Check, Setup
 from harness.checks.boundary import BoundaryCheck
 from harness.checks.dashboards import PanelCheck
+from harness.checks.data_loss import DataLossCheck
 from harness.checks.delivery import DeliveryCheck
 from harness.checks.metrics import MetricCheck
 from harness.checks.scrape import ScrapeCheck
@@ -29,7 +30,14 @@ if TYPE_CHECKING:
     from harness.scenario import Scenario
 
 CheckKind = Literal[
-    "metric", "alert", "alert_forbidden", "dashboard", "boundary", "delivery", "scrape_up"
+    "metric",
+    "alert",
+    "alert_forbidden",
+    "dashboard",
+    "boundary",
+    "delivery",
+    "scrape_up",
+    "data_loss",
 ]
 """Every check kind (`CheckResult.kind`); one class each in CHECKS (a test holds them equal)."""
 
@@ -43,6 +51,7 @@ CHECKS: dict[str, type[Check]] = {
         BoundaryCheck,
         DeliveryCheck,
         ScrapeCheck,
+        DataLossCheck,
     )
 }
 """Every check kind, in the order a scenario's checks are built (and reported)."""

@@ -142,6 +142,9 @@ def _print_plan(scenarios: list[Scenario], name: str, profile: Profile, contract
             say(f"  check alerts stay silent: {', '.join(s.expect.alerts.forbid)}")
         if s.expect.delivery:
             say(f"  check delivery: {_fields(s.expect.delivery.model_dump(mode='json'))}")
+        if s.expect.data_loss:
+            loss = _fields(s.expect.data_loss.model_dump(mode="json"))
+            say(f"  check stream read back after heal: {loss}")
         for p in s.expect.dashboards:
             say(f"  check panel: {p.dashboard} / {p.panel} (moves {p.move})")
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
 
+from harness.dataloss import DataLossOutcome
 from harness.workload.ledger import LedgerSummary
 
 EVIDENCE_SCHEMA = "harness.evidence/v3"
@@ -142,6 +143,11 @@ class ScenarioResult(Model):
         None, description="the delivery ledger's summary (the delivery check judges it)"
     )
     preflight: dict[str, Any] = Field(default_factory=dict)
+    data_loss: DataLossOutcome | None = Field(
+        None,
+        description="acknowledged messages missing from the stream after heal, and whether any "
+        "contract alert fired first (silent data loss when none did); None: not checked",
+    )
 
     def span(self, phase: Phase) -> PhaseSpan | None:
         return next((p for p in self.phases if p.phase == phase), None)

@@ -132,6 +132,16 @@ class Report:
     totals: dict[str, int]
 
     @property
+    def data_loss(self) -> list[ScenarioSection]:
+        """Scenarios whose stream lost acknowledged messages, the silent ones first."""
+        lossy = [s for s in self.sections if s.result.data_loss and s.result.data_loss.lost]
+        return sorted(lossy, key=lambda s: not s.result.data_loss.silent)  # type: ignore[union-attr]
+
+    @property
+    def silent_data_loss(self) -> list[ScenarioSection]:
+        return [s for s in self.data_loss if s.result.data_loss.silent]  # type: ignore[union-attr]
+
+    @property
     def title(self) -> str:
         if len(self.runs) == 1:
             return f"Chaos evidence: run {self.runs[0].run.run_id}"

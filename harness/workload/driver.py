@@ -19,6 +19,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
+from harness.dataloss import History
 from harness.http import async_client
 from harness.workload.ledger import Ledger, LedgerSummary, ServerView
 from harness.workload.spec import Kind, WorkloadSpec
@@ -263,6 +264,9 @@ class WorkloadDriver:
             with contextlib.suppress(Exception):
                 await self._nc.drain()
             self._nc = None
+
+    def history(self) -> History:
+        return self.ledger.history()
 
     def summary(self) -> LedgerSummary:
         return self.ledger.summary().model_copy(

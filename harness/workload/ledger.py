@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.dataloss import History, Published
 from harness.workload.spec import Kind
 
 
@@ -241,6 +242,18 @@ class Ledger:
         if entry.dlq_delivery_count is not None:
             return entry.dlq_delivery_count, "router's DLQ record (no server advisory)"
         return None, "nothing"
+
+    def history(self) -> History:
+        """Every JetStream publish in publish order, with its stream sequence when acked (the
+        data-loss judge's input; synchronous HTTP decides never enter the stream)."""
+        return History(
+            tag=self.tag,
+            published=[
+                Published(e.request_id, e.stream_seq if e.acked_at is not None else None)
+                for e in self.entries.values()
+                if e.kind != "http"
+            ],
+        )
 
     def settled(self) -> bool:
         """Every acked request has its terminal outcome."""

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from harness.dataloss import Published, ReadMessage, StreamReadback, judge_loss, seq_ranges
+from harness.dataloss import (
+    NodeState,
+    Published,
+    ReadMessage,
+    StreamReadback,
+    judge_loss,
+    seq_ranges,
+)
 
 
 def _history(n: int, *, unacked: frozenset[int] = frozenset()) -> list[Published]:
@@ -73,3 +80,34 @@ def test_an_unreadable_stream_is_an_error_never_zero_loss() -> None:
 def test_seq_ranges_fold_runs() -> None:
     assert [str(r) for r in seq_ranges([9, 3, 4, 5, 5])] == ["3-5", "9"]
     assert seq_ranges([]) == []
+
+
+def test_a_readback_is_kept_as_compact_pairs_and_read_back_unchanged() -> None:
+    readback = _read([1, 2, 3])
+    doc = readback.model_dump(mode="json")
+    assert doc["messages"] == [[1, "t-1"], [2, "t-2"], [3, "t-3"]]
+    assert StreamReadback.model_validate(doc) == readback
+    assert StreamReadback.model_validate(readback.model_dump()) == readback
+
+
+def _jsz(leader: str | None, replicas: list[dict]) -> dict:
+    detail = {"name": "S", "state": {"messages": 5, "first_seq": 1, "last_seq": 5}}
+    if leader is not None:
+        detail["cluster"] = {"leader": leader, "replicas": replicas}
+    return {"account_details": [{"stream_detail": [detail]}]}
+
+
+def test_a_nodes_role_from_jsz_and_its_own_server_name() -> None:
+    from harness.readback import _fill
+
+    replicas = [{"name": "n2", "current": False}, {"name": "n3", "current": True}]
+    leader, follower, single = NodeState(node="a"), NodeState(node="b"), NodeState(node="c")
+    _fill(leader, _jsz("n1", replicas), "S", "n1")
+    _fill(follower, _jsz("n1", replicas), "S", "n2")
+    _fill(single, _jsz(None, []), "S", "solo")
+    assert (leader.role, leader.messages, leader.last_seq) == ("leader", 5, 5)
+    assert (follower.role, follower.current) == ("replica", False)
+    assert (single.role, single.messages) == ("", 5)
+    missing = NodeState(node="d")
+    _fill(missing, _jsz("n1", []), "OTHER", "n1")
+    assert missing.error == "the node does not hold stream OTHER"
