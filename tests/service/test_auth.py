@@ -67,9 +67,8 @@ def test_the_match_is_by_secret_not_by_prefix_and_no_secret_is_kept() -> None:
 @pytest.mark.parametrize("kind", ["scrypt", "pbkdf2_sha256"])
 def test_a_hash_form_in_the_tokens_file_is_accepted(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "tokens.yaml"
-    path.write_text(
-        f"tokens:\n  - name: ci\n    secret_hash: '{hash_secret(STRONG, kind)}'\n    role: operator\n"
-    )
+    digest = hash_secret(STRONG, kind)
+    path.write_text(f"tokens:\n  - name: ci\n    secret_hash: '{digest}'\n    role: operator\n")
     auth = Auth(load_tokens(path))
     assert anyio.run(auth.match, STRONG).name == "ci"
     assert anyio.run(auth.match, STRONG + "x") is None

@@ -44,7 +44,9 @@ def test_each_rule_refuses_by_name(scenarios: list) -> None:
     check_run("team-a", Policy(scenarios=["QUICK-*"]), ask(scenarios))
     assert refused(Policy(fault_kinds=["process"]), ask(scenarios)) == "fault_kinds"
     check_run("team-a", Policy(fault_kinds=["toxic"]), ask(scenarios))
-    assert refused(Policy(max_concurrent_runs=1), ask(scenarios, running=1)) == "max_concurrent_runs"
+    assert (
+        refused(Policy(max_concurrent_runs=1), ask(scenarios, running=1)) == "max_concurrent_runs"
+    )
     required = Policy(required_guards={"staging-a": [SLO]})
     assert refused(required, ask(scenarios)) == "required_guards"
     # the guard is matched by its condition, not by its (free) name
