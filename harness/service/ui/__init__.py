@@ -34,10 +34,15 @@ def _duration(run: dict[str, Any]) -> str:
     return f"{end - start:.0f} s" if start and end else "—"
 
 
-def csp(nonce: str) -> str:
-    return (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
-            "connect-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
+def csp(nonce: str, *, header: bool = True) -> str:
+    """The pages' Content-Security-Policy (the header adds `frame-ancestors`, which a
+    <meta> copy may not carry)."""
+    policy = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self'; "
+        "base-uri 'none'"
+    )
+    return policy + "; frame-ancestors 'none'" if header else policy
 
 
 @functools.cache
@@ -53,7 +58,11 @@ def environment() -> Environment:
 
 def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
-    html = environment().get_template(template).render(nonce=nonce, csp=csp(nonce), **context)
+    html = (
+        environment()
+        .get_template(template)
+        .render(nonce=nonce, csp=csp(nonce, header=False), **context)
+    )
     headers = {"Content-Security-Policy": csp(nonce), "Cache-Control": "no-store"}
     return HTMLResponse(html, status_code=status, headers=headers)
 
@@ -64,7 +73,7 @@ def login_page(detail: str, status: int = 401) -> str:
     return (
         environment()
         .get_template("login.html.j2")
-        .render(detail=detail, nonce=nonce, csp=csp(nonce), lever=None)
+        .render(detail=detail, nonce=nonce, csp=csp(nonce, header=False), lever=None)
     )
 
 
