@@ -221,8 +221,10 @@ class RunManager:
                     await self._wait_turn(plan, live.run_id)
                 live.status = "running"
                 live.row["started_at"] = time.time()
-                self.store.update_run(
-                    live.run_id, status="running", started_at=live.row["started_at"]
+                await anyio.to_thread.run_sync(
+                    lambda: self.store.update_run(
+                        live.run_id, status="running", started_at=live.row["started_at"]
+                    )
                 )
                 live.emit("status", status="running")
                 record = await self._execute(live, plan, out_dir, trip)
@@ -318,10 +320,10 @@ class RunManager:
             record = read_evidence(out_dir)
             record.aborted_by = aborted_by
             write_evidence(out_dir, record)
-        row = self.store.run(live.run_id) or {}
+        row = await anyio.to_thread.run_sync(self.store.run, live.run_id) or {}
         started = row.get("started_at") or row.get("created_at") or ended
         final = {"status": status, "ended_at": ended, "reason": reason, "aborted_by": aborted_by}
-        self.store.update_run(live.run_id, **final)
+        await anyio.to_thread.run_sync(lambda: self.store.update_run(live.run_id, **final))
         live.row.update(final)
         live.status = status
         self.metrics.runs_total.labels(status).inc()

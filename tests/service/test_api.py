@@ -265,6 +265,12 @@ def test_an_unevaluable_guard_aborts_the_run(api: Harness) -> None:
     metrics = api.client.get("/metrics", headers=OPS).text
     assert 'harness_guard_aborts_total{guard="slo"} 1.0' in metrics
     assert 'harness_runs_total{verdict="aborted"} 1.0' in metrics
+    entries = api.service.store.audit_entries()
+    assert [(e["token"], e["action"], e["target"]) for e in entries][0] == (
+        "guard:slo",
+        "run.abort",
+        run_id,
+    )
 
 
 def test_metrics_name_what_the_alert_rules_use(api: Harness) -> None:

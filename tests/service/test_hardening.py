@@ -102,6 +102,29 @@ def test_no_token_is_answered_before_the_body_is_read(base: Path) -> None:
         assert sent[0]["status"] == (401 if not headers else 403)
 
 
+def test_no_schedule_is_computed_for_a_caller_without_a_token(
+    api: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (
+        api.client.post("/api/schedules", json=NIGHTLY, headers=bearer(OPERATOR)).status_code == 201
+    )
+
+    def computed(*_: Any) -> None:
+        raise AssertionError("next_fire computed for an unauthenticated caller")
+
+    monkeypatch.setattr("harness.service.schedules_api.next_fire", computed)
+    assert api.client.get("/api/schedules").status_code == 401
+    assert api.client.get("/schedules").status_code == 401
+
+
+def test_the_ui_sets_no_cookie_from_script() -> None:
+    from harness.service.ui import environment
+
+    assert (
+        "document.cookie" not in environment().loader.get_source(environment(), "base.html.j2")[0]
+    )
+
+
 def test_a_large_body_is_413_before_parsing(api: Harness) -> None:
     big = b"{" + b" " * (MAX_BODY + 1) + b"}"
     for headers in ({}, bearer(ADMIN)):
