@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
+from harness.service.auth import Auth, load_tokens
 from harness.service.datalock import DataDirLock
 from tests.service.fakes import TOKENS, service_files
 
@@ -124,3 +126,18 @@ def test_a_second_service_on_the_same_data_dir_refuses_to_start(tmp_path: Path) 
     assert f"data directory {data} is in use by another harness serve (pid {os.getpid()}" in (
         " ".join(result.stderr.split())
     )
+
+
+def test_hash_token_prints_a_hash_the_tokens_file_accepts(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "harness", "hash-token", "--generate"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    secret_line, digest = result.stdout.strip().splitlines()
+    secret = secret_line.removeprefix("secret: ")
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f"tokens:\n  - {{name: ci, secret_hash: '{digest}', role: operator}}\n")
+    auth = Auth(load_tokens(tokens))
+    assert anyio.run(auth.match, secret).name == "ci"
+    weak = subprocess.run([sys.executable, "-m", "harness", "hash-token"], input="short\n",
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert weak.returncode == 2 and "too short" in weak.stderr

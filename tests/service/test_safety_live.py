@@ -22,6 +22,7 @@ import yaml
 from harness.config import Target
 from harness.paths import project_root
 from harness.stack.stack import LocalStack
+from tests.run.cli import harness, squash
 from tests.service.fakes import ADMIN, OPERATOR, READER
 from tests.service.live import (
     ServedHarness,
@@ -124,9 +125,11 @@ def test_the_lever_stops_survives_a_restart_and_refuses_until_released(
 ) -> None:
     run_id = served.start_run("LONG-001")
     wait_for_toxic(clean)
-    engaged = served.post("/api/lever/engage", {"reason": "live test freeze"}, ADMIN)
-    assert engaged.status_code == 200, engaged.text
-    assert engaged.json()["stop_all"]["cancelled"] == [run_id]
+    engaged = harness("lever", "engage", "--reason", "live test freeze", "--url", served.url,
+                      env={"HARNESS_TOKEN": ADMIN})  # fmt: skip
+    out = squash(engaged.stdout + engaged.stderr)
+    assert engaged.returncode == 0, out
+    assert f"safety lever engaged; cancelled: {run_id}" in out and "local: clean" in out
     assert_target_clean(clean)  # read back right after the answer
     assert served.finished(run_id, timeout=60)["status"] == "cancelled"
     served.stop()
@@ -136,7 +139,9 @@ def test_the_lever_stops_survives_a_restart_and_refuses_until_released(
     assert "live test freeze" in refused.json()["detail"]["message"]
     assert "SAFETY LEVER ENGAGED" in served.get("/", READER).text
     assert served.post("/api/lever/release", {"reason": "done"}, OPERATOR).status_code == 403
-    assert served.post("/api/lever/release", {"reason": "done"}, ADMIN).status_code == 200
+    released = harness("lever", "release", "--reason", "done", "--url", served.url,
+                       env={"HARNESS_TOKEN": ADMIN})  # fmt: skip
+    assert released.returncode == 0, released.stdout + released.stderr
     accepted = served.post("/api/runs", {"scenarios": ["PASS-001"]})
     assert accepted.status_code == 202, accepted.text
     assert served.finished(accepted.json()["run_id"])["status"] == "passed"
