@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
-from harness.cli import catalogue, run, serve, stack
+from harness.cli import catalogue, run, stack
 from harness.output import fit_to_output
 from harness.rejudge import command as _rejudge
 from harness.report.cli import register as _register_report
+from harness.service.cli import register as register_service
 
 HELP = """Chaos harness for NATS JetStream: faults through Toxiproxy, verdicts from Prometheus and
 Alertmanager, evidence for reviews.
@@ -82,8 +83,9 @@ def main(
     _name_metavars(ctx.command)  # type: ignore[arg-type]
 
 
-for group in (stack, catalogue, run, serve):
+for group in (stack, catalogue, run):
     group.register(app)
+register_service(app)
 _register_report(app)
 app.command("rejudge", short_help="judge a stored run again (optionally a revised contract)")(
     _rejudge

@@ -1,6 +1,7 @@
 """The JSON API for scenarios and runs: start, follow (polling and server-sent events), cancel,
-history, and the emergency stop. Mutating calls need an operator or admin token and are
-audited in the same transaction as their change; a rejected request writes nothing."""
+history, the emergency stop, the safety lever and the audit log. Starting a run needs an
+operator or admin token and passes the token's policy; every change is audited in the same
+transaction as the change, and a rejected request writes nothing but its audit entry."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 
-from harness.service.auth import Principal
-from harness.service.manager import TargetBusy
+from harness.service.auth import Principal, client_address
+from harness.service.manager import Refused, RunPlan, TargetBusy
+from harness.service.policy import RunAsk, check_run
 from harness.service.schedules import GuardSpec
 from harness.service.service import PlanProblem, Service
 from harness.service.store import RUN_STATUSES, Audit, RunFilter
@@ -37,8 +40,32 @@ class RunCreate(BaseModel):
     target: str | None = Field(None, min_length=1, max_length=1000)
     slots: int | None = Field(None, ge=1, le=MAX_SLOTS)
     guards: list[GuardSpec] = Field(default_factory=list, max_length=20)
-    started_by: str | None = Field(None, max_length=200)
+    note: str = Field("", max_length=500, description="free text shown with the run")
     variants: bool = False
+
+
+class LeverChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+async def audited(service: Service, request: Request, who: Principal, action: str,
+                  target: str = "", detail: str = "") -> Audit:  # fmt: skip
+    """The audit entry of an accepted call (the body as its digest, the client's address)."""
+    return Audit(who.name, action, target, await request.body(), client_address(request),
+                 detail=detail)  # fmt: skip
+
+
+def lever_refusal(service: Service) -> None:
+    why = service.lever.refusal()
+    if why:
+        raise HTTPException(423, {"rule": "safety_lever", "message": why})
+
+
+def ask_for(service: Service, plan: RunPlan, who: Principal) -> RunAsk:
+    return RunAsk(plan.scenarios, [t.name for t in plan.targets], plan.guards,
+                  service.manager.in_progress(who.name))  # fmt: skip
 
 
 def field_error(field: str, message: str, status: int = 422) -> HTTPException:
@@ -63,6 +90,7 @@ def run_view(service: Service, row: dict[str, Any]) -> dict[str, Any]:
         "started_at": row["started_at"],
         "ended_at": row["ended_at"],
         "started_by": row["started_by"],
+        "note": row.get("note") or "",
         "schedule": row["schedule"],
         "targets": [t["name"] for t in row["targets"]],
         "scenarios": row["scenarios"],
@@ -85,6 +113,9 @@ def build(service: Service) -> APIRouter:
     router = APIRouter(prefix="/api")
     reader = Depends(service.auth.reader)
     mutator = Depends(service.auth.mutator)
+    stopper = Depends(service.auth.stopper)
+    lever = Depends(service.auth.lever)
+    admin = Depends(service.auth.admin)
 
     @router.get("/scenarios", tags=["scenarios"])
     async def scenarios(who: Principal = reader) -> list[dict[str, Any]]:
@@ -103,23 +134,30 @@ def build(service: Service) -> APIRouter:
 
     @router.post("/runs", status_code=202, tags=["runs"])
     async def start_run(body: RunCreate, request: Request, who: Principal = mutator) -> dict:
-        """Validate, record and start a run in the background; 409 when a target is busy."""
+        """Validate, check the token's policy, record and start a run in the background; 423
+        while the safety lever is engaged, 403 naming the policy rule, 409 when a target is
+        busy."""
+        lever_refusal(service)
         try:
             plan = await service.plan(
                 body.scenarios,
                 target=body.target,
                 slots=body.slots,
                 guards=body.guards,
-                started_by=body.started_by or f"{who.name} (api)",
+                started_by=who.name,
                 variants=body.variants,
                 request=body.model_dump(mode="json"),
+                note=body.note,
             )
         except PlanProblem as exc:
             raise field_error(exc.field, str(exc)) from None
-        audit = Audit(who.name, "run.start", ",".join(t.name for t in plan.targets),
-                      await request.body())  # fmt: skip
+        check_run(who.name, who.policy, ask_for(service, plan, who))
+        targets = ",".join(t.name for t in plan.targets)
+        audit = await audited(service, request, who, "run.start", targets)
         try:
-            run_id = service.manager.start(plan, audit=audit)
+            run_id = await service.manager.start(plan, audit=audit)
+        except Refused as exc:
+            raise HTTPException(423, {"rule": "safety_lever", "message": str(exc)}) from None
         except TargetBusy as exc:
             raise HTTPException(409, str(exc)) from None
         return {"run_id": run_id, "status": "queued", "url": f"/api/runs/{run_id}"}
@@ -136,8 +174,11 @@ def build(service: Service) -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> dict[str, Any]:
         """History, newest first; `since`/`until` are ISO times or Unix seconds."""
-        rows, total = service.store.runs(
-            RunFilter(scenario, verdict, schedule, _when(since), _when(until)), limit, offset
+        rows, total = await anyio.to_thread.run_sync(
+            service.store.runs,
+            RunFilter(scenario, verdict, schedule, _when(since), _when(until)),
+            limit,
+            offset,
         )
         return {
             "total": total,
@@ -146,8 +187,8 @@ def build(service: Service) -> APIRouter:
             "runs": [run_view(service, r) for r in rows],
         }
 
-    def _row(run_id: str) -> dict[str, Any]:
-        row = service.store.run(run_id)
+    async def _row(run_id: str) -> dict[str, Any]:
+        row = await anyio.to_thread.run_sync(service.store.run, run_id)
         if row is None:
             raise HTTPException(404, f"no run {run_id!r}")
         return row
@@ -156,13 +197,13 @@ def build(service: Service) -> APIRouter:
     async def get_run(run_id: RunId, who: Principal = reader) -> dict[str, Any]:
         """Status and live progress (current scenario and phase, results and checks so far)."""
         live = service.manager.active.get(run_id)
-        return run_view(service, live.row if live else _row(run_id))
+        return run_view(service, live.row if live else await _row(run_id))
 
     @router.get("/runs/{run_id}/events", tags=["runs"])
     async def run_events(run_id: RunId, who: Principal = reader) -> EventSourceResponse:
         """Server-sent events: every `status`, `phase`, `result`, `guard` event so far, then
         new ones as they happen, ending with `end`."""
-        row = _row(run_id)
+        row = await _row(run_id)
         live = service.manager.active.get(run_id)
 
         async def stream() -> AsyncIterator[dict[str, str]]:
@@ -187,20 +228,62 @@ def build(service: Service) -> APIRouter:
     @router.post("/runs/{run_id}/cancel", status_code=202, tags=["runs"])
     async def cancel_run(run_id: RunId, request: Request, who: Principal = mutator) -> dict:
         """Cancel a queued or running run: it heals, then concludes as `cancelled`."""
-        row = _row(run_id)
+        row = await _row(run_id)
         if run_id not in service.manager.active:
             raise HTTPException(409, f"run {run_id} is not in progress (it is {row['status']})")
-        service.store.audit(Audit(who.name, "run.cancel", run_id, await request.body()))
+        audit = await audited(service, request, who, "run.cancel", run_id)
+        await anyio.to_thread.run_sync(service.store.audit, audit)
         service.manager.cancel(run_id, who.name)
         return {"run_id": run_id, "cancel_requested": True}
 
     @router.post("/stop-all", tags=["emergency"])
-    async def stop_all(request: Request, who: Principal = mutator) -> dict[str, Any]:
+    async def stop_all(request: Request, who: Principal = stopper) -> dict[str, Any]:
         """Emergency stop: cancel every run and heal every fault on every known target,
-        proven by read-back; the answer lists what was healed per target."""
-        result = await service.manager.stop_all(service.targets.all(), who.name)
-        names = ",".join(r["target"] for r in result["targets"])
-        service.store.audit(Audit(who.name, "stop-all", names, await request.body()))
-        return result
+        proven by read-back; the answer lists what was healed per target. Audited before it
+        starts."""
+        targets = service.targets.all()
+        audit = await audited(service, request, who, "stop-all", ",".join(t.name for t in targets))
+        await anyio.to_thread.run_sync(service.store.audit, audit)
+        return await service.manager.stop_all(targets, who.name)
+
+    # --- the safety lever ------------------------------------------------------------------
+
+    @router.get("/lever", tags=["emergency"])
+    async def lever_state(who: Principal = reader) -> dict[str, Any]:
+        """Whether the safety lever is engaged, since when, by whom and why."""
+        return service.lever.state()
+
+    @router.post("/lever/engage", tags=["emergency"])
+    async def engage(body: LeverChange, request: Request, who: Principal = lever) -> dict:
+        """Stop everything (the emergency stop) and refuse every new run and scheduled fire
+        until an admin releases the lever; it stays engaged across restarts."""
+        audit = await audited(service, request, who, "lever.engage", detail=body.reason)
+        return await service.lever.engage(who.name, body.reason, audit)
+
+    @router.post("/lever/release", tags=["emergency"])
+    async def release(body: LeverChange, request: Request, who: Principal = admin) -> dict:
+        """Let runs and schedules start again (admin only, with a reason)."""
+        if not service.lever.engaged:
+            raise HTTPException(409, "the safety lever is not engaged")
+        audit = await audited(service, request, who, "lever.release", detail=body.reason)
+        return await service.lever.release(who.name, body.reason, audit)
+
+    # --- admin -----------------------------------------------------------------------------
+
+    @router.get("/audit", tags=["admin"])
+    async def audit_log(
+        who: Principal = admin,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> list[dict[str, Any]]:
+        """The audit log, newest first: accepted and denied calls (with the client's
+        address), scheduler fires and skips, guard aborts, the lever (admin only)."""
+        return await anyio.to_thread.run_sync(service.store.audit_entries, limit, offset)
+
+    @router.get("/tokens", tags=["admin"])
+    async def tokens(who: Principal = admin) -> list[dict[str, Any]]:
+        """The tokens the service knows (names, roles, policies; never a secret)."""
+        return [{"name": t.name, "role": t.role, "policy": t.policy.model_dump(mode="json")}
+                for t in service.auth.tokens]  # fmt: skip
 
     return router

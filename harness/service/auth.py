@@ -1,53 +1,99 @@
-"""Who may call what: named bearer tokens with a role, compared in constant time.
+"""Who may call what: named bearer tokens with a role and a policy, kept as hashes.
 
-Roles: `admin` and `operator` may mutate (start, cancel, stop, edit schedules); `read` may only
-read. No or an unknown token → 401; a read token on a mutating call → 403. Reads are open
-without a token only to loopback clients, and only when the settings say so. The web UI's
-pages (plain GET navigations, which cannot carry a bearer header) may present the token in
-the `harness_token` cookie; a mutating call never accepts the cookie, so a forged cross-site
-request carries no authority.
+Tokens come from a file (`tokens: [{name, secret | secret_hash, role, policy}]`) and the
+environment (`name:secret:role`, where the secret may be a hash form). A secret must be strong
+(credentials.weakness); placeholders and the shipped examples are refused at start. Each
+presented secret is checked against every token (constant-time compares; a KDF hash off the
+event loop) and the answer cached by a keyed fingerprint, so a poller costs one dict lookup.
+
+Roles and policies: harness.service.policy. The gate (harness.service.gate) identifies the
+caller before any work; the dependencies here read what it found and check the role of the
+call. The web UI's pages (plain GET navigations, which cannot carry a bearer header) may present
+the token in the `harness_token` cookie; a mutating call never accepts the cookie, so a forged
+cross-site request carries no authority.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+import anyio
 import structlog
 from fastapi import HTTPException, Request
-from pydantic import Field
+from pydantic import Field, ValidationError, model_validator
 
 from harness.config import Strict
-from harness.yamlfile import FileProblems, Problem, load_model
+from harness.service import credentials
+from harness.service.policy import (
+    LEVER_ROLES,
+    MUTATING_ROLES,
+    OPEN,
+    ROLES,
+    STOPPING_ROLES,
+    Denied,
+    Policy,
+    Role,
+    require_role,
+)
+from harness.service.settings import load_text_model
+from harness.yamlfile import FileProblems, Problem
 
 log = structlog.get_logger("service.auth")
 
-Role = Literal["admin", "operator", "read"]
-MUTATING_ROLES = ("admin", "operator")
 COOKIE = "harness_token"
+CACHE_SIZE = 4096
+
+__all__ = ["MUTATING_ROLES", "Auth", "Principal", "Token", "load_tokens", "parse_env_tokens"]
 
 
 class Token(Strict):
-    name: str = Field(min_length=1)
-    secret: str = Field(min_length=8)
+    """One named token: a strong `secret`, or its `secret_hash` (`harness hash-token`)."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
+    secret: str | None = Field(None, min_length=1, max_length=1000)
+    secret_hash: str | None = Field(None, max_length=1000)
     role: Role
+    policy: Policy = OPEN
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> Token:
+        if (self.secret is None) == (self.secret_hash is None):
+            raise ValueError("give either secret or secret_hash")
+        if self.secret is not None and credentials.is_hash_form(self.secret):
+            self.secret_hash, self.secret = self.secret, None
+        if self.secret_hash is not None:
+            credentials.parse_hash(self.secret_hash)
+        elif why := credentials.weakness(self.secret or ""):
+            raise ValueError(f"secret {why}")
+        return self
 
 
 class TokensFile(Strict):
-    """`tokens: [{name, secret, role}]` in YAML or JSON (JSON is YAML)."""
+    """`tokens: [{name, secret | secret_hash, role, policy}]` in YAML or JSON (JSON is YAML)."""
 
-    tokens: list[Token]
+    tokens: list[Token] = Field(max_length=1000)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A loaded token: its name, role, policy and verifier; never the secret."""
+
+    name: str
+    role: str
+    policy: Policy
+    verifier: credentials.Verifier = field(repr=False)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller: a token's name and role, or `anonymous` on an open loopback read."""
+    """The caller: a token's name, role and policy, or `anonymous` on an open loopback read."""
 
     name: str
-    role: Role
+    role: str
+    policy: Policy = field(default_factory=lambda: OPEN)
 
     @property
     def may_mutate(self) -> bool:
@@ -62,13 +108,19 @@ def parse_env_tokens(text: str, source: str = "HARNESS_TOKENS") -> list[Token]:
             continue
         parts = entry.split(":")
         role = parts[-1] if len(parts) >= 3 else ""
-        if len(parts) < 3 or role not in ("admin", "operator", "read") or len(parts[1]) < 8:
+        if len(parts) < 3 or role not in ROLES:
             problems.append(
-                Problem(source, None, f"[{i}]", "expected name:secret:role, a secret of 8+ "
-                        "characters and a role of admin, operator or read")
+                Problem(source, None, f"[{i}]", "expected name:secret:role with a role of "
+                        f"{', '.join(ROLES)}")
             )  # fmt: skip
             continue
-        tokens.append(Token(name=parts[0], secret=":".join(parts[1:-1]), role=role))  # type: ignore[arg-type]
+        secret = ":".join(parts[1:-1])
+        try:
+            tokens.append(Token(name=parts[0], secret=secret, role=role))  # type: ignore[arg-type]
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in errors)
+            problems.append(Problem(source, None, f"[{i}] ({parts[0]})", message))
     if problems:
         raise FileProblems(problems)
     return tokens
@@ -76,7 +128,7 @@ def parse_env_tokens(text: str, source: str = "HARNESS_TOKENS") -> list[Token]:
 
 def load_tokens(path: Path | None, env: str = "") -> list[Token]:
     """Tokens of the file and the environment; a name defined twice is an error."""
-    tokens = list(load_model(TokensFile, path).tokens) if path else []
+    tokens = list(load_text_model(TokensFile, path, "tokens file").tokens) if path else []
     tokens += parse_env_tokens(env) if env.strip() else []
     names = [t.name for t in tokens]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -86,7 +138,7 @@ def load_tokens(path: Path | None, env: str = "") -> list[Token]:
     return tokens
 
 
-def _loopback(request: Request) -> bool:
+def loopback(request: Request) -> bool:
     host = request.client.host if request.client else ""
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -94,46 +146,103 @@ def _loopback(request: Request) -> bool:
         return False
 
 
+def client_address(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else ""
+
+
+def presented_secret(request: Request, *, allow_cookie: bool) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        presented = request.cookies.get(COOKIE, "") if allow_cookie else ""
+    return presented.strip()[:1000]
+
+
 class Auth:
-    """The service's gate; `reader` and `mutator` are FastAPI dependencies."""
+    """The service's credentials and the role checks the routes depend on."""
 
     def __init__(self, tokens: list[Token], open_reads_on_loopback: bool = False):
-        self.tokens = tokens
+        self.tokens = [
+            Credential(
+                t.name,
+                t.role,
+                t.policy,
+                credentials.parse_hash(t.secret_hash)
+                if t.secret_hash
+                else credentials.keyed(t.secret or ""),
+            )
+            for t in tokens
+        ]
         self.open_reads_on_loopback = open_reads_on_loopback
+        self._cache: OrderedDict[bytes, Credential | None] = OrderedDict()
 
-    def _match(self, presented: str) -> Token | None:
+    def _match(self, presented: str) -> Credential | None:
+        """Every token compared, so the time does not tell which matched (the KDF-hashed
+        ones only when no plain one did)."""
         found = None
-        for token in self.tokens:  # every token compared: the time does not tell which matched
-            if hmac.compare_digest(token.secret.encode(), presented.encode()):
+        for token in self.tokens:
+            if not token.verifier.costly and token.verifier.matches(presented):
                 found = token
+        if found is None:
+            for token in self.tokens:
+                if token.verifier.costly and token.verifier.matches(presented):
+                    found = token
         return found
 
-    def identify(self, request: Request, *, allow_cookie: bool) -> Principal | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
-            presented = request.cookies.get(COOKIE, "") if allow_cookie else ""
-        token = self._match(presented.strip()) if presented.strip() else None
-        return Principal(token.name, token.role) if token else None
+    async def match(self, presented: str) -> Credential | None:
+        key = credentials.fingerprint(presented)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        if any(t.verifier.costly for t in self.tokens):
+            found = await anyio.to_thread.run_sync(self._match, presented)
+        else:
+            found = self._match(presented)
+        self._cache[key] = found
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return found
+
+    async def identify(self, request: Request, *, allow_cookie: bool) -> Principal | None:
+        presented = presented_secret(request, allow_cookie=allow_cookie)
+        token = await self.match(presented) if presented else None
+        return Principal(token.name, token.role, token.policy) if token else None
+
+    # --- FastAPI dependencies: the gate has identified the caller already ------------------
+
+    @staticmethod
+    def caller(request: Request) -> Principal:
+        principal = getattr(request.state, "principal", None)
+        if principal is None:  # the gate answers before a route; this is a second lock
+            raise HTTPException(401, "a bearer token is required",
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        return principal
 
     async def reader(self, request: Request) -> Principal:
-        principal = self.identify(request, allow_cookie=True)
-        if principal is not None:
-            return principal
-        if self.open_reads_on_loopback and _loopback(request):
-            return Principal("anonymous", "read")
-        raise HTTPException(
-            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
+        return self.caller(request)
 
     async def mutator(self, request: Request) -> Principal:
-        principal = self.identify(request, allow_cookie=False)
-        if principal is None:
-            log.warning("unauthenticated_mutation", path=request.url.path)
-            raise HTTPException(
-                401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
-        if not principal.may_mutate:
-            log.warning("forbidden_mutation", path=request.url.path, token=principal.name)
-            raise HTTPException(403, f"token {principal.name!r} is read-only")
-        return principal
+        """May inject: start runs, cancel, edit schedules (admin, operator)."""
+        who = self.caller(request)
+        require_role(who.name, who.role, MUTATING_ROLES, "start or change runs and schedules")
+        return who
+
+    async def stopper(self, request: Request) -> Principal:
+        """May stop everything (admin, operator, safety)."""
+        who = self.caller(request)
+        require_role(who.name, who.role, STOPPING_ROLES, "stop runs")
+        return who
+
+    async def lever(self, request: Request) -> Principal:
+        """May engage the safety lever (admin, safety)."""
+        who = self.caller(request)
+        require_role(who.name, who.role, LEVER_ROLES, "engage the safety lever")
+        return who
+
+    async def admin(self, request: Request) -> Principal:
+        who = self.caller(request)
+        require_role(who.name, who.role, ("admin",), "do this (admin only)")
+        return who
+
+
+__all__ += ["Denied", "client_address", "loopback"]

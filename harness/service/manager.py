@@ -45,6 +45,10 @@ class TargetBusy(HarnessError):
     """A target of the run is under test already (this service's run or another process's)."""
 
 
+class Refused(RuntimeError):
+    """No run may start now: the safety lever is engaged."""
+
+
 @dataclass
 class RunPlan:
     """A validated run request: what to run, where, with which guards, on whose behalf."""
@@ -53,8 +57,10 @@ class RunPlan:
     targets: list[Target]
     guards: list[GuardSpec] = field(default_factory=list)
     started_by: str = ""
+    """who: a token's name, or `schedule <name>`; free text goes in `note`"""
     schedule: str | None = None
     request: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
 
     def state_keys(self) -> list[Path]:
         return sorted({state_dir(t).resolve() for t in self.targets})
@@ -96,7 +102,9 @@ class RunManager:
         webhook_url: str | None = None,
         public_url: str = "",
         write_reports: bool = True,
+        refusal: Callable[[], str | None] = lambda: None,
     ):
+        self.refusal = refusal
         self.store = store
         self.metrics = metrics
         self.runs_dir = runs_dir
@@ -129,15 +137,26 @@ class RunManager:
                 return held
         return None
 
-    def start(self, plan: RunPlan, *, audit: Audit | None = None, queue: bool = False) -> str:
-        """Record the run and start it in the background; its id. Without `queue` a busy
-        target raises TargetBusy and nothing is written; with it the run waits its turn."""
+    def in_progress(self, started_by: str) -> int:
+        """Runs queued or running on behalf of `started_by` (a token's concurrency cap)."""
+        return sum(1 for live in self.active.values() if live.row.get("started_by") == started_by)
+
+    async def start(self, plan: RunPlan, *, audit: Audit | None = None, queue: bool = False) -> str:
+        """Record the run and start it in the background; its id. The safety lever engaged
+        raises Refused; without `queue` a busy target raises TargetBusy; either way nothing
+        is written. With `queue` the run waits its turn."""
         if self._tg is None:
             raise RuntimeError("the run manager is not running")
+        why = self.refusal()
+        if why:
+            raise Refused(why)
         if not queue:
-            why = self.busy(plan)
+            why = await anyio.to_thread.run_sync(self.busy, plan)
             if why:
                 raise TargetBusy(why)
+            taken = [key for key in plan.state_keys() if key in self._busy]
+            if taken:  # claimed by a start that ran while this one looked
+                raise TargetBusy(f"a target is under test by run {self._busy[taken[0]]}")
         run_id = new_run_id()
         out_dir = self.runs_dir / run_id
         row = {
@@ -151,14 +170,19 @@ class RunManager:
             "request": plan.request,
             "out_dir": str(out_dir),
             "reason": "",
+            "note": plan.note,
         }
-        self.store.add_run(row, audit)
+        if not queue:
+            self._claim(plan, run_id)
+        try:
+            await anyio.to_thread.run_sync(self.store.add_run, row, audit)
+        except BaseException:
+            self._release(run_id)
+            raise
         row = {"started_at": None, "ended_at": None, "aborted_by": None, "notify_error": None,
                **row}  # fmt: skip
         live = LiveRun(run_id, [s.id for s in plan.scenarios], row)
         self.active[run_id] = live
-        if not queue:
-            self._claim(plan, run_id)
         self.metrics.runs_active.inc()
         self._tg.start_soon(self._drive, live, plan, out_dir, queue)
         return run_id
@@ -196,8 +220,10 @@ class RunManager:
                     await self._wait_turn(plan, live.run_id)
                 live.status = "running"
                 live.row["started_at"] = time.time()
-                self.store.update_run(
-                    live.run_id, status="running", started_at=live.row["started_at"]
+                await anyio.to_thread.run_sync(
+                    lambda: self.store.update_run(
+                        live.run_id, status="running", started_at=live.row["started_at"]
+                    )
                 )
                 live.emit("status", status="running")
                 record = await self._execute(live, plan, out_dir, trip)
@@ -258,6 +284,10 @@ class RunManager:
             tripped = await guards.watch(plan.guards, plan.targets, interval)
             trip.append(tripped)
             log.warning("guard_tripped", run_id=live.run_id, **tripped.document())
+            audit = Audit(f"guard:{tripped.guard}", "run.abort", live.run_id,
+                          detail=f"{tripped.target}: {tripped.detail}")  # fmt: skip
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.store.audit, audit)
             live.emit("guard", **tripped.document())
             live.cancel(f"guard {tripped.guard}")
 
@@ -289,10 +319,10 @@ class RunManager:
             record = read_evidence(out_dir)
             record.aborted_by = aborted_by
             write_evidence(out_dir, record)
-        row = self.store.run(live.run_id) or {}
+        row = await anyio.to_thread.run_sync(self.store.run, live.run_id) or {}
         started = row.get("started_at") or row.get("created_at") or ended
         final = {"status": status, "ended_at": ended, "reason": reason, "aborted_by": aborted_by}
-        self.store.update_run(live.run_id, **final)
+        await anyio.to_thread.run_sync(lambda: self.store.update_run(live.run_id, **final))
         live.row.update(final)
         live.status = status
         self.metrics.runs_total.labels(status).inc()

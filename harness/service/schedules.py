@@ -157,9 +157,9 @@ class GuardSpec(Strict):
     """A stop condition: the run aborts and heals when the alert fires or the PromQL returns a
     sample."""
 
-    name: str = Field(min_length=1)
-    alert: str | None = None
-    promql: str | None = None
+    name: str = Field(min_length=1, max_length=100)
+    alert: str | None = Field(None, min_length=1, max_length=200)
+    promql: str | None = Field(None, min_length=1, max_length=2000)
 
     @field_validator("promql")
     @classmethod
@@ -179,17 +179,19 @@ class Schedule(Strict):
     """A recurring game-day: which scenarios run where, when, and what stops them."""
 
     name: Slug
-    cron: CronExpr
-    timezone: ZoneName = "UTC"
-    windows: list[StartWindow] = Field(default_factory=list)
-    blackout: list[date] = Field(default_factory=list)
-    jitter: Duration = 0.0
+    cron: Annotated[CronExpr, Field(max_length=200)]
+    timezone: Annotated[ZoneName, Field(max_length=100)] = "UTC"
+    windows: list[StartWindow] = Field(default_factory=list, max_length=14)
+    blackout: list[date] = Field(default_factory=list, max_length=400)
+    jitter: Duration = Field(0.0, le=86400.0)
     concurrency: Literal["forbid", "queue"] = "forbid"
     catch_up: bool = False
-    scenarios: list[Annotated[str, Field(min_length=1)]] | Literal["all"]
-    target: str | None = None
-    slots: int | None = Field(None, ge=1)
-    guards: list[GuardSpec] = Field(default_factory=list)
+    scenarios: list[Annotated[str, Field(min_length=1, max_length=100)]] | Literal["all"] = Field(
+        max_length=200
+    )
+    target: str | None = Field(None, min_length=1, max_length=1000)
+    slots: int | None = Field(None, ge=1, le=64)
+    guards: list[GuardSpec] = Field(default_factory=list, max_length=20)
     enabled: bool = True
 
     @field_validator("jitter")

@@ -18,14 +18,17 @@ from harness.paths import deploy_dir
 from harness.runner import execute
 from harness.scenario import Scenario, UnknownScenarios, load_scenarios, select_scenarios
 from harness.service.auth import Auth, load_tokens
+from harness.service.datalock import DataDirLock
+from harness.service.lever import Lever
 from harness.service.manager import RunFn, RunManager, RunPlan
 from harness.service.metrics import ServiceMetrics
 from harness.service.scheduler import Scheduler
 from harness.service.schedules import GuardSpec, Schedule, load_schedules
-from harness.service.settings import ServiceSettings
+from harness.service.settings import ServiceConfig, ServiceSettings, readable_text
 from harness.service.store import Store
 from harness.service.targets import KnownTargets, UnknownTarget
 from harness.validate import cross_check
+from harness.yamlfile import FileProblems, Problem, locate, parse_yaml
 
 log = structlog.get_logger("service")
 
@@ -38,17 +41,18 @@ class PlanProblem(HarnessError):
         self.field = field
 
 
-class Service:
-    """Everything `harness serve` holds; `running()` is its lifetime (runs and scheduler)."""
+class Inputs:
+    """Every file the service reads at start, loaded and cross-checked (FileProblems naming
+    file, line and field): what `serve --check` validates without starting anything."""
 
-    def __init__(self, settings: ServiceSettings, *, run_fn: RunFn = execute):
+    def __init__(self, settings: ServiceSettings):
         self.settings = settings
-        self.config = settings.service_config()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        settings.runs_dir().mkdir(parents=True, exist_ok=True)
-        self.auth = Auth(
-            load_tokens(settings.tokens_file, settings.tokens), settings.open_reads_on_loopback
-        )
+        self.config: ServiceConfig = settings.service_config()
+        for path in self.config.targets:
+            readable_text(path, "target file")
+        if self.config.schedules:
+            readable_text(self.config.schedules, "schedules file")
+        self.tokens = load_tokens(settings.tokens_file, settings.tokens)
         self.targets = KnownTargets(self.config.run_dir or Path(), self.config.targets)
         self.catalogue: dict[str, tuple[Scenario, Path]] = load_scenarios(
             self.config.scenarios or Path()
@@ -57,6 +61,65 @@ class Service:
         self.file_schedules: list[Schedule] = (
             load_schedules(self.config.schedules) if self.config.schedules else []
         )
+        self._check_schedule_references()
+
+    def _check_schedule_references(self) -> None:
+        """A file schedule naming a scenario or target the service does not know is refused
+        at start, not skipped at 3 a.m."""
+        if not self.file_schedules or self.config.schedules is None:
+            return
+        path = self.config.schedules
+        _, root = parse_yaml(path.read_text(), str(path))
+        problems = []
+        for index, schedule in enumerate(self.file_schedules):
+            if schedule.scenarios != "all":
+                try:
+                    select_scenarios(self.catalogue, list(schedule.scenarios), False, False)
+                except UnknownScenarios as exc:
+                    line = locate(root, ["schedules", index, "scenarios"])
+                    problems.append(Problem(str(path), line, f"schedules[{index}].scenarios",
+                                            str(exc)))  # fmt: skip
+            if not self.targets.known(schedule.target):
+                line = locate(root, ["schedules", index, "target"])
+                problems.append(Problem(str(path), line, f"schedules[{index}].target",
+                                        f"unknown target {schedule.target!r}; known: "
+                                        f"{', '.join(self.targets.names())}"))  # fmt: skip
+        if problems:
+            raise FileProblems(problems)
+
+    def prepare_data_dir(self) -> None:
+        data_dir = self.settings.data_dir
+        if data_dir.exists() and not data_dir.is_dir():
+            why = "is a file; the data directory must be a directory"
+            raise FileProblems([Problem(str(data_dir), None, "--data-dir", why)])
+        try:
+            self.settings.runs_dir().mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = f"cannot create it: {exc.strerror}"
+            raise FileProblems([Problem(str(data_dir), None, "--data-dir", why)]) from None
+        probe = data_dir / ".write-probe"
+        try:
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            why = f"not writable: {exc.strerror}"
+            raise FileProblems([Problem(str(data_dir), None, "--data-dir", why)]) from None
+
+
+class Service:
+    """Everything `harness serve` holds; `running()` is its lifetime (runs and scheduler)."""
+
+    def __init__(self, settings: ServiceSettings, *, run_fn: RunFn = execute):
+        self.settings = settings
+        inputs = Inputs(settings)
+        inputs.prepare_data_dir()
+        self.config = inputs.config
+        self.auth = Auth(inputs.tokens, settings.open_reads_on_loopback)
+        self.targets = inputs.targets
+        self.catalogue = inputs.catalogue
+        self.contract = inputs.contract
+        self.file_schedules = inputs.file_schedules
+        self.lock = DataDirLock(settings.data_dir)
         self.store = Store(settings.db_url())
         self.metrics = ServiceMetrics(self.targets.all)
         self.manager = RunManager(
@@ -68,7 +131,9 @@ class Service:
             webhook_url=settings.webhook_url,
             public_url=settings.public_url,
             write_reports=settings.write_reports,
+            refusal=lambda: self.lever.refusal(),
         )
+        self.lever = Lever(self.store, self.manager, self.targets.all)
         self.scheduler = Scheduler(
             self.store, self.manager, self.metrics, self.plan_schedule, settings.scheduler_tick
         )
@@ -77,8 +142,18 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Service]:
-        """Recover what a dead service left, load file schedules, then run until closed;
-        closing cancels the runs (each heals) and marks them interrupted."""
+        """Take the data directory, recover what a dead service left, load file schedules,
+        then run until closed; closing cancels the runs (each heals) and marks them
+        interrupted."""
+        self.lock.acquire()
+        try:
+            async with self._running():
+                yield self
+        finally:
+            self.lock.release()
+
+    @contextlib.asynccontextmanager
+    async def _running(self) -> AsyncIterator[Service]:
         recovered = await self.manager.recover()
         if recovered:
             log.warning("runs_recovered", runs=[r["run_id"] for r in recovered])
@@ -88,11 +163,24 @@ class Service:
         async with anyio.create_task_group() as tg:
             self.manager.bind(tg)
             tg.start_soon(self.scheduler.run)
+            if self.config.lever_guards:
+                tg.start_soon(
+                    self.lever.watch, self.config.lever_guards, self.config.lever_guard_interval
+                )
             try:
                 yield self
             finally:
                 tg.cancel_scope.cancel()
         self.store.close()
+
+    async def heal_first(self) -> dict[str, Any]:
+        """At SIGTERM, before connections drain: cancel every run and heal every fault on
+        every known target (the emergency stop), within the settings' heal timeout."""
+        with anyio.move_on_after(self.settings.heal_timeout) as scope:
+            return await self.manager.stop_all(self.targets.all(), "service shutdown")
+        log.error("heal_first_timeout", seconds=self.settings.heal_timeout,
+                  cancelled=scope.cancelled_caught)  # fmt: skip
+        return {"clean": False}
 
     def sync_file_schedules(self) -> None:
         """The schedules file is authoritative for the schedules it declares: each is
@@ -125,6 +213,7 @@ class Service:
         schedule: str | None = None,
         variants: bool = False,
         request: dict[str, Any] | None = None,
+        note: str = "",
     ) -> RunPlan:
         """A run plan, or PlanProblem naming the field; the same checks `harness run` makes."""
         chosen = self.choose(scenarios, variants)
@@ -145,6 +234,7 @@ class Service:
             started_by=started_by,
             schedule=schedule,
             request=request or {},
+            note=note,
         )
 
     def plan_schedule(self, schedule: Schedule) -> RunPlan:

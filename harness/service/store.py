@@ -58,6 +58,7 @@ runs = Table(
     Column("aborted_by", JSON),
     Column("reason", Text, nullable=False, default=""),
     Column("notify_error", Text),
+    Column("note", Text),  # added by migration 4
 )
 
 scenario_results = Table(
@@ -82,6 +83,7 @@ schedules = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("last_checked", Float),
+    Column("owner", String(200)),  # added by migration 4
 )
 
 schedule_events = Table(
@@ -105,16 +107,37 @@ audit_log = Table(
     Column("action", String(100), nullable=False),
     Column("target", Text, nullable=False, default=""),
     Column("body_digest", String(64), nullable=False, default=""),
+    Column("client", String(100)),  # added by migration 4, like the two below
+    Column("outcome", String(16)),
+    Column("detail", Text),
 )
 
-TABLES = (runs, scenario_results, schedules, schedule_events, audit_log)
+lever = Table(
+    "lever",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row: the service's safety lever
+    Column("engaged", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+TABLES = (runs, scenario_results, schedules, schedule_events, audit_log, lever)
+LATER = {
+    "scenario_results": ["checks"],
+    "runs": ["note"],
+    "schedules": ["owner"],
+    "audit_log": ["client", "outcome", "detail"],
+}
+"""Columns each table gained after version 1 (their migration adds them)."""
+FROM_V4 = ("lever",)
 
 
 def _v1(conn: Connection) -> None:
     """The tables as version 1 had them (columns added later are left to their migration)."""
-    later = {"scenario_results": ["checks"]}
+    later = LATER
     v1 = MetaData()
-    for table in [schema_version, *TABLES]:
+    for table in [schema_version, *(t for t in TABLES if t.name not in FROM_V4)]:
         columns = [
             Column(
                 c.name,
@@ -148,7 +171,23 @@ def _v3(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE scenario_results ADD COLUMN checks JSON"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: Connection) -> None:
+    """The safety lever; a run's note (free text, apart from who started it); a schedule's
+    owner (only they or an admin may change it); the client address, outcome and detail of an
+    audit entry (denied calls, scheduler and guard actions are audited too)."""
+    for table, columns in LATER.items():
+        for column in columns:
+            if table == "scenario_results":
+                continue
+            kind = "VARCHAR(200)" if column in ("owner", "client", "outcome") else "TEXT"
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    v4 = MetaData()
+    Table(lever.name, v4, *[Column(c.name, c.type, primary_key=c.primary_key,
+                                   nullable=c.nullable) for c in lever.columns])  # fmt: skip
+    v4.create_all(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 """Forward only: migration i brings the schema from version i to i+1. A change to a table
 above is shipped as a new entry here (ALTER TABLE …), never by editing an old one."""
 LATEST = len(MIGRATIONS)
@@ -156,21 +195,28 @@ LATEST = len(MIGRATIONS)
 
 @dataclass(frozen=True)
 class Audit:
-    """Who made a mutating call, and what it was (the body as a SHA-256 digest)."""
+    """Who made a call (a token's name, `scheduler`, `guard:<name>`), from where, what it was
+    (the body as a SHA-256 digest), and whether it was done (`ok`) or refused (`denied`)."""
 
     token: str
     action: str
     target: str = ""
     body: bytes = b""
+    client: str = ""
+    outcome: str = "ok"
+    detail: str = ""
 
     def row(self) -> dict[str, Any]:
         digest = hashlib.sha256(self.body).hexdigest() if self.body else ""
         return {
             "at": time.time(),
-            "token": self.token,
+            "token": self.token[:200],
             "action": self.action,
             "target": self.target,
             "body_digest": digest,
+            "client": self.client[:100],
+            "outcome": self.outcome,
+            "detail": self.detail[:2000],
         }
 
 
@@ -348,14 +394,19 @@ class Store:
             return dict(first) if first else None
 
     def put_schedule(
-        self, name: str, spec: dict[str, Any], source: str, audit: Audit | None = None
+        self,
+        name: str,
+        spec: dict[str, Any],
+        source: str,
+        audit: Audit | None = None,
+        owner: str | None = None,
     ) -> bool:
-        """Create or replace; True when it was created."""
+        """Create or replace (the owner stays who created it); True when it was created."""
         now = time.time()
         existing = self.schedule(name)
         if existing is None:
             statement = insert(schedules).values(
-                name=name, spec=spec, source=source, created_at=now, updated_at=now
+                name=name, spec=spec, source=source, created_at=now, updated_at=now, owner=owner
             )
         else:
             statement = (
@@ -405,10 +456,26 @@ class Store:
 
     # --- audit -----------------------------------------------------------------------------
 
-    def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
-        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    def audit_entries(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    # --- the safety lever ------------------------------------------------------------------
+
+    def lever(self) -> dict[str, Any] | None:
+        """The lever's last change (engaged or released), or None if it was never touched."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(lever).where(lever.c.id == 1)).mappings().first()
+            return dict(row) if row else None
+
+    def set_lever(self, engaged: bool, by: str, reason: str, audit: Audit | None = None) -> None:
+        values = {"engaged": int(engaged), "at": time.time(), "by": by, "reason": reason}
+        with self.engine.begin() as conn:
+            conn.execute(delete(lever))
+            conn.execute(insert(lever).values(id=1, **values))
+            if audit is not None:
+                conn.execute(insert(audit_log).values(**audit.row()))
 
     def counts(self) -> dict[str, int]:
         """Rows per table (tests prove a rejected request wrote nothing)."""

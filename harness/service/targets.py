@@ -41,6 +41,25 @@ class KnownTargets:
             seen.setdefault(state_dir(target).resolve(), target)
         return list(seen.values())
 
+    def names(self) -> list[str]:
+        """What a run or schedule may name: `local` (the local stack's slots), each slot's
+        and each target file's name."""
+        return sorted({"local", *(t.name for _, t in [*self.local(), *self.files])})
+
+    def known(self, name_or_path: str | None) -> bool:
+        """Whether a schedule's `target` names something this service knows (the local stack
+        and its slots always: they come and go)."""
+        if (
+            name_or_path is None
+            or name_or_path == "local"
+            or name_or_path.startswith("local-slot-")
+        ):
+            return True
+        if name_or_path in self.names():
+            return True
+        paths = {p for p, _ in self.files}
+        return name_or_path in {str(p) for p in paths} or Path(name_or_path).resolve() in paths
+
     def resolve(self, name_or_path: str | None, slots: int | None) -> list[Target]:
         """The targets of one run (one per slot)."""
         local = self.local()

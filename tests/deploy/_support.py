@@ -13,13 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import AliasChoices
 from typer.testing import CliRunner
 
 from harness import cli
 from harness.paths import project_root
+from harness.service import cli as service_cli
+from harness.service import server
 from harness.service.service import Service
 from harness.service.settings import ServiceSettings
 
@@ -27,13 +29,21 @@ ROOT = project_root()
 SYSTEMD_UNIT = ROOT / "deploy" / "systemd" / "harness.service"
 SETTINGS_PREFIX = ServiceSettings.model_config["env_prefix"]
 TOKENS_EXAMPLE = ROOT / "deploy" / "harness" / "tokens.example.yaml"
+REAL_TOKENS = (
+    "tokens:\n"
+    "  - {name: gameday-operator, secret: Zq3-vT8pLm2xK9wR-operator, role: operator}\n"
+    "  - {name: dashboard, secret: Zq3-vT8pLm2xK9wR-dashboard, role: read}\n"
+)
+"""A tokens file as an operator writes it (the example's placeholders are refused at start)."""
 
 
 def setting_env(field: str) -> str:
     """The environment variable of a ServiceSettings field; a KeyError for a field that is not
     one, so a constant below cannot name an invented setting."""
-    info = ServiceSettings.model_fields[field]
-    return str(info.validation_alias or f"{SETTINGS_PREFIX}{field.upper()}")
+    alias = ServiceSettings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):  # the documented name first among the accepted ones
+        return next(str(c) for c in alias.choices if str(c).startswith(SETTINGS_PREFIX))
+    return str(alias or f"{SETTINGS_PREFIX}{field.upper()}")
 
 
 # The settings every deployment hands `harness serve`: its config file and its tokens file.
@@ -124,7 +134,7 @@ def serve(
 ) -> Served:
     """Run the real `harness serve` CLI on a deployment's `argv` (`harness serve …`) with `env`
     as the only service settings in the environment, the paths of both moved by `mounts`
-    (container path → local path); it stops where uvicorn would bind."""
+    (container path → local path); it stops where the server would bind."""
     assert Path(argv[0]).name == "harness" and argv[1] == "serve", argv
     for name in list(os.environ):
         if name.startswith(SETTINGS_PREFIX) or name == setting_env("tokens"):
@@ -132,9 +142,11 @@ def serve(
     for name, value in env.items():
         monkeypatch.setenv(name, relocate(value, mounts))
     bound: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: bound.update(app=app, **kw))
+    monkeypatch.setattr(
+        server, "serve", lambda app, host, port: bound.update(app=app, host=host, port=port)
+    )
     # structlog would keep writing to the runner's captured stderr after it is closed
-    monkeypatch.setattr(cli.serve, "configure_logging", lambda *_, **__: None)
+    monkeypatch.setattr(service_cli, "configure_logging", lambda *_, **__: None)
     result = CliRunner().invoke(cli.app, [relocate(a, mounts) for a in argv[1:]])
     assert result.exit_code == 0 and bound, f"harness serve: {result.output}{result.exception}"
     return Served(bound["app"], bound["host"], bound["port"])  # type: ignore[arg-type]

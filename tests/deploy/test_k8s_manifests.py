@@ -20,8 +20,10 @@ from harness.paths import project_root
 from harness.service.auth import MUTATING_ROLES, load_tokens
 from harness.service.schedules import Schedule
 from harness.specs.faults import EXTENSION_TOXICS, ToxicFault
+from harness.yamlfile import FileProblems
 
 from ._support import (
+    REAL_TOKENS,
     SERVICE_ENV,
     SETTINGS_PREFIX,
     TOKENS_EXAMPLE,
@@ -39,6 +41,8 @@ BASE, STAGING = K8S / "base", K8S / "overlays" / "staging"
 KUSTOMIZATIONS = {"base": BASE, "staging": STAGING}
 K8S_VERSION = "1.30.0"  # the oldest Kubernetes the manifests promise to work on
 REAL_TOXIPROXY = "ghcr.io/shopify/toxiproxy"
+OUT_OF_BAND_SECRETS = {"harness-tokens"}
+"""Secrets the pod mounts that the manifests must not contain: made out of band."""
 
 
 @functools.cache
@@ -105,7 +109,9 @@ def pod_files(objects: list[Object], tmp_path: Path) -> dict[str, Path]:
         if "configMap" in volume:
             data = config_maps[volume["configMap"]["name"]]["data"]
         elif "secret" in volume:
-            data = secrets[volume["secret"]["secretName"]]["stringData"]
+            name = volume["secret"]["secretName"]
+            assert name in OUT_OF_BAND_SECRETS and name not in secrets, name
+            data = {"tokens.yaml": REAL_TOKENS}
         else:
             data = {}
         for key, text in data.items():
@@ -154,7 +160,6 @@ def test_base_renders_the_service_and_toxiproxy() -> None:
         ("Deployment", "toxiproxy"),
         ("NetworkPolicy", "toxiproxy"),
         ("PersistentVolumeClaim", "harness-data"),
-        ("Secret", "harness-tokens"),
         ("Service", "harness"),
         ("Service", "toxiproxy"),
     ]
@@ -195,7 +200,8 @@ def test_pod_volumes_refer_to_objects_that_exist(objects: list[Object]) -> None:
                 if "persistentVolumeClaim" in volume:
                     assert volume["persistentVolumeClaim"]["claimName"] in claims, volume
                 if "secret" in volume:
-                    assert volume["secret"]["secretName"] in secrets, volume
+                    name = volume["secret"]["secretName"]
+                    assert name in OUT_OF_BAND_SECRETS and name not in secrets, volume
                 if "configMap" in volume:
                     assert volume["configMap"]["name"] in config_maps, volume
             mounted = {m["name"] for c in containers(template) for m in c.get("volumeMounts", [])}
@@ -363,14 +369,21 @@ def test_target_addresses_the_manifests_services(objects: list[Object], pod: Ser
     assert "-port=8474" in args and "-config=/config/toxiproxy.json" in args
 
 
-def test_tokens_secret_is_an_obvious_placeholder(objects: list[Object], pod: Served) -> None:
+def test_no_secret_is_deployed_and_the_pod_reads_the_out_of_band_one(
+    objects: list[Object], pod: Served
+) -> None:
+    """`kubectl apply -k` never ships a token (nor overwrites a real Secret made out of band);
+    the pod's tokens are the out-of-band Secret's."""
+    assert of_kind(objects, "Secret") == {}
     tokens = pod.service.auth.tokens
-    assert tokens == load_tokens(TOKENS_EXAMPLE), "the Secret is the example's tokens"
-    for token in tokens:
-        assert token.secret.startswith("PLACEHOLDER"), f"{token.name}: a real secret?"
+    assert [(t.name, t.role) for t in tokens] == [("gameday-operator", "operator"),
+                                                  ("dashboard", "read")]  # fmt: skip
     assert {t.role in MUTATING_ROLES for t in tokens} == {True, False}, "one mutates, one reads"
-    secret = one(objects, "Secret", "harness-tokens")
-    assert secret["metadata"]["annotations"]["jetstream-chaos-harness/placeholder"] == "true"
+
+
+def test_the_example_tokens_are_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(FileProblems, match="placeholder"):
+        load_tokens(TOKENS_EXAMPLE)
 
 
 def test_an_invented_setting_leaves_the_pod_without_its_config(

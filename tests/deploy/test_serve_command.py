@@ -40,3 +40,19 @@ def test_systemd_runs_serve_with_the_image_options() -> None:
     argv = shlex.split(systemd_unit()["Service"]["ExecStart"])
     image = dockerfile_cmd()
     assert argv[1] == "serve" and options(argv[2:]).keys() <= options(image[2:]).keys()
+
+
+def test_compose_publishes_every_port_on_loopback_only() -> None:
+    """The Toxiproxy API, Prometheus (lifecycle API on), Alertmanager and the webhook control
+    faults and alerts without a token: nobody else on the network may reach them."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    published = {name: s.get("ports", []) for name, s in services.items()}
+    assert {"toxiproxy", "prometheus", "alertmanager", "harness"} <= set(published)
+    for name, ports in published.items():
+        for port in ports:
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port} on every interface"
+
+
+def test_compose_has_no_fallback_to_the_example_tokens() -> None:
+    secret = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["secrets"]["harness-tokens"]
+    assert "example" not in secret["file"] and ":?" in secret["file"], secret

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.service.auth import load_tokens
 from harness.service.schedules import load_schedules
 
 from ._support import (
+    REAL_TOKENS,
     ROOT,
     SERVICE_ENV,
     SYSTEMD_UNIT,
-    TOKENS_EXAMPLE,
     Served,
     options,
     serve,
@@ -33,7 +32,6 @@ INSTALLED = {
     "service.yaml": UNIT.parent / "service.example.yaml",
     "target.yaml": ROOT / "deploy/targets/compose.yaml",
     "schedules.yaml": ROOT / "deploy/harness/schedules.example.yaml",
-    "tokens.yaml": TOKENS_EXAMPLE,
 }
 
 
@@ -54,6 +52,11 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
     etc.mkdir()
     for name, source in INSTALLED.items():
         shutil.copy(source, etc / name)
+    (etc / "tokens.yaml").write_text(REAL_TOKENS)  # the install notes: write your own
+    # the operator's target, named as the example schedules name it (serve refuses a schedule
+    # naming an unknown target)
+    target = INSTALLED["target.yaml"].read_text().replace("name: compose", "name: staging", 1)
+    (etc / "target.yaml").write_text(target)
     mounts = {
         ETC: etc,
         f"/var/lib/{service['StateDirectory']}": tmp_path / "state",
@@ -105,8 +108,8 @@ def test_env_file_names_real_settings() -> None:
 def test_the_installed_files_are_what_the_service_loads(served: Served) -> None:
     assert served.host == "127.0.0.1", "loopback unless the operator says otherwise"
     files = served.service.targets.files
-    assert [t.name for _, t in files] == ["compose"], "service.yaml names the installed target"
+    assert [t.name for _, t in files] == ["staging"], "service.yaml names the installed target"
     expected = [s.name for s in load_schedules(INSTALLED["schedules.yaml"])]
     assert [s.name for s in served.service.file_schedules] == expected
-    assert served.service.auth.tokens == load_tokens(TOKENS_EXAMPLE)
+    assert [t.name for t in served.service.auth.tokens] == ["gameday-operator", "dashboard"]
     assert not served.service.settings.open_metrics, "the example scrapes with a read token"

@@ -187,7 +187,12 @@ def test_mutations_need_a_mutating_token_and_change_nothing_without(api: Harness
         assert (
             api.client.post("/api/schedules", json=schedule, headers=headers).status_code == status
         )
-    assert api.service.store.counts() == before
+    after = api.service.store.counts()
+    assert {**after, "audit_log": 0} == {**before, "audit_log": 0}
+    denied = api.service.store.audit_entries()
+    assert len(denied) == 9 and {e["outcome"] for e in denied} == {"denied"}
+    assert {e["token"] for e in denied} == {"(none)", "viewer"}
+    assert all(e["client"].startswith("testclient:") for e in denied)
     assert api.runner.calls == []
     assert api.client.get("/api/runs").status_code == 401
     assert api.client.get("/api/runs", headers=bearer(READER)).status_code == 200
@@ -263,6 +268,12 @@ def test_an_unevaluable_guard_aborts_the_run(api: Harness, monkeypatch: pytest.M
     metrics = api.client.get("/metrics", headers=OPS).text
     assert 'harness_guard_aborts_total{guard="slo"} 1.0' in metrics
     assert 'harness_runs_total{verdict="aborted"} 1.0' in metrics
+    entries = api.service.store.audit_entries()
+    assert [(e["token"], e["action"], e["target"]) for e in entries][0] == (
+        "guard:slo",
+        "run.abort",
+        run_id,
+    )
 
 
 def test_metrics_name_what_the_alert_rules_use(api: Harness) -> None:

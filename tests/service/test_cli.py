@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.service.fakes import service_files
+import anyio
+import pytest
+
+from harness.service.auth import Auth, load_tokens
+from harness.service.datalock import DataDirLock
+from tests.service.fakes import TOKENS, service_files
 
 
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -30,3 +36,108 @@ def test_a_broken_target_file_in_the_config_is_named(tmp_path: Path) -> None:
     result = serve("--config", str(config), "--data-dir", str(tmp_path / "data"), "--port", "0")
     assert result.returncode == 2
     assert "staging-a.yaml" in result.stderr and "nats_url" in result.stderr
+
+
+def test_check_validates_without_starting_anything(tmp_path: Path) -> None:
+    config = service_files(tmp_path)
+    data = tmp_path / "data"
+    env = {**os.environ, "HARNESS_TOKENS": TOKENS}
+    result = serve("--check", "--config", str(config), "--data-dir", str(data), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok: 3 token(s)" in result.stdout and "1 target file(s)" in result.stdout
+    assert not data.exists(), "--check creates nothing"
+    config.write_text(config.read_text() + "colour: red\n")
+    result = serve("--check", "--config", str(config), env=env)
+    assert result.returncode == 2 and "colour: unknown key" in result.stderr
+
+
+def test_schedules_naming_unknown_scenarios_or_targets_are_refused_at_start(
+    tmp_path: Path,
+) -> None:
+    schedules = (
+        "schedules:\n"
+        "  - name: a\n    cron: '0 3 * * *'\n    scenarios: [NOPE-1]\n    target: staging-a\n"
+        "  - name: b\n    cron: '0 3 * * *'\n    scenarios: [QUICK-001]\n    target: nowhere\n"
+    )
+    config = service_files(tmp_path, schedules=schedules)
+    for args in (("--check",), ("--port", "0", "--data-dir", str(tmp_path / "data"))):
+        result = serve(*args, "--config", str(config))
+        err = " ".join(result.stderr.split())
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "schedules.yaml:4 schedules[0].scenarios: unknown scenario" in err, err
+        assert "schedules.yaml:9 schedules[1].target: unknown target 'nowhere'" in err, err
+
+
+def test_the_config_variable_may_be_spelt_as_the_flag_suggests(tmp_path: Path) -> None:
+    config = service_files(tmp_path, targets=("staging-a", "staging-b"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_SERVE_")}
+    result = serve("--check", env={**env, "HARNESS_SERVE_CONFIG": str(config)})
+    assert result.returncode == 0 and "2 target file(s)" in result.stdout, result.stderr
+    result = serve("--check", env={**env, "HARNESS_SERVE_CONFG": str(config)})
+    assert "HARNESS_SERVE_CONFG is not a setting" in " ".join(result.stderr.split())
+
+
+def test_bad_settings_are_one_line_naming_the_flag_or_variable(tmp_path: Path) -> None:
+    result = serve("--check", "--port", "70000")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: --port: ") and "65535" in line and "70000" in line
+    assert "pydantic" not in result.stderr
+    result = serve("--check", env={**os.environ, "HARNESS_SERVE_SCHEDULER_TICK": "soon"})
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: HARNESS_SERVE_SCHEDULER_TICK: ") and "'soon'" in line
+
+
+def test_a_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    config = service_files(tmp_path)
+    file = tmp_path / "not-a-dir"
+    file.write_text("x")
+    for check in ((), ("--check",)):
+        result = serve(*check, "--config", str(config), "--data-dir", str(file), "--port", "0")
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"{file} --data-dir: is a file" in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00t\x00o\x00k", b"tokens:\n  - \x00\x01\x02"])
+def test_binary_tokens_and_config_files_are_named(tmp_path: Path, content: bytes) -> None:
+    config = service_files(tmp_path)
+    tokens = tmp_path / "tokens.bin"
+    tokens.write_bytes(content)
+    result = serve("--check", "--config", str(config), "--tokens-file", str(tokens))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tokens}" in result.stderr and "tokens file" in result.stderr
+    config.write_bytes(b"targets: [\xe9t\xe9]\n")
+    result = serve("--check", "--config", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "service.yaml:1: config file: not UTF-8 text" in " ".join(result.stderr.split())
+
+
+def test_a_second_service_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -> None:
+    config = service_files(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    lock = DataDirLock(data)
+    lock.acquire()
+    try:
+        result = serve("--config", str(config), "--data-dir", str(data), "--port", "0")
+    finally:
+        lock.release()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"data directory {data} is in use by another harness serve (pid {os.getpid()}" in (
+        " ".join(result.stderr.split())
+    )
+
+
+def test_hash_token_prints_a_hash_the_tokens_file_accepts(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "harness", "hash-token", "--generate"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    secret_line, digest = result.stdout.strip().splitlines()
+    secret = secret_line.removeprefix("secret: ")
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f"tokens:\n  - {{name: ci, secret_hash: '{digest}', role: operator}}\n")
+    auth = Auth(load_tokens(tokens))
+    assert anyio.run(auth.match, secret).name == "ci"
+    weak = subprocess.run([sys.executable, "-m", "harness", "hash-token"], input="short\n",
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert weak.returncode == 2 and "too short" in weak.stderr

@@ -37,7 +37,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield schemathesis.openapi.from_url(f"{url}/openapi.json")
+        yield schemathesis.openapi.from_url(f"{url}/openapi.json", headers=bearer(ADMIN))
     finally:
         server.should_exit = True
         thread.join(20)

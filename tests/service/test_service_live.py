@@ -50,14 +50,14 @@ def wait_for_toxic(target: Target) -> str:
 def test_a_run_started_through_the_api_passes_and_lands_in_history(
     served: ServedHarness, clean: Target
 ) -> None:
-    run_id = served.start_run("PASS-001", started_by="live test")
+    run_id = served.start_run("PASS-001", note="live test")
     run = served.finished(run_id)
     assert run["status"] == "passed", run
     assert [(r["scenario_id"], r["verdict"]) for r in run["results"]] == [("PASS-001", "passed")]
     history = served.get("/api/runs", verdict="passed", scenario="PASS-001").json()
     assert run_id in [r["id"] for r in history["runs"]]
     evidence = served.get(f"/api/runs/{run_id}/evidence.json").json()
-    assert evidence["started_by"] == "live test"
+    assert evidence["started_by"] == "ops" and run["note"] == "live test"  # the token, not a claim
     assert evidence["scenarios"][0]["faults"][0]["heal"]["healed"] is True
     assert_target_clean(clean)
 

@@ -31,12 +31,14 @@ def test_a_version_1_database_migrates_forward_and_keeps_its_rows(tmp_path: Path
 
     store = Store(url)
     with store.engine.connect() as conn:
-        assert version(conn) == LATEST == 3
+        assert version(conn) == LATEST == 4
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     assert "ix_runs_created_at" in {i["name"] for i in inspect(store.engine).get_indexes("runs")}
     assert store.run("old-run")["status"] == "passed"  # type: ignore[index]
     columns = {c["name"] for c in inspect(store.engine).get_columns("scenario_results")}
     assert "checks" in columns
+    audit = {c["name"] for c in inspect(store.engine).get_columns("audit_log")}
+    assert {"client", "outcome", "detail"} <= audit and store.lever() is None
     assert Store(url).counts()["runs"] == 1  # opening again migrates nothing
 
 

@@ -14,9 +14,8 @@ import yaml
 
 from harness.config import load_target
 from harness.paths import project_root
-from harness.service.auth import load_tokens
 from tests.deploy._support import (
-    TOKENS_EXAMPLE,
+    REAL_TOKENS,
     Served,
     dockerfile,
     serve,
@@ -151,9 +150,13 @@ def test_alertmanager_notifies_the_harness_webhook() -> None:
     assert int(flag("webhook", "port")) != int(flag("harness", "port"))
 
 
-def secret_file(name: str) -> Path:
-    """The host file of a compose secret, `${VAR:-default}` read as its default."""
+def secret_file(name: str, tmp_path: Path) -> Path:
+    """The host file of a compose secret: `${VAR:-default}` read as its default; a required
+    `${VAR:?message}` (the tokens: no default) as a file the operator wrote."""
     spec = COMPOSE["secrets"][name]["file"]
+    if re.fullmatch(r"\$\{\w+:\?.*\}", spec):
+        (tmp_path / name).write_text(REAL_TOKENS)
+        return tmp_path / name
     match = re.fullmatch(r"\$\{\w+:-(.*)\}", spec)
     return ROOT / (match.group(1) if match else spec)
 
@@ -164,7 +167,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
     its secrets under /run/secrets, its named volumes (empty directories)."""
     harness = SERVICES["harness"]
     files = {dockerfile("WORKDIR"): ROOT}
-    files |= {f"/run/secrets/{name}": secret_file(name) for name in harness["secrets"]}
+    files |= {f"/run/secrets/{name}": secret_file(name, tmp_path) for name in harness["secrets"]}
     for volume in harness["volumes"]:
         name, inside = volume.split(":")[:2]
         files[inside] = tmp_path / name
@@ -180,8 +183,8 @@ def test_harness_service_runs_serve_against_the_in_network_target(
     assert f"127.0.0.1:{served.port}:{served.port}" in harness["ports"], "loopback only"
     assert served.service.settings.data_dir == tmp_path / "harness-data"
     assert set(harness["depends_on"]) >= {"nats", "toxiproxy", "router", "prometheus"}
-    # tokens from a secret (the placeholder example by default), never in the compose file
-    assert served.service.auth.tokens == load_tokens(TOKENS_EXAMPLE)
+    # tokens from a secret the operator names (no default), never in the compose file
+    assert [t.name for t in served.service.auth.tokens] == ["gameday-operator", "dashboard"]
     assert setting_env("tokens") not in harness["environment"]
     assert not unknown_env(set(harness["environment"]))
     files = served.service.targets.files
