@@ -17,6 +17,10 @@ an `error` verdict. The tree, with where each class lives:
     ├── PlanProblem                   harness.service.service: a run request that cannot run
     ├── TargetLocked                  harness.faults.lock: another run holds the target
     ├── TargetBusy                    harness.service.manager: the service is running there
+    ├── Refused                       harness.service.manager: the safety lever is engaged
+    ├── Denied                        harness.service.policy: a role or policy refuses the call
+    ├── DataDirInUse                  harness.service.datalock: another service holds the dir
+    ├── BodyTooLarge                  harness.service.gate: a request body over the cap (a 413)
     ├── StackError                    harness.stack.stack: the local stack cannot start or stop
     │   └── ComponentFailed           a component of the local stack exited or did not come up
     ├── MissingBinary                 harness.stack.binaries: nats-server, prometheus, ... absent

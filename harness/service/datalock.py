@@ -11,8 +11,10 @@ import socket
 from pathlib import Path
 from typing import IO
 
+from harness.errors import HarnessError
 
-class DataDirInUse(RuntimeError):
+
+class DataDirInUse(HarnessError):
     """Another service holds the data directory."""
 
 

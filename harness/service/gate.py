@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from harness.errors import HarnessError
 from harness.service.auth import Auth, Principal, client_address, loopback
 
 MAX_BODY = 64 * 1024
@@ -39,7 +40,7 @@ Denial = Callable[[Request, Principal | None, int, str], Awaitable[None]]
 LoginPage = Callable[[str, int], str]
 
 
-class BodyTooLarge(HTTPException):
+class BodyTooLarge(HTTPException, HarnessError):
     """Raised inside the app's body read: FastAPI passes an HTTPException on as it is."""
 
     def __init__(self) -> None:

@@ -45,7 +45,7 @@ class TargetBusy(HarnessError):
     """A target of the run is under test already (this service's run or another process's)."""
 
 
-class Refused(RuntimeError):
+class Refused(HarnessError):
     """No run may start now: the safety lever is engaged."""
 
 

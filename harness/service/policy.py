@@ -25,8 +25,9 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from harness.config import Strict
+from harness.errors import HarnessError
 from harness.scenario import Scenario
-from harness.service.schedules import GuardSpec, Window, ZoneName
+from harness.service.schedules import GuardSpec, StartWindow, ZoneName
 
 Role = Literal["admin", "operator", "safety", "read"]
 ROLES: tuple[str, ...] = ("admin", "operator", "safety", "read")
@@ -38,7 +39,7 @@ LEVER_ROLES = ("admin", "safety")
 """Roles that may engage the safety lever (only an admin releases it)."""
 
 
-class Denied(Exception):
+class Denied(HarnessError):
     """A call the caller's role or policy does not allow; `rule` names what refused it."""
 
     def __init__(self, rule: str, message: str):
@@ -67,7 +68,7 @@ class Policy(Strict):
         default_factory=dict,
         description="per target name (`*`: every target), guards a run must carry",
     )
-    windows: list[Window] = Field(
+    windows: list[StartWindow] = Field(
         default_factory=list, max_length=14, description="when ad-hoc runs may start"
     )
     timezone: ZoneName = "UTC"
