@@ -271,11 +271,13 @@ class LocalStack:
         fields: dict = {}
         for component in self.components:
             fields.update(component.target_fields(self.ctx))
+        # A stack of some components only (a test's lone nats-server) still has a valid
+        # target: what it lacks is addressed at port 1, where nothing answers.
         defaults = {
-            "nats_url": "nats://127.0.0.1:0",
-            "toxiproxy_url": "http://127.0.0.1:0",
-            "prometheus_url": "http://127.0.0.1:0",
-            "alertmanager_url": "http://127.0.0.1:0",
+            "nats_url": "nats://127.0.0.1:1",
+            "toxiproxy_url": "http://127.0.0.1:1",
+            "prometheus_url": "http://127.0.0.1:1",
+            "alertmanager_url": "http://127.0.0.1:1",
         }
         slot = self.run_dir.name if self.run_dir.parent.name == "slots" else None
         return Target(
