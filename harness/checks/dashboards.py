@@ -4,6 +4,11 @@ Every query of the panel (Grafana's variables filled as Grafana would) must retu
 run, every series must carry the labels its legend names, and the panel must move the way the
 scenario says (default: up) in the fault window against the baseline window. The router
 pre-initialises its series at 0, so "has data" alone would pass with no fault at all.
+
+A scenario may instead state per query (refId) how it must behave: `up`, `down`, `flat` (with
+data, within the margin of its baseline) or `any` (not judged here: a ratio whose denominator
+is idle in this scenario has no data, as Grafana would show it). The stated queries are then
+the panel's symptom; each is evaluated exactly as the dashboard has it.
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ class PanelExpectation(Strict):
         "up", description="how the panel shows the symptom: some query moves this way"
     )
     queries: dict[str, Direction] = Field(
-        default_factory=dict, description="per refId, how that query itself must move"
+        default_factory=dict,
+        description="per refId, how that query itself must behave: up, down, flat (with data), "
+        "or any (not judged in this scenario, may be empty); when given, these statements are "
+        "the panel's symptom",
     )
 
 
@@ -128,46 +136,70 @@ def moved(direction: Direction, base: float | None, value: float | None) -> bool
     return abs(value - base) <= max(margin, 1e-9)
 
 
+def judge_query(
+    q: QueryObservation, wanted: Direction | None, panel_move: str | None
+) -> tuple[dict[str, Any], list[str]]:
+    """One query's evidence row and its failures. `wanted` is the scenario's statement for this
+    refId; when None, `panel_move` is how the panel as a whole must move (None: the scenario
+    states other queries only, this one must just show data)."""
+    low = (wanted or panel_move) == "down"
+    base, value = q.level(q.baseline, low=low), q.level(q.fault, low=low)
+    row: dict[str, Any] = {
+        "refId": q.ref,
+        "query": q.expr,
+        "legend": q.legend,
+        "series": len(q.series),
+        "baseline": base,
+        "fault": value,
+        "expected": wanted,
+    }
+    if wanted == "any":
+        return row, []  # not judged in this scenario: no data is what Grafana would show too
+    if not q.has_data():
+        return row, [f"query {q.ref} returned no data"]
+    failures = []
+    needed = legend_labels(q.legend)
+    lacking = sorted({n for s in q.series for n in needed if not s.labels.get(n)})
+    if lacking:
+        failures.append(f"query {q.ref}: series lack legend label(s) {', '.join(lacking)}")
+    if wanted is None:
+        if panel_move is not None:
+            row["moved"] = moved(panel_move, base, value)  # type: ignore[arg-type]
+    elif moved(wanted, base, value):
+        row["moved"] = wanted in ("up", "down")
+        row["flat"] = wanted == "flat"
+    else:
+        row["moved"] = False
+        shown = "stay flat" if wanted == "flat" else f"move {wanted}"
+        failures.append(f"query {q.ref} did not {shown} ({value} vs baseline {base})")
+    return row, failures
+
+
 def judge_panel(obs: PanelObservation) -> tuple[Status, str, list[dict[str, Any]]]:
-    """Every query has data with its legend's labels, and the panel shows the symptom."""
+    """Every query has data with its legend's labels, and the panel shows the symptom: the
+    per-refId statements of the scenario when it gives them, else some query moves `move`."""
     spec = obs.expectation
     if obs.found is not None:
         return "fail", obs.found, []
-    rows, failures = [], []
+    rows: list[dict[str, Any]] = []
+    failures: list[str] = []
     if not obs.queries:
         return "fail", "the panel has no query", rows
-    any_moved = False
     for q in obs.queries:
-        low = spec.move == "down"
-        base, value = q.level(q.baseline, low=low), q.level(q.fault, low=low)
-        row: dict[str, Any] = {
-            "refId": q.ref,
-            "query": q.expr,
-            "legend": q.legend,
-            "series": len(q.series),
-            "baseline": base,
-            "fault": value,
-        }
+        move = None if spec.queries else spec.move
+        row, failed = judge_query(q, spec.queries.get(q.ref), move)
         rows.append(row)
-        if not q.has_data():
-            failures.append(f"query {q.ref} returned no data")
-            continue
-        needed = legend_labels(q.legend)
-        lacking = sorted({n for s in q.series for n in needed if not s.labels.get(n)})
-        if lacking:
-            failures.append(f"query {q.ref}: series lack legend label(s) {', '.join(lacking)}")
-        row["moved"] = moved(spec.move, base, value)
-        any_moved = any_moved or row["moved"]
-        wanted = spec.queries.get(q.ref)
-        if wanted is not None and not moved(wanted, base, value):
-            failures.append(f"query {q.ref} did not move {wanted} ({value} vs baseline {base})")
+        failures.extend(failed)
     unknown = sorted(set(spec.queries) - {q.ref for q in obs.queries})
     if unknown:
         failures.append(f"the panel has no query {', '.join(unknown)}")
-    if not any_moved:
+    if not spec.queries and not any(r.get("moved") for r in rows):
         failures.append(f"no query moved {spec.move} in the fault window: the symptom is not shown")
     if failures:
         return "fail", "; ".join(failures), rows
+    if spec.queries:
+        stated = ", ".join(f"{ref} {d}" for ref, d in sorted(spec.queries.items()))
+        return "pass", f"{len(obs.queries)} queries; as stated: {stated}", rows
     return "pass", f"{len(obs.queries)} queries with data; the panel moved {spec.move}", rows
 
 

@@ -63,6 +63,59 @@ def test_per_query_direction_and_missing_panel() -> None:
     assert judge_panel(PanelObservation(PANEL, "dashboard 'd' has no panel 'p'"))[0] == "fail"
 
 
+def ratio(ref: str) -> QueryObservation:
+    """A ratio whose denominator is idle in the scenario: 0/0, so NaN everywhere."""
+    nan = float("nan")
+    return QueryObservation(ref, "a/b", "x", [Series({}, [(0.0, nan), (20.0, nan)])], BASE, FAULT)
+
+
+def test_stated_queries_are_the_symptom_each_judged_on_its_own() -> None:
+    """Per refId: up, flat (with data) and any (not judged: an idle ratio has no data)."""
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "up", "B": "flat", "C": "any"})
+    obs = PanelObservation(spec, None, [query("A", 0.0, 2.0), query("B", 1.0, 1.0), ratio("C")])
+    status, summary, rows = judge_panel(obs)
+    assert status == "pass", summary
+    assert [(r["expected"], r.get("moved"), r.get("flat")) for r in rows] == [
+        ("up", True, False),
+        ("flat", False, True),
+        ("any", None, None),
+    ]
+
+
+def test_a_query_stated_flat_that_moves_or_has_no_data_fails() -> None:
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "up", "B": "flat"})
+    moving = judge_panel(PanelObservation(spec, None, [query("A", 0.0, 2.0), query("B", 0.0, 3.0)]))
+    assert moving[0] == "fail" and "query B did not stay flat" in moving[1]
+    empty = QueryObservation("B", "y", "x", [], BASE, FAULT)
+    assert (
+        "query B returned no data"
+        in judge_panel(PanelObservation(spec, None, [query("A", 0.0, 2.0), empty]))[1]
+    )
+
+
+def test_a_wrong_query_in_a_multi_query_panel_fails_its_own_statement() -> None:
+    """The SRE's breakage: the `ack` ratio pointed at the NAK metrics no longer moves in S1."""
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "flat", "C": "up"})
+    obs = PanelObservation(spec, None, [query("A", 0.0, 0.0), query("C", 0.0, 0.0)])
+    status, summary, rows = judge_panel(obs)
+    assert status == "fail" and "query C did not move up" in summary
+    assert not any(r.get("moved") for r in rows)
+
+
+def test_per_query_down_is_judged_on_the_low_point() -> None:
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "down"})
+    status, summary, _ = judge_panel(PanelObservation(spec, None, [query("A", 1.0, 0.0)]))
+    assert status == "pass", summary
+
+
+def test_unstated_query_beside_stated_ones_needs_data_but_is_not_counted_as_moved() -> None:
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "up"})
+    status, _, rows = judge_panel(
+        PanelObservation(spec, None, [query("A", 0.0, 2.0), query("B", 0.0, 2.0)])
+    )
+    assert status == "pass" and "moved" not in rows[1]
+
+
 LEDGER = {
     "acked": 600, "answered": 480, "dead_lettered": 120, "lost": 0, "duplicate_outcomes": 0,
     "max_duplicates_per_message": 0, "unexpected": 0, "poison_published": 120,
