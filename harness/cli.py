@@ -34,6 +34,7 @@ from harness.stack import slots as slot_stacks
 from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError, StackOptions
 from harness.target_check import check_target
+from harness.coverage_rules import catalogue_coverage_problems
 from harness.validate import catalogue_problems, contract_problems, cross_check, rule_problems
 from harness.yamlfile import FileProblems
 
@@ -365,6 +366,7 @@ def validate(
     if not files:
         problems += contract_problems(promises, contract or default_contract_path(), deploy_dir())
         problems += catalogue_problems(catalogue, deploy_dir())
+        problems += catalogue_coverage_problems(catalogue, deploy_dir())
     for problem in problems:
         err.print(str(problem), highlight=False)
     note = f"target {spec.name}" if spec else "no target (proxies not checked)"

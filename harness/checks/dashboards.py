@@ -136,6 +136,14 @@ def moved(direction: Direction, base: float | None, value: float | None) -> bool
     return abs(value - base) <= max(margin, 1e-9)
 
 
+def showed(direction: Direction, base: float | None, value: float | None) -> bool:
+    """`moved`, plus a line that appears: a query with no data in the baseline (a ratio over
+    an idle denominator) that shows a positive value in the fault moved up, as on screen."""
+    if direction == "up" and base is None and value is not None:
+        return value > 0
+    return moved(direction, base, value)
+
+
 def judge_query(
     q: QueryObservation, wanted: Direction | None, panel_move: str | None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -164,8 +172,8 @@ def judge_query(
         failures.append(f"query {q.ref}: series lack legend label(s) {', '.join(lacking)}")
     if wanted is None:
         if panel_move is not None:
-            row["moved"] = moved(panel_move, base, value)  # type: ignore[arg-type]
-    elif moved(wanted, base, value):
+            row["moved"] = showed(panel_move, base, value)  # type: ignore[arg-type]
+    elif showed(wanted, base, value):
         row["moved"] = wanted in ("up", "down")
         row["flat"] = wanted == "flat"
     else:

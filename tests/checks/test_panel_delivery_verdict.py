@@ -250,3 +250,14 @@ def test_verdict_names_the_first_cause_first() -> None:
     assert verdict == "error" and reason.startswith("preflight: the target cannot")
     assert "not proven healed" not in reason
     assert decide(checks=[], faults=[], interrupted=True)[0] == "interrupted"
+
+
+def test_a_line_that_appears_moved_up_but_an_empty_one_did_not() -> None:
+    """A ratio with an idle denominator in the baseline (no data) that shows failures in the
+    fault moved up, as on screen; one that stays empty did not."""
+    nan = float("nan")
+    points = [(float(t), nan) for t in range(0, 10)] + [(float(t), 0.5) for t in range(10, 41)]
+    appears = QueryObservation("E", "a/b", "x", [Series({}, points)], BASE, FAULT)
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"E": "up"})
+    assert judge_panel(PanelObservation(spec, None, [appears]))[0] == "pass"
+    assert judge_panel(PanelObservation(spec, None, [ratio("E")]))[0] == "fail"
