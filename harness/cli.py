@@ -17,6 +17,7 @@ from rich.table import Table
 
 from harness.config import PROFILES, Profile, Target, load_target
 from harness.contract import Contract, default_contract_path, load_contract
+from harness.coverage_rules import catalogue_coverage_problems
 from harness.durations import format_duration
 from harness.faults.lock import TargetLocked
 from harness.logs import configure_logging
@@ -34,7 +35,6 @@ from harness.stack import slots as slot_stacks
 from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError, StackOptions
 from harness.target_check import check_target
-from harness.coverage_rules import catalogue_coverage_problems
 from harness.validate import catalogue_problems, contract_problems, cross_check, rule_problems
 from harness.yamlfile import FileProblems
 
