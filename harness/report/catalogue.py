@@ -10,7 +10,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from harness.checks.dashboards import load_dashboards, panels
+from harness.coverage_rules import out_of_scope
 from harness.paths import deploy_dir, project_root
 from harness.rulefiles import alert_rules
 from harness.scenario import load_scenarios
@@ -61,6 +64,7 @@ class Catalogue:
     rules: dict[str, RuleEntry] = field(default_factory=dict)
     metrics: set[str] = field(default_factory=set)
     histograms: set[str] = field(default_factory=set)
+    out_of_scope: dict[str, str] = field(default_factory=dict)  # family -> the contract's reason
     panels: list[PanelEntry] = field(default_factory=list)
 
     def known_ids(self) -> set[str]:
@@ -105,6 +109,7 @@ def load_catalogue(scenarios_dir: Path | None = None, deploy: Path | None = None
     contract = deploy / "metrics-contract.yaml"
     if contract.is_file():
         catalogue.metrics, catalogue.histograms = contract_metrics(contract)
+        catalogue.out_of_scope = out_of_scope(yaml.safe_load(contract.read_text()) or {})
     dashboards_dir = deploy / "grafana" / "dashboards"
     if dashboards_dir.is_dir():
         seen: set[int] = set()

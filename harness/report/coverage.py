@@ -30,7 +30,8 @@ DEFAULT_STALE_AFTER_S = 30 * 24 * 3600.0
 INVERSE_TITLES: dict[str, str] = {
     "alerts_never_fired": "Alert rules no scenario fired",
     "forbidden_never_proven_alive": "Forbidden alerts never proven alive",
-    "metrics_never_moved": "Contract metrics no scenario moved",
+    "metrics_never_moved": "Contract metrics no scenario moved (or showed flat)",
+    "metrics_out_of_scope": "Contract metrics declared out of scope for live checks",
     "panels_never_showed_symptom": "Panels that never showed a symptom",
     "scenarios_not_run": "Catalogue scenarios that did not run",
 }
@@ -251,8 +252,9 @@ def inverse_lists(runs: list[LoadedRun], catalogue: Catalogue) -> dict[str, list
         "metrics_never_moved": [
             Gap(m, "read by checks, never shown moving" if m in read else "no check reads it")
             for m in sorted(catalogue.metrics)
-            if m not in moved
+            if m not in moved and m not in catalogue.out_of_scope
         ],
+        "metrics_out_of_scope": [Gap(m, r) for m, r in sorted(catalogue.out_of_scope.items())],
         "panels_never_showed_symptom": [
             Gap(p.key, f"names {', '.join(p.scenarios)}" if p.scenarios else "names no scenario")
             for p in catalogue.panels
@@ -269,7 +271,8 @@ def inverse_lists(runs: list[LoadedRun], catalogue: Catalogue) -> dict[str, list
 def _metrics_moved(
     checks: list[tuple[ScenarioResult, CheckResult]], histograms: set[str]
 ) -> tuple[set[str], set[str]]:
-    """(metrics a passing check showed moving, metrics any check read)."""
+    """(metrics a passing check showed moving, or flat where the scenario says it must stay
+    flat, metrics any check read)."""
     moved: set[str] = set()
     read: set[str] = set()
 
@@ -281,7 +284,7 @@ def _metrics_moved(
         if c.kind == "metric" and expected.get("query"):
             found = names(expected["query"])
             read |= found
-            relative = expected.get("moved") in ("up", "down") or any(
+            relative = expected.get("moved") in ("up", "down", "flat") or any(
                 expected.get(k) is not None for k in ("ratio_at_least", "delta_above")
             )
             if c.status == "pass" and relative:
@@ -290,6 +293,6 @@ def _metrics_moved(
             for row in c.evidence.get("queries") or []:
                 found = names(row.get("query") or "")
                 read |= found
-                if c.status == "pass" and row.get("moved"):
+                if c.status == "pass" and (row.get("moved") or row.get("flat")):
                     moved |= found
     return moved, read
