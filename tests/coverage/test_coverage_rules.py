@@ -4,6 +4,11 @@ a statement per refId, a query nothing judges, a family neither shown nor out of
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from harness.coverage_rules import (
@@ -182,3 +187,33 @@ def test_the_shipped_catalogue_covers_every_panel_and_family() -> None:
         load_scenarios(project_root() / "scenarios"), deploy_dir()
     )
     assert problems == []
+
+
+def test_validate_fails_on_a_panel_a_named_scenario_does_not_check(tmp_path: Path) -> None:
+    """`harness validate` over a project whose dashboard names S2 on a panel S2 does not check,
+    and whose contract lost one out-of-scope reason: both are problems, exit 1."""
+    deploy = tmp_path / "project" / "deploy"
+    shutil.copytree(deploy_dir(), deploy)
+    path = deploy / "grafana" / "dashboards" / "router-jetstream.json"
+    text = path.read_text()
+    assert text.count('Scenarios: PERF-004"') == 2  # Backpressure Status and Triggers
+    path.write_text(text.replace('Scenarios: PERF-004"', 'Scenarios: PERF-004, S2"', 1))
+    contract = deploy / "metrics-contract.yaml"
+    lines = contract.read_text().splitlines(keepends=True)
+    (at,) = [
+        i for i, ln in enumerate(lines) if "out_of_scope:" in ln and "configuration echo" in ln
+    ]
+    contract.write_text("".join(lines[:at] + lines[at + 1 :]))
+    (tmp_path / "project" / "scenarios").symlink_to(project_root() / "scenarios")
+    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_RUN_DIR",)}
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "validate"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path / "project",
+        env={**env, "HARNESS_PROJECT_DIR": str(tmp_path / "project"), "COLUMNS": "1000"},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Backpressure Status: names scenario S2 which does not check it" in done.stderr
+    assert (
+        "family router_jetstream_redelivery_backoff_ms: neither checked by a scenario"
+        in done.stderr
+    )
