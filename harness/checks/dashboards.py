@@ -5,8 +5,8 @@ run, every series must carry the labels its legend names, and the panel must mov
 scenario says (default: up) in the fault window against the baseline window. The router
 pre-initialises its series at 0, so "has data" alone would pass with no fault at all.
 
-A scenario may instead state per query (refId) how it must behave: `up`, `down`, `flat` (with
-data, within the margin of its baseline) or `any` (not judged here: a ratio whose denominator
+A scenario may instead state per query (refId) how it must behave: `up`, `down` (the fault's
+lowest point below the baseline's median), `flat` (with data, within the margin of its baseline) or `any` (not judged here: a ratio whose denominator
 is idle in this scenario has no data, as Grafana would show it). The stated queries are then
 the panel's symptom; each is evaluated exactly as the dashboard has it.
 """
@@ -112,6 +112,12 @@ class QueryObservation:
             return None
         return min(values) if low else max(values)
 
+    def typical(self, window: Window) -> float | None:
+        """The median of the window: a `down` is judged against it, since a rate's window
+        ramps up from zero as the baseline's workload starts."""
+        values = sorted(self._totals(window))
+        return values[len(values) // 2] if values else None
+
     def has_data(self) -> bool:
         return any(not math.isnan(v) for s in self.series for _, v in s.points)
 
@@ -151,7 +157,8 @@ def judge_query(
     refId; when None, `panel_move` is how the panel as a whole must move (None: the scenario
     states other queries only, this one must just show data)."""
     low = (wanted or panel_move) == "down"
-    base, value = q.level(q.baseline, low=low), q.level(q.fault, low=low)
+    base = q.typical(q.baseline) if low else q.level(q.baseline)
+    value = q.level(q.fault, low=low)
     row: dict[str, Any] = {
         "refId": q.ref,
         "query": q.expr,

@@ -261,3 +261,15 @@ def test_a_line_that_appears_moved_up_but_an_empty_one_did_not() -> None:
     spec = PanelExpectation(dashboard="d", panel="p", queries={"E": "up"})
     assert judge_panel(PanelObservation(spec, None, [appears]))[0] == "pass"
     assert judge_panel(PanelObservation(spec, None, [ratio("E")]))[0] == "fail"
+
+
+def test_down_is_judged_against_the_baseline_median_not_its_ramp() -> None:
+    """A rate over a window ramps up from 0 as the baseline's workload starts: the baseline's
+    lowest point is that ramp, so a fall to zero in the fault is judged against the median."""
+    points = [(0.0, 0.0), (1.0, 20.0)] + [(float(t), 50.0) for t in range(2, 10)]
+    points += [(float(t), 0.0) for t in range(10, 41)]
+    falls = QueryObservation("A", "x", "x", [Series({}, points)], BASE, FAULT)
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "down"})
+    status, summary, rows = judge_panel(PanelObservation(spec, None, [falls]))
+    assert status == "pass", summary
+    assert rows[0]["baseline"] == 50.0 and rows[0]["fault"] == 0.0
