@@ -6,9 +6,10 @@ scenario says (default: up) in the fault window against the baseline window. The
 pre-initialises its series at 0, so "has data" alone would pass with no fault at all.
 
 A scenario may instead state per query (refId) how it must behave: `up`, `down` (the fault's
-lowest point below the baseline's median), `flat` (with data, within the margin of its baseline) or `any` (not judged here: a ratio whose denominator
-is idle in this scenario has no data, as Grafana would show it). The stated queries are then
-the panel's symptom; each is evaluated exactly as the dashboard has it.
+lowest point below the baseline's median), `flat` (with data, within the margin of its
+baseline) or `any` (not judged here: a ratio whose denominator is idle in this scenario has no
+data, as Grafana would show it). The stated queries are then the panel's symptom; each is
+evaluated exactly as the dashboard has it.
 """
 
 from __future__ import annotations
