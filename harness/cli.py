@@ -454,7 +454,8 @@ def _print_plan(scenarios: list[Scenario], name: str, profile: Profile, contract
         if s.expect.delivery:
             console.print(f"  check delivery: {s.expect.delivery.model_dump()}")
         for p in s.expect.dashboards:
-            console.print(f"  check panel: {p.dashboard} / {p.panel} (moves {p.move})")
+            how = ", ".join(f"{r} {d}" for r, d in p.queries.items()) or f"moves {p.move}"
+            console.print(f"  check panel: {p.dashboard} / {p.panel} ({how})")
 
 
 @app.command()
