@@ -44,10 +44,13 @@ SCENARIOS = REPO_DEPLOY.parent / "scenarios"
 
 # Checks that fail as a consequence of a breakage, beside the one that catches it directly.
 CONSEQUENCES_B = {
-    # uncounted ACK failures: the alert has nothing to fire on, and both panels stay flat
+    # uncounted ACK failures: the alert has nothing to fire on, and every panel showing them
+    # stays flat (the total, the ratio's `ack` query, the correlation)
     ("S1", "alert RouterNatsHighAckFailureRate fires"),
     ("S1", "panel router-jetstream / NATS ACK Failures by Reason"),
     ("S1", "panel router-jetstream / Correlation: NATS Failures vs Redeliveries"),
+    ("S1", "panel router-jetstream / Total NATS Failures"),
+    ("S1", "panel router-jetstream / NATS Operation Failure Ratios"),
 }
 CONSEQUENCES_A: set[tuple[str, str]] = set()  # stack A's breakages each hit their own check
 
