@@ -143,7 +143,8 @@ def _print_plan(scenarios: list[Scenario], name: str, profile: Profile, contract
         if s.expect.delivery:
             say(f"  check delivery: {_fields(s.expect.delivery.model_dump(mode='json'))}")
         for p in s.expect.dashboards:
-            say(f"  check panel: {p.dashboard} / {p.panel} (moves {p.move})")
+            how = ", ".join(f"{r} {d}" for r, d in p.queries.items()) or f"moves {p.move}"
+            say(f"  check panel: {p.dashboard} / {p.panel} ({how})")
 
 
 def slot_plan(scenarios: list[Scenario], profile: Profile, slots: int) -> list[list[Scenario]]:
