@@ -92,7 +92,7 @@ async def execute(
             stack=_stack_for(target),
             run_id=run_id,
             workload=lambda scenario, target: Workload(
-                target.nats_url, scenario.workload, decide_urls=target.router_decide_urls
+                target.nats_servers, scenario.workload, decide_urls=target.router_decide_urls
             ),
             on_phase=on_phase,
         )

@@ -345,7 +345,7 @@ class Workload:
 
     def __init__(
         self,
-        nats_url: str,
+        nats_url: str | list[str],
         spec: WorkloadSpec,
         *,
         decide_urls: list[str] | None = None,
