@@ -438,9 +438,14 @@ def _own(out: Families, name: str, labels: dict[str, str], value: float) -> None
     out.add(f"{OWN}_{name}", OWN_HELP[name], labels, value)
 
 
-def _replicas(out: Families, group: str, labels: dict[str, str], cluster: dict[str, Any]) -> None:
-    """Per replica of a raft group (meta, stream, consumer): current, offline, lag, active.
-    Only a group's leader reports its replicas (not itself)."""
+def _replicas(
+    out: Families, group: str, labels: dict[str, str], cluster: dict[str, Any], me: str
+) -> None:
+    """Per replica of a raft group (meta, stream, consumer): current, offline, lag, active,
+    as the group's leader sees them (it lists the others). A follower lists replicas too, but
+    its view is stale (`current` false, `active` 0 for peers it does not track): skipped."""
+    if not me or cluster.get("leader") != me:
+        return
     for peer in cluster.get("replicas") or []:
         replica = {**labels, "replica": str(peer.get("name", ""))}
         values = {
@@ -456,6 +461,7 @@ def _replicas(out: Families, group: str, labels: dict[str, str], cluster: dict[s
 def own(out: Families, snapshot: Snapshot) -> None:
     """harness_nats_* families of one server."""
     sid = {"server_id": snapshot.server_id}
+    me = str((snapshot.varz or snapshot.routez or {}).get("server_name") or snapshot.server_id)
     for endpoint in ENDPOINTS:
         answered = getattr(snapshot, endpoint) is not None
         _own(out, "exporter_poll_ok", {**sid, "endpoint": endpoint}, answered)
@@ -470,7 +476,7 @@ def own(out: Families, snapshot: Snapshot) -> None:
     if meta is not None:
         _own(out, "meta_leader_known", sid, bool(meta.get("leader")))
         _own(out, "meta_cluster_size", sid, meta.get("cluster_size") or 0)
-        _replicas(out, "meta", sid, meta)
+        _replicas(out, "meta", sid, meta, me)
     for account in jsz.get("account_details") or []:
         acc = {**sid, "account": str(account.get("name", ""))}
         for stream in account.get("stream_detail") or []:
@@ -480,12 +486,12 @@ def own(out: Families, snapshot: Snapshot) -> None:
             config = stream.get("config")
             if config is not None:
                 _own(out, "stream_replicas", labels, config.get("num_replicas") or 1)
-            _replicas(out, "stream", labels, cluster)
+            _replicas(out, "stream", labels, cluster, me)
             for consumer in stream.get("consumer_detail") or []:
                 c_labels = {**labels, "consumer_name": str(consumer.get("name", ""))}
                 c_cluster = consumer.get("cluster") or {}
                 _own(out, "consumer_leader_known", c_labels, bool(c_cluster.get("leader")))
-                _replicas(out, "consumer", c_labels, c_cluster)
+                _replicas(out, "consumer", c_labels, c_cluster, me)
 
 
 def families(snapshots: Iterable[Snapshot]) -> list[Metric]:

@@ -8,6 +8,7 @@ partition is one proxy fault each way).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,12 @@ def node_names(size: int) -> list[str]:
 def component_name(node: str) -> str:
     """The stack component running node `node` (`nats-n1`)."""
     return f"{COMPONENT_PREFIX}{node}"
+
+
+def node_of(component: str) -> str | None:
+    """The node a component name runs (`nats-n2` → `n2`), None for any other component."""
+    match = re.fullmatch(rf"{COMPONENT_PREFIX}(n\d+)", component)
+    return match.group(1) if match else None
 
 
 def server_name(node: str) -> str:

@@ -60,8 +60,9 @@ def default_components(options: StackOptions | None = None) -> list[Component]:
 
 def component_named(name: str) -> Component:
     """The component recorded under `name` in a `stack.json`."""
-    if name.startswith(cluster.COMPONENT_PREFIX) and name[len(cluster.COMPONENT_PREFIX) :]:
-        return NatsNode(name[len(cluster.COMPONENT_PREFIX) :])
+    node = cluster.node_of(name)
+    if node is not None:
+        return NatsNode(node)
     try:
         return COMPONENTS[name]()
     except KeyError:
