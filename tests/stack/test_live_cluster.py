@@ -19,6 +19,7 @@ from harness.config import Target
 from harness.stack import cluster
 from harness.stack.component import StackOptions
 from harness.stack.stack import LocalStack
+from harness.target_check import check_target
 
 pytestmark = pytest.mark.live
 
@@ -104,6 +105,11 @@ def test_three_nodes_routed_with_roles_and_r3_streams_with_leaders(
             return ack, info, router
         finally:
             await nc.close()
+
+    # `harness status --target` on the written target file checks every node too.
+    checked = {r.name: r for r in anyio.run(check_target, target)}
+    assert all(checked[f"nats {n}"].ok for n in NODES), checked
+    assert "routes to 2 peer(s)" in checked["nats n1"].detail
 
     ack, info, router = anyio.run(r3_stream)
     assert ack.seq == 1
