@@ -99,7 +99,13 @@ def test_three_nodes_routed_with_roles_and_r3_streams_with_leaders(
             js = nc.jetstream()
             await js.add_stream(name="live-r3", subjects=["live.r3"], num_replicas=3)
             ack = await js.publish("live.r3", b"x")
-            info = await js.stream_info("live-r3")
+            # Replicas catch up right after the write; give them a few seconds to be current.
+            with anyio.move_on_after(10):
+                while True:
+                    info = await js.stream_info("live-r3")
+                    if all(r.current for r in info.cluster.replicas or []):
+                        break
+                    await anyio.sleep(0.2)
             router = await js.stream_info("router-stream")
             await js.delete_stream("live-r3")
             return ack, info, router
