@@ -314,3 +314,24 @@ def test_a_query_stated_flat_counts_for_coverage_and_round_trips_typed() -> None
     assert facts.panels_shown == {"d / p"}
     unstated = judge_panel(panel(PANEL, None, [query("A", 0.0, 2.0)]))[2]
     assert {"expected", "flat"}.isdisjoint(unstated.model_dump(mode="json")["queries"][0])
+
+
+def test_each_query_plot_says_what_was_judged() -> None:
+    """The panel figure's per-query titles: a statement and whether it held, not "did not
+    move" for a query that stayed flat as it must."""
+    from harness.report.figures import query_said
+
+    spec = PanelExpectation(
+        dashboard="d", panel="p", queries={"A": "up", "B": "flat", "C": "any", "E": "up"}
+    )
+    queries = [query("A", 0.0, 2.0), query("B", 1.0, 1.0), ratio("C"), query("D", 0.0, 1.0)]
+    judged = judge_panel(panel(spec, None, [*queries, ratio("E")]))[2]
+    assert [query_said(q) for q in judged.queries] == [
+        "up: moved",
+        "flat: stayed flat",
+        "any: not judged here",
+        "shown, not judged",
+        "no data",
+    ]
+    whole = judge_panel(panel(PANEL, None, [query("A", 0.0, 0.0)]))[2]
+    assert query_said(whole.queries[0]) == "did not move"
