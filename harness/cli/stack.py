@@ -86,14 +86,14 @@ def up(
 ) -> None:
     """Start the local stack (every slot); stay in the foreground until Ctrl-C unless
     --detach."""
+    if nats_cluster not in (1, 3):
+        bad_flag("--nats-cluster", f"must be 1 or 3, got {nats_cluster}")
     configure_logging()
     if profile not in PROFILES:
         raise _fail(
             f"--profile: unknown profile {profile!r}; choose one of {', '.join(PROFILES)}",
             BAD_INPUT,
         )
-    if nats_cluster not in (1, 3):
-        bad_flag("--nats-cluster", f"must be 1 or 3, got {nats_cluster}")
     directory = resolve_run_dir(run_dir)
     running = [s for s in slot_stacks.existing(directory) if anyio.run(_alive, s)]
     if running:
