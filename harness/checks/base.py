@@ -183,7 +183,7 @@ class CoverageFacts:
     alerts_proven: set[str] = field(default_factory=set)
     alerts_forbidden: set[str] = field(default_factory=set)
     queries_read: list[str] = field(default_factory=list)
-    queries_moved: list[str] = field(default_factory=list)
+    queries_moved: list[str] = field(default_factory=list)  # moved, or stayed flat as stated
     panels_shown: set[str] = field(default_factory=set)
 
 

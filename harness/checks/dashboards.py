@@ -5,6 +5,12 @@ run, every series must carry the labels its legend names, and the panel must mov
 scenario says (default: up) in the fault window against the baseline window. The router
 pre-initialises its series at 0, so "has data" alone would pass with no fault at all. The
 evidence keeps every series each query returned over the scenario: the judge's whole input.
+
+A scenario may instead state per query (refId) how it must behave: `up`, `down` (the fault's
+lowest point below the baseline's median), `flat` (with data, within the margin of its
+baseline) or `any` (not judged here: a ratio whose denominator is idle in this scenario has no
+data, as Grafana would show it). The stated queries are then the panel's symptom; each is
+evaluated exactly as the dashboard has it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from harness.checks.base import (
     Check,
@@ -53,7 +59,10 @@ class PanelExpectation(Strict):
         "up", description="how the panel shows the symptom: some query moves this way"
     )
     queries: dict[str, Direction] = Field(
-        default_factory=dict, description="per refId, how that query itself must move"
+        default_factory=dict,
+        description="per refId, how that query itself must behave: up, down, flat (with data), "
+        "or any (not judged in this scenario, may be empty); when given, these statements are "
+        "the panel's symptom",
     )
 
 
@@ -107,6 +116,20 @@ class PanelQuery(Record):
     baseline: float | None = None  # judged
     fault: float | None = None  # judged
     moved: bool | None = None  # judged
+    expected: Direction | None = Field(
+        None, description="judged: the scenario's statement for this refId, if it made one"
+    )
+    flat: bool | None = Field(None, description="judged: stayed flat with data, as stated")
+
+    @model_serializer(mode="wrap")
+    def _drop_unstated(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`expected` and `flat` only where a statement was judged: evidence without them (a
+        panel checked as a whole, or recorded before statements) keeps its shape."""
+        data = handler(self)
+        for key in ("expected", "flat"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
     def _totals(self, window: tuple[float, float]) -> list[float]:
         per_time: dict[float, float] = {}
@@ -121,6 +144,12 @@ class PanelQuery(Record):
         if not values:
             return None
         return min(values) if low else max(values)
+
+    def typical(self, window: tuple[float, float]) -> float | None:
+        """The median of the window: a `down` is judged against it, since a rate's window
+        ramps up from zero as the baseline's workload starts."""
+        values = sorted(self._totals(window))
+        return values[len(values) // 2] if values else None
 
     def has_data(self) -> bool:
         return any(not math.isnan(v) for s in self.result for _, v in s.points)
@@ -149,8 +178,62 @@ def moved(direction: Direction, base: float | None, value: float | None) -> bool
     return abs(value - base) <= max(margin, 1e-9)
 
 
+def showed(direction: Direction, base: float | None, value: float | None) -> bool:
+    """`moved`, plus a line that appears: a query with no data in the baseline (a ratio over
+    an idle denominator) that shows a positive value in the fault moved up, as on screen."""
+    if direction == "up" and base is None and value is not None:
+        return value > 0
+    return moved(direction, base, value)
+
+
+def judge_query(
+    q: PanelQuery,
+    windows: tuple[tuple[float, float], tuple[float, float]],
+    wanted: Direction | None,
+    panel_move: Direction | None,
+) -> tuple[PanelQuery, list[str]]:
+    """One query judged: its row and its failures. `wanted` is the scenario's statement for
+    this refId; when None, `panel_move` is how the panel as a whole must move (None: the
+    scenario states other queries only, this one must just show data)."""
+    baseline, fault = windows
+    low = (wanted or panel_move) == "down"
+    base = q.typical(baseline) if low else q.level(baseline)
+    value = q.level(fault, low=low)
+    row = q.model_copy(
+        update={
+            "series": len(q.result),
+            "baseline": base,
+            "fault": value,
+            "moved": None,
+            "expected": wanted,
+            "flat": None,
+        }
+    )
+    if wanted == "any":
+        return row, []  # not judged in this scenario: no data is what Grafana would show too
+    if not q.has_data():
+        return row, [f"query {q.refId} returned no data"]
+    failures = []
+    needed = legend_labels(q.legend)
+    lacking = sorted({n for s in q.result for n in needed if not s.labels.get(n)})
+    if lacking:
+        failures.append(f"query {q.refId}: series lack legend label(s) {', '.join(lacking)}")
+    if wanted is None:
+        if panel_move is not None:
+            row.moved = showed(panel_move, base, value)
+    elif showed(wanted, base, value):
+        row.moved = wanted in ("up", "down")
+        row.flat = wanted == "flat"
+    else:
+        row.moved = False
+        shown = "stay flat" if wanted == "flat" else f"move {wanted}"
+        failures.append(f"query {q.refId} did not {shown} ({value} vs baseline {base})")
+    return row, failures
+
+
 def judge_panel(obs: PanelEvidence) -> tuple[Status, str, PanelEvidence]:
-    """Every query has data with its legend's labels, and the panel shows the symptom."""
+    """Every query has data with its legend's labels, and the panel shows the symptom: the
+    per-refId statements of the scenario when it gives them, else some query moves `move`."""
     spec = obs.expected
     if spec is None:
         return "error", "the evidence keeps no expectation", obs
@@ -160,36 +243,25 @@ def judge_panel(obs: PanelEvidence) -> tuple[Status, str, PanelEvidence]:
         return "fail", "the panel has no query", obs
     if obs.baseline_window is None or obs.fault_window is None:
         return "error", "the evidence keeps no baseline and fault windows", obs
+    windows = (obs.baseline_window, obs.fault_window)
+    move = None if spec.queries else spec.move
+    rows: list[PanelQuery] = []
     failures: list[str] = []
-    rows = []
-    any_moved = False
     for q in obs.queries:
-        low = spec.move == "down"
-        base, value = q.level(obs.baseline_window, low=low), q.level(obs.fault_window, low=low)
-        row = q.model_copy(
-            update={"series": len(q.result), "baseline": base, "fault": value, "moved": None}
-        )
+        row, failed = judge_query(q, windows, spec.queries.get(q.refId), move)
         rows.append(row)
-        if not q.has_data():
-            failures.append(f"query {q.refId} returned no data")
-            continue
-        needed = legend_labels(q.legend)
-        lacking = sorted({n for s in q.result for n in needed if not s.labels.get(n)})
-        if lacking:
-            failures.append(f"query {q.refId}: series lack legend label(s) {', '.join(lacking)}")
-        row.moved = moved(spec.move, base, value)
-        any_moved = any_moved or row.moved
-        wanted = spec.queries.get(q.refId)
-        if wanted is not None and not moved(wanted, base, value):
-            failures.append(f"query {q.refId} did not move {wanted} ({value} vs baseline {base})")
+        failures.extend(failed)
     judged = obs.model_copy(update={"queries": rows})
     unknown = sorted(set(spec.queries) - {q.refId for q in obs.queries})
     if unknown:
         failures.append(f"the panel has no query {', '.join(unknown)}")
-    if not any_moved:
+    if not spec.queries and not any(r.moved for r in rows):
         failures.append(f"no query moved {spec.move} in the fault window: the symptom is not shown")
     if failures:
         return "fail", "; ".join(failures), judged
+    if spec.queries:
+        stated = ", ".join(f"{ref} {d}" for ref, d in sorted(spec.queries.items()))
+        return "pass", f"{len(obs.queries)} queries; as stated: {stated}", judged
     return "pass", f"{len(obs.queries)} queries with data; the panel moved {spec.move}", judged
 
 
@@ -279,7 +351,8 @@ class PanelCheck(Check):
         evidence: PanelEvidence = check.evidence  # type: ignore[assignment]
         facts = CoverageFacts(queries_read=[q.query for q in evidence.queries])
         if check.status == "pass":
-            facts.queries_moved = [q.query for q in evidence.queries if q.moved]
+            # a query stated flat that stayed flat with data shows its families work too
+            facts.queries_moved = [q.query for q in evidence.queries if q.moved or q.flat]
             if evidence.expected is not None:
                 facts.panels_shown = {f"{evidence.expected.dashboard} / {evidence.expected.panel}"}
         return facts

@@ -480,7 +480,8 @@ class MetricCheck(Check):
         spec = check.evidence.expected  # type: ignore[attr-defined]
         if spec is None:
             return CoverageFacts()
-        relative = spec.moved in ("up", "down") or any(
+        # a metric shown flat where the scenario says it must stay flat shows it works too
+        relative = spec.moved in ("up", "down", "flat") or any(
             getattr(spec, k) is not None for k in RELATIVE
         )
         moved = [spec.query] if check.status == "pass" and relative else []

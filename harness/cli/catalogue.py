@@ -27,6 +27,7 @@ from harness.cli.common import (
 )
 from harness.config import Target
 from harness.contract import Contract, default_contract_path
+from harness.coverage_rules import catalogue_coverage_problems
 from harness.durations import format_duration
 from harness.output import cell, say
 from harness.paths import deploy_dir
@@ -127,6 +128,7 @@ def validate(
             problems += contract_problems(promises, contract_path, deploy)
         if whole:
             problems += catalogue_problems(catalogue, deploy)
+            problems += catalogue_coverage_problems(catalogue, deploy)
         for spec in targets:
             if spec.kind == "local":  # the local stack has every proxy: a gap is a typo
                 with_target = cross_check(catalogue, deploy, promises, spec)

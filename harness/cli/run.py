@@ -146,7 +146,8 @@ def _print_plan(scenarios: list[Scenario], name: str, profile: Profile, contract
             loss = _fields(s.expect.data_loss.model_dump(mode="json"))
             say(f"  check stream read back after heal: {loss}")
         for p in s.expect.dashboards:
-            say(f"  check panel: {p.dashboard} / {p.panel} (moves {p.move})")
+            how = ", ".join(f"{r} {d}" for r, d in p.queries.items()) or f"moves {p.move}"
+            say(f"  check panel: {p.dashboard} / {p.panel} ({how})")
 
 
 def slot_plan(scenarios: list[Scenario], profile: Profile, slots: int) -> list[list[Scenario]]:

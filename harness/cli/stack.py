@@ -21,6 +21,7 @@ from harness.cli.common import (
     _fail,
     _load_target,
     _slot_count,
+    bad_flag,
     console,
 )
 from harness.config import PROFILES
@@ -74,10 +75,19 @@ def up(
             "machine can hold (two per core plus one, memory permitting)"
         ),
     ] = "auto",
+    nats_cluster: Annotated[
+        int,
+        typer.Option(
+            help="NATS servers per slot: 1 (a single server) or 3 (a JetStream cluster, every "
+            "route and client link through Toxiproxy, R3 streams, the NATS exporter)"
+        ),
+    ] = 1,
     run_dir: RunDir = None,
 ) -> None:
     """Start the local stack (every slot); stay in the foreground until Ctrl-C unless
     --detach."""
+    if nats_cluster not in (1, 3):
+        bad_flag("--nats-cluster", f"must be 1 or 3, got {nats_cluster}")
     configure_logging()
     if profile not in PROFILES:
         raise _fail(
@@ -92,7 +102,11 @@ def up(
             f"({len(running)} slot(s)): run `harness down` first",
             CANNOT_EVALUATE,
         )
-    options = StackOptions(router_fault_hook=router_fault_hook, router_readyz=router_readyz)
+    options = StackOptions(
+        router_fault_hook=router_fault_hook,
+        router_readyz=router_readyz,
+        nats_cluster=nats_cluster,
+    )
     # SIGTERM tears down like Ctrl-C does, also half-way through start-up.
     signal.signal(signal.SIGTERM, lambda *_: _raise_interrupt())
     try:

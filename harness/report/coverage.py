@@ -28,7 +28,8 @@ DEFAULT_STALE_AFTER_S = 30 * 24 * 3600.0
 INVERSE_TITLES: dict[str, str] = {
     "alerts_never_fired": "Alert rules no scenario fired",
     "forbidden_never_proven_alive": "Forbidden alerts never proven alive",
-    "metrics_never_moved": "Contract metrics no scenario moved",
+    "metrics_never_moved": "Contract metrics no scenario moved (or showed flat)",
+    "metrics_out_of_scope": "Contract metrics declared out of scope for live checks",
     "panels_never_showed_symptom": "Panels that never showed a symptom",
     "scenarios_not_run": "Catalogue scenarios that did not run",
 }
@@ -245,8 +246,9 @@ def inverse_lists(runs: list[LoadedRun], inventory: Inventory) -> dict[str, list
         "metrics_never_moved": [
             Gap(m, "read by checks, never shown moving" if m in read else "no check reads it")
             for m in sorted(inventory.metrics)
-            if m not in moved
+            if m not in moved and m not in inventory.out_of_scope
         ],
+        "metrics_out_of_scope": [Gap(m, r) for m, r in sorted(inventory.out_of_scope.items())],
         "panels_never_showed_symptom": [
             Gap(p.key, f"names {', '.join(p.scenarios)}" if p.scenarios else "names no scenario")
             for p in inventory.panels
@@ -261,7 +263,8 @@ def inverse_lists(runs: list[LoadedRun], inventory: Inventory) -> dict[str, list
 
 
 def _metrics_moved(facts: list[CoverageFacts], histograms: set[str]) -> tuple[set[str], set[str]]:
-    """(metrics a passing check showed moving, metrics any check read)."""
+    """(metrics a passing check showed moving, or flat where the scenario says it must stay
+    flat, metrics any check read)."""
 
     def names(query: str) -> set[str]:
         return {base_metric(n, histograms) for n in metric_names(query)}

@@ -15,7 +15,7 @@ from harness.evidence.record import CheckResult, Phase, ScenarioResult
 
 if TYPE_CHECKING:
     from harness.checks.alerts import AlertEvidence, ForbiddenEvidence
-    from harness.checks.dashboards import PanelEvidence
+    from harness.checks.dashboards import PanelEvidence, PanelQuery
     from harness.checks.metrics import MetricEvidence, QueryRecord, SeriesRecord
 
 Point = tuple[float, float]
@@ -86,6 +86,20 @@ class QueryPlot:
     baseline: float | None
     fault: float | None
     moved: bool | None
+    said: str = ""  # what the judge made of it, as the plot's title says
+
+
+def query_said(q: PanelQuery) -> str:
+    """One judged query in a few words: its statement (if the scenario made one) and whether
+    it held; older evidence and panels checked as a whole say moved / did not move."""
+    if q.expected == "any":
+        return "any: not judged here"
+    if q.expected == "flat":
+        return "flat: stayed flat" if q.flat else "flat: did not stay flat"
+    if q.moved is None:
+        return "shown, not judged" if q.has_data() else "no data"
+    said = "moved" if q.moved else "did not move"
+    return f"{q.expected}: {said}" if q.expected else said
 
 
 @dataclass
@@ -334,6 +348,7 @@ def panel_figure(check: CheckResult, result: ScenarioResult) -> PanelFigure:
             baseline=q.baseline,
             fault=q.fault,
             moved=q.moved,
+            said=query_said(q),
         )
         for q in e.queries
     ]

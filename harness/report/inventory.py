@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checks.dashboards import load_dashboards, panels
+from harness.coverage_rules import out_of_scope
 from harness.paths import deploy_dir, project_root
 from harness.rulefiles import alert_rules
 from harness.scenario import load_scenarios
 from harness.validate import contract_metrics
+from harness.yamlfile import load_yaml
 
 _IDS = re.compile(r"\b(?:S\d+|[A-Z][A-Z0-9]*-\d{3})(?:@[a-z][a-z0-9-]*)?\b")
 _PANEL_SCENARIOS = re.compile(r"Scenarios?:\s*([^\n]*)")
@@ -61,6 +63,7 @@ class Inventory:
     rules: dict[str, RuleEntry] = field(default_factory=dict)
     metrics: set[str] = field(default_factory=set)
     histograms: set[str] = field(default_factory=set)
+    out_of_scope: dict[str, str] = field(default_factory=dict)  # family -> the contract's reason
     panels: list[PanelEntry] = field(default_factory=list)
 
     def known_ids(self) -> set[str]:
@@ -105,6 +108,7 @@ def load_inventory(scenarios_dir: Path | None = None, deploy: Path | None = None
     contract = deploy / "metrics-contract.yaml"
     if contract.is_file():
         inventory.metrics, inventory.histograms = contract_metrics(contract)
+        inventory.out_of_scope = out_of_scope(load_yaml(contract)[0] or {})
     dashboards_dir = deploy / "grafana" / "dashboards"
     if dashboards_dir.is_dir():
         seen: set[int] = set()

@@ -312,8 +312,7 @@ def panel_svg(fig: PanelFigure, origin: float, end: float, ident: str) -> str:
                     lw=1.1,
                     zorder=4,
                 )
-        moved = {True: "moved", False: "did not move", None: "no data"}[q.moved]
-        ax.set_title(f"{q.ref}: {moved}", loc="left", fontsize=8.5)
+        ax.set_title(f"{q.ref}: {q.said}", loc="left", fontsize=8.5)
         ax.set_xlim(0, max(1.0, end - origin))
         ax.locator_params(nbins=4)
         ax.grid(alpha=0.3, lw=0.5)

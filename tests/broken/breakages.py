@@ -121,6 +121,28 @@ BROKEN_PANEL = Breakage(
 STACK_B = (NO_ACK_FAILURE_COUNT, WRONG_LABEL, EARLY_DLQ, BROKEN_PANEL)
 SCENARIOS_B = ("S1", "S3")
 
+# --- stack C: dashboard panels only (router, rules and routing unbroken) ------------------------
+RATIO_REF = Breakage(
+    "dashboard: NATS Operation Failure Ratios, the `ack` query (C) pointed at the NAK metrics",
+    "S1",
+    "panel router-jetstream / NATS Operation Failure Ratios",
+    "query C returned no data",  # no NAKs in S1: the NAK ratio is 0/0, an empty line
+)
+TOTAL_METRIC = Breakage(
+    "dashboard: Total NATS Failures sums the NAK failures twice instead of the ACK failures",
+    "S1",
+    "panel router-jetstream / Total NATS Failures",
+    "no query moved up in the fault window",
+)
+BY_LABEL = Breakage(
+    "dashboard: Redeliveries by Delivery Count aggregates by (reason), not by (delivery_count)",
+    "S3",
+    "panel router-jetstream / Redeliveries by Delivery Count",
+    "series lack legend label(s) delivery_count",
+)
+STACK_C = (RATIO_REF, TOTAL_METRIC, BY_LABEL)
+SCENARIOS_C = ("S1", "S3")
+
 DEAD_EXPR = "max without (state) (router_nats_connection_status) * on() group_left() up < 1"
 """`up` has one series per scrape target: on() matches them all on the right, so every
 evaluation fails with "found duplicate series" and the rule never produces a result."""
@@ -267,5 +289,42 @@ def break_dashboard(source: Path, dest: Path) -> Path:
     (target,) = panel["targets"]
     assert "router_dlq_total" in target["expr"], target
     target["expr"] = target["expr"].replace("router_dlq_total", "router_dlq_totl")
+    path.write_text(json.dumps(doc, indent=2))
+    return dest
+
+
+def _panel(doc: dict, title: str) -> dict:
+    (panel,) = [
+        p for row in doc["panels"] for p in [row, *row.get("panels", [])] if p.get("title") == title
+    ]
+    return panel
+
+
+def _swap(panel: dict, ref: str, old: str, new: str) -> None:
+    """`old` → `new` in the query `ref` of `panel`, where it must occur."""
+    (target,) = [t for t in panel["targets"] if t["refId"] == ref]
+    assert old in target["expr"], (panel["title"], ref, target["expr"])
+    target["expr"] = target["expr"].replace(old, new)
+
+
+def break_panels(source: Path, dest: Path) -> Path:
+    """Stack C's deploy/: a copy whose dashboard has three panels broken the way an edit breaks
+    them; the rules, routing and router are untouched."""
+    shutil.copytree(source, dest)
+    path = dest / DASHBOARD
+    doc = json.loads(path.read_text())
+    _swap(_panel(doc, "NATS Operation Failure Ratios"), "C", "router_nats_ack_", "router_nats_nak_")
+    _swap(
+        _panel(doc, "Total NATS Failures"),
+        "A",
+        "sum(rate(router_nats_ack_failures_total",
+        "sum(rate(router_nats_nak_failures_total",
+    )
+    _swap(
+        _panel(doc, "Redeliveries by Delivery Count"),
+        "A",
+        "sum by (delivery_count)",
+        "sum by (reason)",
+    )
     path.write_text(json.dumps(doc, indent=2))
     return dest

@@ -1,4 +1,5 @@
-"""Fixtures: two broken stacks (A: rules and routing, B: router code and a dashboard), each
+"""Fixtures: broken stacks (A: rules and routing, B: router code and a dashboard, C: dashboard
+panels only), each
 started from its broken files, and one `harness run` of the repo's own scenarios against each
 through the real CLI, judged against the repo's untouched alerting contract. Each stack has a
 slot per scenario, so a run's scenarios go in parallel, isolated as `make run` runs them."""
@@ -26,7 +27,9 @@ from harness.stack.component import StackOptions
 from tests.broken.breakages import (
     SCENARIOS_A,
     SCENARIOS_B,
+    SCENARIOS_C,
     break_dashboard,
+    break_panels,
     break_router,
     break_rules_and_routing,
 )
@@ -112,3 +115,12 @@ def broken_b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokenRun]:
     options = StackOptions(router_source=str(source))
     with broken_stack(base / "run", SCENARIOS_B, deploy, options):
         yield run_against(base / "run", SCENARIOS_B, base / "out")
+
+
+@pytest.fixture(scope="module")
+def broken_c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokenRun]:
+    """Stack C up with three broken dashboard panels, everything else unbroken; S1 and S3."""
+    base = tmp_path_factory.mktemp("broken-c")
+    deploy = break_panels(REPO_DEPLOY, base / "deploy")
+    with broken_stack(base / "run", SCENARIOS_C, deploy):
+        yield run_against(base / "run", SCENARIOS_C, base / "out")

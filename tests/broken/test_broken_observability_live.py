@@ -1,7 +1,8 @@
 """Every check kind fails on a realistic breakage, and everything unbroken passes beside it.
 
-Two stacks are started from deliberately broken files (breakages.py): A breaks rules and
-Alertmanager routing, B breaks the router's code and a dashboard. The repo's own scenarios run
+Three stacks are started from deliberately broken files (breakages.py): A breaks rules and
+Alertmanager routing, B breaks the router's code and a dashboard, C breaks only dashboard panels
+(a wrong refId's query, a wrong metric, a wrong label in `by`). The repo's own scenarios run
 against each through the real CLI, judged against the repo's untouched alerting contract, not
 against a reference copy of deploy/. Each breakage test asserts the specific check that must
 catch it, with its reason; the control tests assert that every other check of the same runs
@@ -21,12 +22,15 @@ from tests.broken.breakages import (
     INHIBITED,
     LONG_FOR,
     NO_ACK_FAILURE_COUNT,
+    RATIO_REF,
     RESOLVED_OFF,
     SCENARIOS_A,
     SCENARIOS_B,
+    SCENARIOS_C,
     SEVERITY,
     STACK_A,
     STACK_B,
+    STACK_C,
     WRONG_LABEL,
     Breakage,
 )
@@ -34,10 +38,13 @@ from tests.broken.conftest import BrokenRun
 
 # Checks that fail as a consequence of a breakage, beside the one that catches it directly.
 CONSEQUENCES_B = {
-    # uncounted ACK failures: the alert has nothing to fire on, and both panels stay flat
+    # uncounted ACK failures: the alert has nothing to fire on, and every panel showing them
+    # stays flat (the total, the ratio's `ack` query, the correlation)
     ("S1", "alert RouterNatsHighAckFailureRate fires"),
     ("S1", "panel router-jetstream / NATS ACK Failures by Reason"),
     ("S1", "panel router-jetstream / Correlation: NATS Failures vs Redeliveries"),
+    ("S1", "panel router-jetstream / Total NATS Failures"),
+    ("S1", "panel router-jetstream / NATS Operation Failure Ratios"),
 }
 CONSEQUENCES_A: set[tuple[str, str]] = set()  # stack A's breakages each hit their own check
 
@@ -177,3 +184,25 @@ def test_uncounted_failures_and_broken_panel_evidence(broken_b: BrokenRun) -> No
     assert toxic["heal"]["evidence"]["stats_at_removal"]["acted"] > 0  # the fault did happen
     panel = broken_b.check(BROKEN_PANEL.scenario, BROKEN_PANEL.check)["evidence"]
     assert panel["queries"][0]["series"] == 0
+
+
+# --- stack C: dashboard panels only ------------------------------------------------------------
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("breakage", STACK_C, ids=lambda b: b.what.split(":")[1].strip()[:40])
+def test_stack_c_breakage_is_caught(broken_c: BrokenRun, breakage: Breakage) -> None:
+    assert_caught(broken_c, breakage)
+
+
+@pytest.mark.live
+def test_stack_c_only_the_broken_panels_fail(broken_c: BrokenRun) -> None:
+    """The control beside the breakages: with the same router, rules and routing, every other
+    check of S1 and S3 passes, including the other queries of the broken panels' scenarios."""
+    assert broken_c.returncode == 1, broken_c.stderr[-3000:]
+    assert failing(broken_c) == {(b.scenario, b.check) for b in STACK_C}
+    ratios = broken_c.check(RATIO_REF.scenario, RATIO_REF.check)["evidence"]["queries"]
+    (ack,) = [q for q in ratios if q["refId"] == "C"]
+    assert "router_nats_nak_failures_total" in ack["query"]  # judged as the dashboard has it
+    for s in SCENARIOS_C:
+        assert all(f["heal"]["healed"] for f in broken_c.scenario(s)["faults"])

@@ -72,6 +72,62 @@ def test_per_query_direction_and_missing_panel() -> None:
     assert judge_panel(panel(PANEL, "dashboard 'd' has no panel 'p'"))[0] == "fail"
 
 
+def line(ref: str, expr: str, points: list[tuple[float, float]]) -> PanelQuery:
+    """A query whose one unlabelled series has these points."""
+    return PanelQuery(refId=ref, query=expr, legend="x", result=[SeriesRecord(points=points)])
+
+
+def ratio(ref: str) -> PanelQuery:
+    """A ratio whose denominator is idle in the scenario: 0/0, so NaN everywhere."""
+    nan = float("nan")
+    return line(ref, "a/b", [(0.0, nan), (20.0, nan)])
+
+
+def test_stated_queries_are_the_symptom_each_judged_on_its_own() -> None:
+    """Per refId: up, flat (with data) and any (not judged: an idle ratio has no data)."""
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "up", "B": "flat", "C": "any"})
+    obs = panel(spec, None, [query("A", 0.0, 2.0), query("B", 1.0, 1.0), ratio("C")])
+    status, summary, judged = judge_panel(obs)
+    assert status == "pass", summary
+    assert [(r.expected, r.moved, r.flat) for r in judged.queries] == [
+        ("up", True, False),
+        ("flat", False, True),
+        ("any", None, None),
+    ]
+
+
+def test_a_query_stated_flat_that_moves_or_has_no_data_fails() -> None:
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "up", "B": "flat"})
+    moving = judge_panel(panel(spec, None, [query("A", 0.0, 2.0), query("B", 0.0, 3.0)]))
+    assert moving[0] == "fail" and "query B did not stay flat" in moving[1]
+    empty = PanelQuery(refId="B", query="y", legend="x")
+    assert (
+        "query B returned no data"
+        in judge_panel(panel(spec, None, [query("A", 0.0, 2.0), empty]))[1]
+    )
+
+
+def test_a_wrong_query_in_a_multi_query_panel_fails_its_own_statement() -> None:
+    """The SRE's breakage: the `ack` ratio pointed at the NAK metrics no longer moves in S1."""
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "flat", "C": "up"})
+    obs = panel(spec, None, [query("A", 0.0, 0.0), query("C", 0.0, 0.0)])
+    status, summary, judged = judge_panel(obs)
+    assert status == "fail" and "query C did not move up" in summary
+    assert not any(r.moved for r in judged.queries)
+
+
+def test_per_query_down_is_judged_on_the_low_point() -> None:
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "down"})
+    status, summary, _ = judge_panel(panel(spec, None, [query("A", 1.0, 0.0)]))
+    assert status == "pass", summary
+
+
+def test_unstated_query_beside_stated_ones_needs_data_but_is_not_counted_as_moved() -> None:
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "up"})
+    status, _, judged = judge_panel(panel(spec, None, [query("A", 0.0, 2.0), query("B", 0.0, 2.0)]))
+    assert status == "pass" and judged.queries[1].moved is None
+
+
 LEDGER = {
     "acked": 600, "answered": 480, "dead_lettered": 120, "lost": 0, "duplicate_outcomes": 0,
     "max_duplicates_per_message": 0, "unexpected": 0, "poison_published": 120,
@@ -208,3 +264,74 @@ def test_verdict_names_the_first_cause_first() -> None:
     assert verdict == "error" and reason.startswith("preflight: the target cannot")
     assert "not proven healed" not in reason
     assert decide(checks=[], faults=[], interrupted=True)[0] == "interrupted"
+
+
+def test_a_line_that_appears_moved_up_but_an_empty_one_did_not() -> None:
+    """A ratio with an idle denominator in the baseline (no data) that shows failures in the
+    fault moved up, as on screen; one that stays empty did not."""
+    nan = float("nan")
+    points = [(float(t), nan) for t in range(0, 10)] + [(float(t), 0.5) for t in range(10, 41)]
+    appears = line("E", "a/b", points)
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"E": "up"})
+    assert judge_panel(panel(spec, None, [appears]))[0] == "pass"
+    assert judge_panel(panel(spec, None, [ratio("E")]))[0] == "fail"
+
+
+def test_down_is_judged_against_the_baseline_median_not_its_ramp() -> None:
+    """A rate over a window ramps up from 0 as the baseline's workload starts: the baseline's
+    lowest point is that ramp, so a fall to zero in the fault is judged against the median."""
+    points = [(0.0, 0.0), (1.0, 20.0)] + [(float(t), 50.0) for t in range(2, 10)]
+    points += [(float(t), 0.0) for t in range(10, 41)]
+    falls = line("A", "x", points)
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "down"})
+    status, summary, judged = judge_panel(panel(spec, None, [falls]))
+    assert status == "pass", summary
+    assert judged.queries[0].baseline == 50.0 and judged.queries[0].fault == 0.0
+
+
+def test_a_query_stated_flat_counts_for_coverage_and_round_trips_typed() -> None:
+    """A passing panel's query that stayed flat as stated shows its families work (coverage),
+    and the judged row keeps `expected`/`flat` typed through the JSON; a row judged without a
+    statement serialises as older evidence did, without them."""
+    from harness.checks.dashboards import PanelCheck
+    from harness.evidence.record import CheckResult
+
+    spec = PanelExpectation(dashboard="d", panel="p", queries={"A": "up", "B": "flat"})
+    a, b = line("A", "rate(a_total[1m])", [(0.0, 0.0), (20.0, 2.0)]), query("B", 1.0, 1.0)
+    b = b.model_copy(update={"query": "rate(b_total[1m])"})
+    status, summary, judged = judge_panel(panel(spec, None, [a, b]))
+    assert status == "pass", summary
+    check = CheckResult(
+        name="panel d / p",
+        kind="dashboard",
+        status=status,
+        summary=summary,
+        evidence=judged.model_dump(mode="json"),
+    )
+    assert check.evidence.queries[1].flat is True  # type: ignore[attr-defined]
+    facts = PanelCheck.facts(check)
+    assert facts.queries_moved == ["rate(a_total[1m])", "rate(b_total[1m])"]
+    assert facts.panels_shown == {"d / p"}
+    unstated = judge_panel(panel(PANEL, None, [query("A", 0.0, 2.0)]))[2]
+    assert {"expected", "flat"}.isdisjoint(unstated.model_dump(mode="json")["queries"][0])
+
+
+def test_each_query_plot_says_what_was_judged() -> None:
+    """The panel figure's per-query titles: a statement and whether it held, not "did not
+    move" for a query that stayed flat as it must."""
+    from harness.report.figures import query_said
+
+    spec = PanelExpectation(
+        dashboard="d", panel="p", queries={"A": "up", "B": "flat", "C": "any", "E": "up"}
+    )
+    queries = [query("A", 0.0, 2.0), query("B", 1.0, 1.0), ratio("C"), query("D", 0.0, 1.0)]
+    judged = judge_panel(panel(spec, None, [*queries, ratio("E")]))[2]
+    assert [query_said(q) for q in judged.queries] == [
+        "up: moved",
+        "flat: stayed flat",
+        "any: not judged here",
+        "shown, not judged",
+        "no data",
+    ]
+    whole = judge_panel(panel(PANEL, None, [query("A", 0.0, 0.0)]))[2]
+    assert query_said(whole.queries[0]) == "did not move"

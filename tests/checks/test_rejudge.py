@@ -51,10 +51,22 @@ def test_rejudge_reproduces_the_stored_verdicts_exactly(tmp_path: Path) -> None:
     done = rejudge_run(R3, tmp_path / "out", report=False)
     assert done.changes == []
     written = json.loads((tmp_path / "out" / "evidence.json").read_text())
-    # every scenario, check, summary and derived figure as the run wrote them (the fixture
-    # predates the scenario's data-loss outcome: it had no data-loss check, so none now)
+    # every scenario, check, summary and derived figure as the run wrote them, but for the one
+    # panel the run checked with a per-refId statement, which the panel judge now reads as the
+    # panel's whole symptom (issue 19): same status, its statement in the summary and rows
+    # (the fixture predates the scenario's data-loss outcome: it had no data-loss check, so none
+    # now)
     assert all(s.pop("data_loss") is None for s in written["scenarios"])
-    assert written["scenarios"] == stored()["scenarios"]
+    expected = stored()["scenarios"]
+    panels = [c for c in expected[0]["checks"] if c["kind"] == "dashboard"]
+    (panel,) = [c for c in panels if c["evidence"]["expected"]["queries"]]
+    assert panel["evidence"]["expected"]["queries"] == {"A": "up"}
+    panel["summary"] = "3 queries; as stated: A up"
+    for row in panel["evidence"]["queries"]:
+        stated = row["refId"] == "A"
+        row["moved"] = True if stated else None  # unstated queries need data, not a move
+        row |= {"expected": "up", "flat": False} if stated else {}
+    assert written["scenarios"] == expected
     assert written["unproven_forbidden"] == stored()["unproven_forbidden"]
     assert written["rejudged"]["contract"] is None and written["rejudged"]["changed"] == []
     assert (tmp_path / "out" / "junit.xml").is_file()

@@ -414,6 +414,13 @@ CLI = [
         CAT,
     ),
     Case(
+        "nats-cluster-two",
+        ["up", "--nats-cluster", "2", "--run-dir", "{tmp}/run"],
+        2,
+        ["--nats-cluster: must be 1 or 3, got 2"],
+        CAT,
+    ),
+    Case(
         "out-is-file",
         ["run", "TST-901", "--dry-run", "--out", "{tmp}/cat/s.yaml", *S],
         2,

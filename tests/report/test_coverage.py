@@ -21,8 +21,9 @@ def small_catalogue() -> Inventory:
             "Fired": RuleEntry("Fired", "rules.yml", ("S1",)),
             "Silent": RuleEntry("Silent", "rules.yml", ("S2",)),
         },
-        metrics={"router_a_total", "router_b_total", "router_c_total", "router_h"},
+        metrics={"router_a_total", "router_b_total", "router_c_total", "router_d", "router_h"},
         histograms={"router_h"},
+        out_of_scope={"router_d": "set once at start-up"},
         panels=[PanelEntry("dash", "Shown", ("S1",)), PanelEntry("dash", "Never", ())],
     )
 
@@ -137,10 +138,10 @@ def test_inverse_lists(make_run) -> None:
     assert set(gaps["alerts_never_fired"]) == {"Silent"}
     assert "S2" in gaps["alerts_never_fired"]["Silent"]
     assert set(gaps["forbidden_never_proven_alive"]) == {"Silent"}
-    assert gaps["metrics_never_moved"] == {
-        "router_b_total": "read by checks, never shown moving",
-        "router_c_total": "no check reads it",
-    }
+    # a passing flat check shows its family works (where the scenario says it must stay flat);
+    # an out-of-scope family is listed apart, with the contract's reason
+    assert gaps["metrics_never_moved"] == {"router_c_total": "no check reads it"}
+    assert gaps["metrics_out_of_scope"] == {"router_d": "set once at start-up"}
     assert set(gaps["panels_never_showed_symptom"]) == {"dash / Never"}
     assert set(gaps["scenarios_not_run"]) == {"S2", "S9"}
 

@@ -101,6 +101,7 @@ def test_coverage_json_is_the_matrix(written: Written) -> None:
         "alerts_never_fired",
         "forbidden_never_proven_alive",
         "metrics_never_moved",
+        "metrics_out_of_scope",
         "panels_never_showed_symptom",
         "scenarios_not_run",
     }
