@@ -175,7 +175,7 @@ def test_partition_isolates_the_stream_leader_and_heal_restores_every_route(
         return {"new_leader": new, "elected_after_s": elected, "acked": more}
 
     spec = fault(kind="partition", node="stream_leader", duration="30s")
-    evidence, seen, outcome = anyio.run(run_fault, stack, target, tmp_path, spec, "part")
+    evidence, seen, outcome = anyio.run(run_fault, stack, target, tmp_path, spec, "part", during)
     assert evidence["role"] == "stream_leader" and evidence["node"] in NODES
     assert len(evidence["proxies_disabled"]) == 4
     assert evidence["routes"][evidence["node"]] == 0
@@ -203,7 +203,7 @@ def test_pause_a_follower_is_state_t_and_continued_on_heal(
         return {"acked": await publish(target, 20, "during-pause")}
 
     spec = fault(kind="node_pause", node="follower", duration="30s")
-    evidence, seen, outcome = anyio.run(run_fault, stack, target, tmp_path, spec, "pause")
+    evidence, seen, outcome = anyio.run(run_fault, stack, target, tmp_path, spec, "pause", during)
     assert evidence["proc_state"] == "T" and evidence["role"] == "follower"
     assert process_state(pid_of(stack, evidence["node"])) in ("S", "R")
     assert outcome.evidence["proc_state"] in ("S", "R")
@@ -231,7 +231,7 @@ def test_kill_the_stream_leader_and_restart_it_with_its_store(
         return {"new_leader": new, "elected_after_s": time.monotonic() - started}
 
     spec = fault(kind="node_kill", node="stream_leader", duration="30s")
-    evidence, seen, outcome = anyio.run(run_fault, stack, target, tmp_path, spec, "kill")
+    evidence, seen, outcome = anyio.run(run_fault, stack, target, tmp_path, spec, "kill", during)
     node = evidence["node"]
     assert evidence["before"]["stream_leaders"][STREAM] == node
     assert pid_of(stack, node) != evidence["pid"]
@@ -275,6 +275,13 @@ def test_damaged_block_of_a_follower_rejoins_current(
           f"{evidence['before']['size']}→{evidence['after']['size']} bytes; heal {outcome.method} "
           f"{outcome.seconds}s rebuilt={outcome.evidence.get('rebuilt_store')} "
           f"errors={outcome.errors}")  # fmt: skip
+    log = Path(stack.record(f"nats-{evidence['node']}").log).read_text()
+    noticed = [
+        line
+        for line in log.splitlines()
+        if any(w in line.lower() for w in ("corrupt", "checksum", "truncat", "rebuil", "lost"))
+    ]
+    print(f"storage {damage}: what the node logged about it: {noticed[-8:]}")
     lost = anyio.run(missing, target, acked)
     print(f"storage {damage}: acknowledged but missing after heal: {lost}")
     assert lost == []
