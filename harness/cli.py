@@ -92,6 +92,13 @@ def up(
             "machine can hold (two per core plus one, memory permitting)"
         ),
     ] = "auto",
+    nats_cluster: Annotated[
+        int,
+        typer.Option(
+            help="NATS servers per slot: 1 (a single server) or 3 (a JetStream cluster, every "
+            "route and client link through Toxiproxy, R3 streams, the NATS exporter)"
+        ),
+    ] = 1,
     run_dir: RunDir = None,
 ) -> None:
     """Start the local stack (every slot); stay in the foreground until Ctrl-C unless
@@ -106,7 +113,13 @@ def up(
             f"a stack is already running in {running[0].run_dir} "
             f"({len(running)} slot(s)): run `harness down` first"
         )
-    options = StackOptions(router_fault_hook=router_fault_hook, router_readyz=router_readyz)
+    if nats_cluster not in (1, 3):
+        raise _fail(f"--nats-cluster must be 1 or 3, got {nats_cluster}", 2)
+    options = StackOptions(
+        router_fault_hook=router_fault_hook,
+        router_readyz=router_readyz,
+        nats_cluster=nats_cluster,
+    )
     # SIGTERM tears down like Ctrl-C does, also half-way through start-up.
     signal.signal(signal.SIGTERM, lambda *_: _raise_interrupt())
     try:

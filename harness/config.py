@@ -75,12 +75,45 @@ HttpUrl = Annotated[str, AfterValidator(lambda v: _check_url(v, ("http", "https"
 NatsUrl = Annotated[str, AfterValidator(lambda v: _check_url(v, ("nats", "tls")))]
 
 
+class NatsNodeSpec(Strict):
+    """One node of a NATS cluster target."""
+
+    name: str = Field(description="the node's short name (n1, n2, ...)")
+    server_name: str = Field(description="its `server_name`, the name /jsz reports leaders by")
+    client_url: NatsUrl = Field(description="how clients reach it (locally: its client proxy)")
+    monitor_url: HttpUrl = Field(description="its monitoring port (/varz, /routez, /jsz)")
+    client_proxy: str | None = Field(None, description="the Toxiproxy proxy of its client link")
+    route_proxies: list[str] = Field(
+        default_factory=list,
+        description="every Toxiproxy proxy carrying a route of this node, both directions",
+    )
+
+
+class NatsTopology(Strict):
+    """What NATS the target runs: one server, or a JetStream cluster."""
+
+    kind: Literal["single", "cluster"] = "single"
+    cluster_name: str | None = None
+    stream_replicas: int = Field(1, ge=1, le=5, description="replicas of the router's streams")
+    nodes: list[NatsNodeSpec] = Field(default_factory=list)
+    system_user: str | None = Field(
+        None,
+        description="`user:password` of the cluster's system account, for meta-group requests "
+        "(a meta leader stepdown); None: the harness cannot make them",
+    )
+
+
 class Target(Strict):
     """The stack under test, as the harness addresses it."""
 
     name: str
     kind: Literal["local", "external"] = "external"
     nats_url: NatsUrl
+    nats_urls: list[NatsUrl] = Field(
+        default_factory=list,
+        description="every NATS URL clients may use (a cluster's nodes); empty: nats_url alone",
+    )
+    topology: NatsTopology = Field(default_factory=NatsTopology)
     toxiproxy_url: HttpUrl
     prometheus_url: HttpUrl
     alertmanager_url: HttpUrl
@@ -102,6 +135,11 @@ class Target(Strict):
         default_factory=list,
         description="readiness URLs of the routers, if they have one (else /metrics decides)",
     )
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """The URLs a client of this target connects with (all of a cluster's nodes)."""
+        return list(self.nats_urls) or [self.nats_url]
 
 
 def load_target(path: Path | str) -> Target:

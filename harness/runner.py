@@ -84,7 +84,7 @@ async def execute(
             run_id,
             stack=_stack_for(target),
             workload=lambda scenario, target: WorkloadDriver(
-                target.nats_url, scenario.workload, decide_urls=target.router_decide_urls
+                target.nats_servers, scenario.workload, decide_urls=target.router_decide_urls
             ),
             hooks=hooks,
         )

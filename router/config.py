@@ -74,7 +74,9 @@ class Config(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     nats_url: str = setting(
-        "nats://127.0.0.1:4222", "NATS server URL (through the Toxiproxy proxy in the local stack)"
+        "nats://127.0.0.1:4222",
+        "NATS server URL, or a cluster's URLs comma-separated (through Toxiproxy proxies in "
+        "the local stack)",
     )
     nats_cluster: str = setting("default", "value of the `cluster` label on connect failures")
     subject: str = setting(
@@ -93,6 +95,9 @@ class Config(BaseSettings):
     dlq_stream: str = setting("router-dlq", "stream holding <subject>.dlq (created if missing)")
     consumer: str = setting("router-decide-consumer", "durable pull consumer name")
     stream_storage: str = setting("file", "storage of created streams: file or memory")
+    stream_replicas: int = setting(
+        1, "replicas of created streams (1 for a single server, 3 on a 3-node cluster)"
+    )
     ack_wait: float = setting(30.0, "consumer ack_wait in seconds (short for time-compressed runs)")
     max_deliver: int = setting(
         5, "consumer max_deliver; at this delivery a failing message goes to the DLQ"
@@ -174,6 +179,11 @@ class Config(BaseSettings):
     )
     log_level: str = setting("info", "debug, info, warning or error")
     log_format: str = setting("kv", "kv (key=value) or json")
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """The server URLs `nats_url` names (one, or a cluster's comma-separated list)."""
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
 
     @property
     def reply_subject(self) -> str:
@@ -300,6 +310,10 @@ def validate(config: Config) -> None:
         problems.append("--max-inflight and --fetch-batch must be >= 1")
     if config.max_reconnect_attempts < 1:
         problems.append("--max-reconnect-attempts must be >= 1")
+    if not config.nats_servers:
+        problems.append("--nats-url must name at least one server")
+    if not 1 <= config.stream_replicas <= 5:
+        problems.append("--stream-replicas must be 1..5")
     if config.stream_storage not in ("file", "memory"):
         problems.append("--stream-storage must be file or memory")
     if config.log_format not in ("kv", "json"):

@@ -204,7 +204,7 @@ class Supervisor:
         try:
             await asyncio.wait_for(
                 nc.connect(
-                    servers=[self.config.nats_url],
+                    servers=self.config.nats_servers,
                     name="beamline-router",
                     allow_reconnect=False,
                     # One pass over the server list, no client-side waits: our loop backs off.

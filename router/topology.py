@@ -72,8 +72,15 @@ class Topology:
             try:
                 await js.stream_info(name)
             except nats.js.errors.NotFoundError:
-                await js.add_stream(StreamConfig(name=name, subjects=[subject], storage=storage))
-                log.info("stream_created", stream=name, subject=subject)
+                await js.add_stream(
+                    StreamConfig(
+                        name=name,
+                        subjects=[subject],
+                        storage=storage,
+                        num_replicas=c.stream_replicas,
+                    )
+                )
+                log.info("stream_created", stream=name, subject=subject, replicas=c.stream_replicas)
         await js.add_consumer(c.stream, consumer_config(c))
         self.ready = True
         log.info("consumer_ready", stream=c.stream, consumer=c.consumer, max_deliver=c.max_deliver)

@@ -36,6 +36,13 @@ class StackOptions:
     router_source: str | None = None
     """A directory holding another `router` package to run instead of ours (first on the
     router's PYTHONPATH): a modified or independently written router."""
+    nats_cluster: int = 1
+    """How many `nats-server` nodes: 1 is the classic single server; 3 a JetStream cluster
+    whose every route and client link passes through Toxiproxy, with R3 streams."""
+
+    @property
+    def clustered(self) -> bool:
+        return self.nats_cluster > 1
 
 
 @dataclass
@@ -76,6 +83,10 @@ class Component(ABC):
     port_names: ClassVar[tuple[str, ...]] = ("main",)
     ready_timeout: ClassVar[float] = 20.0
 
+    def ports_needed(self, ctx: StackContext) -> tuple[str, ...]:
+        """The names of the ports to allocate for it (most components: `port_names`)."""
+        return self.port_names
+
     @abstractmethod
     def command(self, ctx: StackContext) -> list[str]:
         """The argv that starts it; writes any config file it needs first."""
@@ -90,6 +101,10 @@ class Component(ABC):
 
     def target_fields(self, ctx: StackContext) -> dict[str, Any]:
         """Fields of the `Target` this component provides (URLs, proxies, ...)."""
+        return {}
+
+    async def describe(self, ctx: StackContext, client: httpx.AsyncClient) -> dict[str, Any]:
+        """Structured facts for `harness status --json` (a NATS node: its role and routes)."""
         return {}
 
     def scrape_jobs(self, ctx: StackContext) -> list[ScrapeJob]:

@@ -23,9 +23,12 @@ from harness.errors import HarnessError
 from harness.http import async_client
 from harness.paths import deploy_dir as default_deploy_dir
 from harness.probes import ProbeFailed
+from harness.stack import cluster
 from harness.stack.component import Component, StackContext, StackOptions
 from harness.stack.components.alertmanager import Alertmanager
 from harness.stack.components.nats import Nats
+from harness.stack.components.nats_exporter import NatsExporter
+from harness.stack.components.nats_node import NatsNode
 from harness.stack.components.prometheus import Prometheus
 from harness.stack.components.router import Router
 from harness.stack.components.toxiproxy import Toxiproxy
@@ -36,16 +39,35 @@ from harness.stack.process import ProcessRecord, start_process, stop_process, ta
 log = structlog.get_logger("stack")
 
 COMPONENTS: dict[str, type[Component]] = {
-    c.name: c for c in (Nats, Toxiproxy, Router, Webhook, Alertmanager, Prometheus)
+    c.name: c for c in (Nats, Toxiproxy, Router, NatsExporter, Webhook, Alertmanager, Prometheus)
 }
-"""Every component kind, by name, in start order (Prometheus last: it scrapes the others)."""
+"""Every component kind, by name, in start order (Prometheus last: it scrapes the others).
+A cluster's nodes (`nats-n1`, …) are `NatsNode`s named after their node."""
 
 
 ALERTING = ("prometheus", "alertmanager")
 
 
-def default_components() -> list[Component]:
-    return [cls() for cls in COMPONENTS.values()]
+def default_components(options: StackOptions | None = None) -> list[Component]:
+    """A single-node slot: exactly the classic stack. A cluster slot: its nodes instead of
+    `nats`, and the NATS exporter that lets Prometheus see them."""
+    options = options or StackOptions()
+    if not options.clustered:
+        return [cls() for cls in COMPONENTS.values() if cls is not NatsExporter]
+    nodes: list[Component] = [NatsNode(n) for n in cluster.node_names(options.nats_cluster)]
+    rest = [cls() for name, cls in COMPONENTS.items() if name != "nats"]
+    return [*nodes, *rest]
+
+
+def component_named(name: str) -> Component:
+    """The component recorded under `name` in a `stack.json`."""
+    node = cluster.node_of(name)
+    if node is not None:
+        return NatsNode(node)
+    try:
+        return COMPONENTS[name]()
+    except KeyError:
+        raise StackError(f"unknown component {name!r}") from None
 
 
 class StackError(HarnessError):
@@ -75,6 +97,8 @@ class ComponentStatus:
     url: str
     detail: str
     log: str
+    facts: dict = field(default_factory=dict)
+    """What the component says of itself beyond up/down (a NATS node: its roles, routes)."""
 
 
 @dataclass
@@ -105,7 +129,9 @@ class LocalStack:
         options: StackOptions | None = None,
     ):
         self.run_dir = Path(run_dir).resolve()
-        self.components = list(components) if components is not None else default_components()
+        self.components = (
+            list(components) if components is not None else default_components(options)
+        )
         self.ctx = StackContext(
             run_dir=self.run_dir,
             profile=profile or PROFILES["local"],
@@ -152,12 +178,13 @@ class LocalStack:
                 f"no local stack in {run_dir} (no stack.json): run `harness up`"
             ) from None
         state = StackState(**raw)
-        unknown = [n for n in state.ports if n not in COMPONENTS]
-        if unknown:
-            raise StackError(f"{run_dir}/stack.json names unknown components: {unknown}")
+        try:
+            components = [component_named(n) for n in state.ports]
+        except StackError as exc:
+            raise StackError(f"{run_dir}/stack.json: {exc}") from None
         stack = cls(
             run_dir,
-            [COMPONENTS[n]() for n in state.ports],
+            components,
             profile=Profile.model_validate(state.profile),
             host=state.host,
             deploy_dir=Path(state.deploy_dir) if state.deploy_dir else None,
@@ -184,7 +211,8 @@ class LocalStack:
             # earlier `up` here would show the last run's series and streams as this one's.
             shutil.rmtree(self.run_dir / component.name, ignore_errors=True)
         self.ctx.ports = {
-            c.name: {p: free_port(self.ctx.host) for p in c.port_names} for c in self.components
+            c.name: {p: free_port(self.ctx.host) for p in c.ports_needed(self.ctx)}
+            for c in self.components
         }
         state = StackState(
             run_dir=str(self.run_dir),
@@ -406,8 +434,13 @@ class LocalStack:
                     state_name, detail = "down", str(exc)
                 except TimeoutError:
                     state_name, detail = "down", "probe timed out after 3s"
+                facts: dict = {}
+                with anyio.move_on_after(3.0):
+                    facts = await component.describe(self.ctx, client)
                 results.append(
-                    ComponentStatus(component.name, state_name, record.pid, url, detail, record.log)
+                    ComponentStatus(
+                        component.name, state_name, record.pid, url, detail, record.log, facts
+                    )
                 )
         return results
 

@@ -43,7 +43,7 @@ class WorkloadDriver:
 
     def __init__(
         self,
-        nats_url: str,
+        nats_url: str | list[str],
         spec: WorkloadSpec,
         *,
         decide_urls: list[str] | None = None,

@@ -52,8 +52,13 @@ LEGACY_FLAGS = {
     "--log-level": "log_level",
     "--log-format": "log_format",
 }
-# Added since: the synchronous intake's usage events (POST /decide needs no setting of its own).
-ADDED_FLAGS = {"--usage-events": "usage_events", "--usage-subject": "usage_subject"}
+# Added since: the synchronous intake's usage events (POST /decide needs no setting of its own),
+# and the replicas of created streams (3 on a cluster slot).
+ADDED_FLAGS = {
+    "--usage-events": "usage_events",
+    "--usage-subject": "usage_subject",
+    "--stream-replicas": "stream_replicas",
+}
 BOOL_FIELDS = {"consumer_backoff", "fail_open", "fault_hook", "serve_readyz", "usage_events"}
 
 
@@ -189,3 +194,15 @@ def test_help_line_per_flag_names_env_var_and_default() -> None:
     assert "(env ROUTER_USAGE_EVENTS; default True)" in text
     assert "(env ROUTER_USAGE_SUBJECT; default beamline.usage.v1.metered)" in text
     assert "POST /decide" in text
+
+
+def test_a_cluster_url_list_and_replicas() -> None:
+    one = load_config([])
+    assert one.nats_servers == ["nats://127.0.0.1:4222"] and one.stream_replicas == 1
+    c = load_config(["--nats-url", "nats://a:1, nats://b:2,nats://c:3", "--stream-replicas", "3"])
+    assert c.nats_servers == ["nats://a:1", "nats://b:2", "nats://c:3"]
+    assert c.stream_replicas == 3
+    with pytest.raises(SystemExit, match="--stream-replicas must be 1..5"):
+        load_config(["--stream-replicas", "0"])
+    with pytest.raises(SystemExit, match="--nats-url must name at least one server"):
+        load_config(["--nats-url", " , "])

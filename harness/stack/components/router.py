@@ -1,4 +1,5 @@
-"""The reference router, reaching NATS only through the Toxiproxy proxy `router_nats`.
+"""The reference router, reaching NATS only through Toxiproxy: the proxy `router_nats` on a
+single-node slot, every node's client proxy (`nats_n1`, …) with R3 streams on a cluster slot.
 
 Its timings are the production defaults divided by the profile's time compression (with
 floors that keep it stable), like the rules it is judged by.
@@ -12,11 +13,25 @@ from typing import Any
 import httpx
 
 from harness.probes import probe_router
+from harness.stack import cluster
 from harness.stack.component import Component, ScrapeJob, StackContext
 
 
 def _scaled(seconds: float, factor: float, floor: float) -> str:
     return f"{max(floor, seconds / factor):g}"
+
+
+def nats_arguments(ctx: StackContext) -> list[str]:
+    """Where the router finds NATS, and how many replicas its streams get."""
+    if not ctx.options.clustered:
+        return [f"--nats-url=nats://{ctx.address('toxiproxy', 'router_nats')}"]
+    nodes = cluster.node_names(ctx.options.nats_cluster)
+    urls = ",".join(f"nats://{ctx.address('toxiproxy', cluster.client_proxy(n))}" for n in nodes)
+    return [
+        f"--nats-url={urls}",
+        f"--nats-cluster={cluster.CLUSTER_NAME}",
+        f"--stream-replicas={min(3, len(nodes))}",
+    ]
 
 
 class Router(Component):
@@ -30,7 +45,7 @@ class Router(Component):
             sys.executable,
             "-m",
             "router",
-            f"--nats-url=nats://{ctx.address('toxiproxy', 'router_nats')}",
+            *nats_arguments(ctx),
             f"--metrics-host={ctx.host}",
             f"--metrics-port={ctx.port(self.name)}",
             f"--enable-fault-hook={str(ctx.options.router_fault_hook).lower()}",
