@@ -22,6 +22,8 @@ an `error` verdict. The tree, with where each class lives:
     ├── MissingBinary                 harness.stack.binaries: nats-server, prometheus, ... absent
     ├── ProbeFailed                   harness.probes: a component did not answer its probe
     ├── FaultNotInEffect, FaultStillPresent   harness.faults.base: read-back disproves a fault
+    │   ├── NodeNotResolved           harness.faults.cluster: no node plays the role asked for
+    │   └── StepdownRefused           harness.faults.stepdown: the JetStream API refused it
     ├── FaultApplyError               harness.faults.lifecycle: a fault could not be injected
     ├── PreflightFailed               harness.preflight: the target is not fit to run on
     ├── PhaseFailed                   harness.orchestrator: a phase could not complete

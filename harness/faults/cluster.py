@@ -20,32 +20,16 @@ from typing import Any, Literal
 
 import anyio
 import httpx
-from pydantic import Field
 
 from harness.config import NatsNodeSpec, Target
-from harness.faults.base import FaultBase, FaultContext, FaultNotInEffect
+from harness.faults.base import FaultContext, FaultNotInEffect
 from harness.stack import cluster as names
 from harness.stack.process import process_state
 
 Role = Literal["stream_leader", "follower", "meta_leader"]
 ROLES: tuple[str, ...] = ("stream_leader", "follower", "meta_leader")
-DEFAULT_STREAM = "router-stream"
-"""The router's decide stream: the stream whose leader a role names unless a fault says."""
 MONITOR_TIMEOUT = 1.5
 """Seconds to wait for one node's monitoring answer (a paused node never answers)."""
-
-
-class NodeFault(FaultBase):
-    """A fault aimed at one node of a cluster target, chosen when it is applied."""
-
-    node: str = Field(
-        "stream_leader",
-        description="the node: a role resolved at apply time from /jsz (stream_leader, "
-        "follower, meta_leader) or a node name of the target's topology (n1, n2, ...)",
-    )
-    stream: str = Field(
-        DEFAULT_STREAM, description="the stream whose leader or follower a role means"
-    )
 
 
 class NodeNotResolved(FaultNotInEffect):

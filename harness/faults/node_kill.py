@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field
+from typing import Any, ClassVar
 
 from harness.faults import cluster
 from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.specs.faults import NodeKillFault
 
-WHY = (
-    "a crashed server process (its state recovered from disk on restart) is not a network "
-    "fault: no proxy can make a nats-server lose its memory"
-)
 RESTART_WAIT = 15.0
 WHOLE_WITHIN = 20.0
-
-
-class NodeKillFault(cluster.NodeFault):
-    """SIGKILL one node of the cluster; heal starts it again (same config, same store)."""
-
-    kind: Literal["node_kill"]
-    why: str | None = Field(WHY, description="why this fault is not driven through Toxiproxy")
 
 
 class NodeKillDriver(FaultDriver):

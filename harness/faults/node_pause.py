@@ -9,25 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field
+from typing import Any, ClassVar
 
 from harness.faults import cluster
 from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.specs.faults import NodePauseFault
 
-WHY = (
-    "a frozen server process (a GC stall, a stopped VM) keeps its sockets open and answers "
-    "nothing; a proxy can drop or delay bytes but cannot stop the process's own timers"
-)
 WHOLE_WITHIN = 20.0
-
-
-class NodePauseFault(cluster.NodeFault):
-    """SIGSTOP one node of the cluster; heal sends SIGCONT."""
-
-    kind: Literal["node_pause"]
-    why: str | None = Field(WHY, description="why this fault is not driven through Toxiproxy")
 
 
 class NodePauseDriver(FaultDriver):

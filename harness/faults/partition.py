@@ -9,21 +9,15 @@ it had before the fault, every stream led and its replicas current.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from harness.errors import ToxiproxyError
 from harness.faults import cluster
 from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.specs.faults import PartitionFault
 from harness.stack import cluster as names
 
 WHOLE_WITHIN = 20.0
-
-
-class PartitionFault(cluster.NodeFault):
-    """Isolate one node (a role resolved at apply time, or a name) from the rest of the
-    cluster: its route proxies disabled both ways."""
-
-    kind: Literal["partition"]
 
 
 def route_proxies(ctx: Any, node: str) -> list[str]:

@@ -9,28 +9,15 @@ is a no-op proven by a leader existing again (the group elected one) and the clu
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import nats
-from pydantic import Field
 
 from harness.faults import cluster
-from harness.faults.base import FaultBase, FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.specs.faults import StepdownFault
 
-WHY = (
-    "a leader stepdown is an administrative request to the JetStream API (what an operator or "
-    "a rolling upgrade does); nothing on the wire expresses it"
-)
 WHOLE_WITHIN = 20.0
-
-
-class StepdownFault(FaultBase):
-    """Ask a stream's leader (or the meta leader) to step down; a new one is elected."""
-
-    kind: Literal["leader_stepdown"]
-    group: Literal["stream", "meta"] = "stream"
-    stream: str = Field(cluster.DEFAULT_STREAM, description="the stream, for group: stream")
-    why: str | None = Field(WHY, description="why this fault is not driven through Toxiproxy")
 
 
 class StepdownRefused(FaultNotInEffect):

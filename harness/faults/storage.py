@@ -15,37 +15,15 @@ import random
 import re
 import shutil
 from pathlib import Path
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field
+from typing import Any, ClassVar
 
 from harness.faults import cluster
 from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.specs.faults import StorageDamageFault
 
-WHY = (
-    "damaged bytes on a node's disk are not a network fault: a proxy sees only what is sent, "
-    "never what a server reads back from its own block files"
-)
 RESTART_WAIT = 15.0
 RECOVER_WITHIN = 25.0
 NEEDS_REBUILD = "needs_rebuild"
-
-
-class StorageDamageFault(cluster.NodeFault):
-    """Stop a node, damage its newest block file of `stream`, start it again."""
-
-    kind: Literal["storage_damage"]
-    node: str = Field("follower", description="the damaged node: a role or a node name")
-    damage: Literal["truncate", "bitflip"] = "bitflip"
-    bits: int = Field(8, ge=1, le=4096, description="bits flipped (damage: bitflip)")
-    keep: float = Field(
-        0.5, ge=0.0, lt=1.0, description="share of the file kept (damage: truncate)"
-    )
-    seed: int | None = Field(None, description="random seed of the flipped positions")
-    why: str | None = Field(WHY, description="why this fault is not driven through Toxiproxy")
-
-
-# --- the file (pure but for the file itself) --------------------------------------------------
 
 
 def _block_index(path: Path) -> int:
