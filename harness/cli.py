@@ -22,7 +22,7 @@ from harness.faults.lock import TargetLocked
 from harness.logs import configure_logging
 from harness.paths import deploy_dir, project_root
 from harness.paths import run_dir as resolve_run_dir
-from harness.plan import plan_for
+from harness.plan import plan_for, unplaceable
 from harness.scenario import (
     Scenario,
     UnknownScenarios,
@@ -294,6 +294,11 @@ TargetFile = Annotated[
 ]
 
 
+CLUSTER_SCENARIOS = project_root() / "scenarios" / "cluster"
+"""The cluster scenarios (CL-…): beside the default catalogue, which runs on single-node slots;
+run them with `--scenarios scenarios/cluster` on a cluster slot. `validate` checks both."""
+
+
 def _catalogue(
     directory: Path | None, files: list[Path] | None = None
 ) -> dict[str, tuple[Scenario, Path]]:
@@ -372,6 +377,8 @@ def validate(
     """Check scenario files, the alerting contract, and what they name: alerts, metrics,
     labels, proxies, and whether each rule can meet its contract objective."""
     catalogue = _catalogue(scenarios, files)
+    if not files and scenarios is None and CLUSTER_SCENARIOS.is_dir():
+        catalogue |= _catalogue(CLUSTER_SCENARIOS)  # the whole catalogue, cluster included
     promises = _contract(contract)
     spec = _resolve_target(target, run_dir)
     problems = rule_problems(deploy_dir()) + cross_check(catalogue, deploy_dir(), promises, spec)
@@ -521,6 +528,11 @@ def run(
         raise typer.Exit(2 if problems else 0)
     specs, started = _run_targets(files, run_dir, slots)
     try:
+        misplaced = unplaceable(chosen, specs)
+        if misplaced:
+            for line in misplaced:
+                err.print(line, highlight=False)
+            raise _fail(f"{len(misplaced)} scenario(s) cannot run on this run's slots", 2)
         problems = cross_check(
             {s.id: catalogue[s.id] for s in chosen}, deploy_dir(), promises, specs[0]
         )

@@ -34,9 +34,10 @@ def alert_names(rules_dir: Path) -> set[str]:
 
 
 def contract_metrics(contract: Path) -> tuple[set[str], set[str]]:
-    """(every metric name, the histogram names) of the router's metric contract."""
+    """(every metric name, the histogram names) of the metric contract: the router's metrics
+    and the NATS exporter's families it lists (`nats_exporter`)."""
     doc = yaml.safe_load(contract.read_text()) or {}
-    metrics = doc.get("metrics") or []
+    metrics = [*(doc.get("metrics") or []), *(doc.get("nats_exporter") or [])]
     return (
         {m["name"] for m in metrics},
         {m["name"] for m in metrics if m.get("type") == "histogram"},
