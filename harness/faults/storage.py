@@ -140,6 +140,7 @@ class StorageDamageDriver(FaultDriver):
             raise FaultStillPresent(
                 f"the cluster could not recover from the damaged block of {node} within "
                 f"{RECOVER_WITHIN:g}s ({NEEDS_REBUILD}: rebuild the slot): {'; '.join(problems)}"
+                f"; {node}'s last words: {self._last_log_line(node)!r}"
             )
         self.state.pop(NEEDS_REBUILD, None)
         replica = next((r for r in snap.replicas(self.spec.stream) if r["node"] == node), None)
@@ -149,6 +150,15 @@ class StorageDamageDriver(FaultDriver):
             "rebuilt_store": self.state.get("rebuilt_store", False),
             "cluster": snap.facts(),
         }
+
+    def _last_log_line(self, node: str) -> str:
+        """The node's last log line that is not a failed health check (where it is stuck)."""
+        try:
+            path = Path(cluster.local_stack(self.ctx).record(cluster.component(node)).log)
+            lines = path.read_text(errors="replace").splitlines()[-400:]
+        except (OSError, FaultNotInEffect):
+            return "(no log)"
+        return next((ln for ln in reversed(lines) if "Healthcheck failed" not in ln), "")
 
     async def fallback(self) -> None:
         """Rebuild the damaged node from its peers: stop it, wipe its JetStream store, start it

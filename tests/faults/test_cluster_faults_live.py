@@ -64,7 +64,14 @@ def peers(target: Target, node: str) -> set[str]:
 
 
 def leader_by_own_word(target: Target, stream: str = STREAM) -> str | None:
-    """The node whose /jsz says it leads `stream` itself (None: nobody answers so)."""
+    """A node whose /jsz says it leads `stream` itself (None: nobody answers so)."""
+    return next(iter(sorted(leaders_by_own_word(target, stream))), None)
+
+
+def leaders_by_own_word(target: Target, stream: str = STREAM) -> set[str]:
+    """Every node whose /jsz says it leads `stream` itself: more than one while an isolated
+    old leader has not noticed it lost its quorum."""
+    found = set()
     for node in NODES:
         try:
             jsz = httpx.get(f"{monitor(target, node)}/jsz?streams=true", timeout=1).json()
@@ -73,8 +80,8 @@ def leader_by_own_word(target: Target, stream: str = STREAM) -> str | None:
         for account in jsz.get("account_details") or []:
             for detail in account.get("stream_detail") or []:
                 if detail["name"] == stream and detail["cluster"].get("leader") == server(node):
-                    return node
-    return None
+                    found.add(node)
+    return found
 
 
 def whole(target: Target) -> bool:
@@ -165,14 +172,25 @@ def test_partition_isolates_the_stream_leader_and_heal_restores_every_route(
             assert server(node) not in peers(target, other)
         started = time.monotonic()
         new = await poll(
-            lambda: (lambda lead: lead if lead in others else None)(leader_by_own_word(target)),
+            lambda: next(iter(leaders_by_own_word(target) & set(others)), None),
             30,
             "a new leader in the majority",
             interval=0.2,
         )
         elected = time.monotonic() - started
         more = await publish(target, 20, "during-part")
-        return {"new_leader": new, "elected_after_s": elected, "acked": more}
+        await poll(
+            lambda: node not in leaders_by_own_word(target),
+            60,
+            "the isolated leader to step down",
+            interval=0.2,
+        )
+        return {
+            "new_leader": new,
+            "elected_after_s": elected,
+            "old_stepped_down_after_s": time.monotonic() - started,
+            "acked": more,
+        }
 
     spec = fault(kind="partition", node="stream_leader", duration="30s")
     evidence, seen, outcome = anyio.run(run_fault, stack, target, tmp_path, spec, "part", during)
@@ -181,7 +199,8 @@ def test_partition_isolates_the_stream_leader_and_heal_restores_every_route(
     assert evidence["routes"][evidence["node"]] == 0
     assert seen["new_leader"] != evidence["node"]
     print(f"partition: leader {evidence['node']} isolated, new leader {seen['new_leader']} "
-          f"after {seen['elected_after_s']:.2f}s; heal {outcome.seconds}s")  # fmt: skip
+          f"after {seen['elected_after_s']:.2f}s, the isolated one stopped claiming after "
+          f"{seen['old_stepped_down_after_s']:.2f}s; heal {outcome.seconds}s")  # fmt: skip
     assert outcome.evidence["routes"] and all(
         outcome.evidence["routes"][n] >= outcome.evidence["routes_before"][n] for n in NODES
     )
@@ -199,14 +218,19 @@ def test_pause_a_follower_is_state_t_and_continued_on_heal(
         async with httpx.AsyncClient(timeout=1) as client:
             with pytest.raises(httpx.HTTPError):
                 await client.get(f"{monitor(target, node)}/healthz")
+        started = time.monotonic()
+        acked = await publish(target, 20, "during-pause")
+        took = time.monotonic() - started
         await anyio.sleep(3)  # longer than the election timeout
-        return {"acked": await publish(target, 20, "during-pause")}
+        return {"acked": acked, "publish_s": took}
 
     spec = fault(kind="node_pause", node="follower", duration="30s")
     evidence, seen, outcome = anyio.run(run_fault, stack, target, tmp_path, spec, "pause", during)
     assert evidence["proc_state"] == "T" and evidence["role"] == "follower"
     assert process_state(pid_of(stack, evidence["node"])) in ("S", "R")
     assert outcome.evidence["proc_state"] in ("S", "R")
+    print(f"pause: follower {evidence['node']} stopped; 20 publishes took "
+          f"{seen['publish_s']:.2f}s; heal {outcome.seconds}s")  # fmt: skip
     assert anyio.run(missing, target, seen["acked"]) == []
 
 
@@ -221,9 +245,7 @@ def test_kill_the_stream_leader_and_restart_it_with_its_store(
         assert process_state(evidence["pid"]) is None
         started = time.monotonic()
         new = await poll(
-            lambda: (lambda lead: lead if lead not in (None, node) else None)(
-                leader_by_own_word(target)
-            ),
+            lambda: next(iter(leaders_by_own_word(target) - {node}), None),
             30,
             "a new leader",
             interval=0.2,
