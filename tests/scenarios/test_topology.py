@@ -3,6 +3,11 @@ scenario that no slot of it can take."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from harness.config import NatsTopology, Target
 from harness.paths import project_root
 from harness.plan import fits, unplaceable
@@ -40,3 +45,21 @@ def test_placement_refuses_a_topology_no_slot_has() -> None:
     [problem] = unplaceable([cl, one], [single])
     assert problem.startswith(f"{cl.id} needs a cluster NATS target")
     assert "--nats-cluster" in problem
+
+
+def test_run_refuses_a_cluster_scenario_on_a_single_node_target(tmp_path: Path) -> None:
+    target = tmp_path / "single.yaml"
+    target.write_text(
+        "name: single\nnats_url: nats://127.0.0.1:1\ntoxiproxy_url: http://127.0.0.1:1\n"
+        "prometheus_url: http://127.0.0.1:1\nalertmanager_url: http://127.0.0.1:1\n"
+    )
+    cmd = [sys.executable, "-m", "harness", "run", "CL-001", "--scenarios", str(CLUSTER)]
+    done = subprocess.run(
+        [*cmd, "--target", str(target)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "1000"},
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "CL-001 needs a cluster NATS target" in done.stdout + done.stderr
