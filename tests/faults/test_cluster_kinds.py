@@ -11,6 +11,7 @@ from harness.faults import DRIVERS
 from harness.faults.journal import Journal
 from harness.faults.runner import FaultRunner
 from tests.faults.live import fault
+from tests.stack.test_cluster_config import stack_with_ports
 
 KINDS = ("node_kill", "node_pause", "partition", "leader_stepdown", "storage_damage")
 
@@ -45,3 +46,15 @@ def test_a_kind_with_a_timeout_floor_gets_it_from_the_runner(tmp_path: Path) -> 
     )
     assert runner._timeout(slow) == 40.0
     assert runner._timeout(quick) == 10.0
+
+
+def test_the_cluster_slot_has_a_system_user_for_meta_requests(tmp_path: Path) -> None:
+    """A meta leader stepdown is answered on the system account only: the slot's nodes have one
+    with a user, anonymous clients land in the application account, and the target names the
+    system user for the stepdown driver."""
+    stack = stack_with_ports(tmp_path, 3)
+    config = stack.component("nats-n1").config(stack.ctx)  # type: ignore[attr-defined]
+    assert config["system_account"] == "SYS" and config["no_auth_user"] == "app"
+    assert config["accounts"]["APP"]["jetstream"] == "enabled"
+    user, _, password = stack.target().topology.system_user.partition(":")
+    assert config["accounts"]["SYS"]["users"] == [{"user": user, "password": password}]
