@@ -16,6 +16,7 @@ from harness.probes import (
     probe_webhook,
     run_probe,
 )
+from harness.stack.cluster import node_health, node_view
 
 
 async def check_target(target: Target, timeout: float = 5.0) -> list[ProbeResult]:
@@ -39,6 +40,13 @@ async def check_target(target: Target, timeout: float = 5.0) -> list[ProbeResult
                 lambda: probe_alertmanager(client, target.alertmanager_url),
             ),
         ]
+        for node in target.topology.nodes:  # a cluster: each node healthy, with its role
+
+            async def node_probe(url: str = node.monitor_url) -> str:
+                await node_health(client, url)
+                return (await node_view(client, url)).summary()
+
+            probes.append((f"nats {node.name}", node.monitor_url, node_probe))
         ready = dict(enumerate(target.router_ready_urls))
         for index, url in enumerate(target.router_metrics_urls):
             probes.append(

@@ -37,7 +37,12 @@ def contract_metrics(contract: Path) -> tuple[set[str], set[str]]:
     """(every metric name, the histogram names) of the metric contract: the router's metrics
     and the NATS exporter's families it lists (`nats_exporter`)."""
     doc = yaml.safe_load(contract.read_text()) or {}
-    metrics = [*(doc.get("metrics") or []), *(doc.get("nats_exporter") or [])]
+    nats = doc.get("nats_exporter") or {}
+    metrics = [
+        *(doc.get("metrics") or []),
+        *(nats.get("metrics") or []),
+        *(nats.get("official") or []),
+    ]
     return (
         {m["name"] for m in metrics},
         {m["name"] for m in metrics if m.get("type") == "histogram"},

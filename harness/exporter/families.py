@@ -112,7 +112,13 @@ def _fq_name(path: list[str]) -> str:
     return name
 
 
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
 def _epoch_ms(text: str) -> float | None:
+    """An RFC 3339 time (what Go's time.Parse(RFC3339Nano) takes) as epoch milliseconds."""
+    if not _RFC3339.match(text):
+        return None
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000.0
     except ValueError:

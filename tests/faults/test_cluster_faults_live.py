@@ -99,11 +99,17 @@ def pid_of(stack: LocalStack, node: str) -> int:
     return stack.record(f"nats-{node}").pid
 
 
-async def publish(target: Target, count: int, prefix: str) -> list[int]:
+def client_urls(target: Target, nodes: list[str]) -> list[str]:
+    return [n.client_url for n in target.topology.nodes if n.name in nodes]
+
+
+async def publish(
+    target: Target, count: int, prefix: str, servers: list[str] | None = None, timeout: float = 10
+) -> list[int]:
     """`count` messages on the router's stream, each acknowledged: their stream sequences."""
-    nc = await nats.connect(servers=target.nats_servers, connect_timeout=3)
+    nc = await nats.connect(servers=servers or target.nats_servers, connect_timeout=3)
     try:
-        js = nc.jetstream(timeout=10)
+        js = nc.jetstream(timeout=timeout)
         return [
             (await js.publish(SUBJECT, json.dumps({"request_id": f"{prefix}-{i}"}).encode())).seq
             for i in range(count)
@@ -178,7 +184,11 @@ def test_partition_isolates_the_stream_leader_and_heal_restores_every_route(
             interval=0.2,
         )
         elected = time.monotonic() - started
-        more = await publish(target, 20, "during-part")
+        more = await publish(target, 20, "during-part", client_urls(target, others))
+        try:  # a client of the isolated node: its publish reaches no quorum
+            minority = await publish(target, 1, "minority", client_urls(target, [node]), 3)
+        except nats.errors.TimeoutError:
+            minority = "no ack within 3s"
         await poll(
             lambda: node not in leaders_by_own_word(target),
             60,
@@ -190,6 +200,7 @@ def test_partition_isolates_the_stream_leader_and_heal_restores_every_route(
             "elected_after_s": elected,
             "old_stepped_down_after_s": time.monotonic() - started,
             "acked": more,
+            "minority_publish": minority,
         }
 
     spec = fault(kind="partition", node="stream_leader", duration="30s")
@@ -200,7 +211,8 @@ def test_partition_isolates_the_stream_leader_and_heal_restores_every_route(
     assert seen["new_leader"] != evidence["node"]
     print(f"partition: leader {evidence['node']} isolated, new leader {seen['new_leader']} "
           f"after {seen['elected_after_s']:.2f}s, the isolated one stopped claiming after "
-          f"{seen['old_stepped_down_after_s']:.2f}s; heal {outcome.seconds}s")  # fmt: skip
+          f"{seen['old_stepped_down_after_s']:.2f}s; a publish through the isolated node: "
+          f"{seen['minority_publish']}; heal {outcome.seconds}s")  # fmt: skip
     assert outcome.evidence["routes"] and all(
         outcome.evidence["routes"][n] >= outcome.evidence["routes_before"][n] for n in NODES
     )

@@ -65,7 +65,12 @@ def alert_rules() -> list[dict[str, Any]]:
 def contract_metrics() -> dict[str, dict[str, Any]]:
     """The metric contract as name -> entry; the contract is the source of truth for names."""
     doc = yaml.safe_load(CONTRACT.read_text()) or {}
-    entries = [*(doc.get("metrics") or []), *(doc.get("nats_exporter") or [])]
+    nats = doc.get("nats_exporter") or {}
+    entries = [
+        *(doc.get("metrics") or []),
+        *(nats.get("metrics") or []),
+        *(nats.get("official") or []),
+    ]
     return {entry["name"]: entry for entry in entries}
 
 

@@ -17,6 +17,7 @@ from harness.stack.components.router import Router
 from harness.stack.components.toxiproxy import Toxiproxy
 from harness.stack.ports import free_port
 from harness.stack.stack import LocalStack, component_named
+from tests.exporter.support import answers
 
 
 def stack_with_ports(tmp_path: Path, nodes: int) -> LocalStack:
@@ -137,3 +138,15 @@ def test_exporter_polls_every_node(tmp_path: Path) -> None:
 )
 def test_components_are_found_again_by_name(name: str, kind: str) -> None:
     assert type(component_named(name)).__name__ == kind
+
+
+def test_node_roles_and_routes_from_captured_answers() -> None:
+    views = {n: cluster.view_from(answers(n)["jsz"], answers(n)["routez"]) for n in ("n1", "n2")}
+    n1, n2 = views["n1"], views["n2"]
+    assert n1.server_name == "harness-n1" and n1.roles == ["stream leader of router-stream"]
+    assert n2.roles == ["meta leader"]
+    assert n1.route_peers == ["harness-n2", "harness-n3"] and n1.route_connections == 8
+    assert n1.summary().startswith("harness-n1: stream leader of router-stream; routes to 2 peer")
+    alone = cluster.view_from({"meta_cluster": {}}, {"server_name": "harness-n3", "routes": []})
+    assert alone.roles == ["follower"] and alone.route_connections == 0
+    assert "no meta leader known" in alone.summary()
