@@ -9,7 +9,7 @@ import pytest
 
 from harness.faults import DRIVERS
 from harness.faults.journal import Journal
-from harness.faults.runner import FaultRunner
+from harness.faults.lifecycle import FaultRunner
 from tests.faults.live import fault
 from tests.stack.test_cluster_config import stack_with_ports
 
