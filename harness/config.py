@@ -111,6 +111,11 @@ class NatsTopology(Strict):
     cluster_name: str | None = None
     stream_replicas: int = Field(1, ge=1, le=5, description="replicas of the router's streams")
     nodes: list[NatsNodeSpec] = Field(default_factory=list)
+    system_user: str | None = Field(
+        None,
+        description="`user:password` of the cluster's system account, for meta-group requests "
+        "(a meta leader stepdown); None: the harness cannot make them",
+    )
 
 
 class Target(Strict):

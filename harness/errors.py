@@ -26,8 +26,11 @@ an `error` verdict. The tree, with where each class lives:
     ├── MissingBinary                 harness.stack.binaries: nats-server, prometheus, ... absent
     ├── ProbeFailed                   harness.probes: a component did not answer its probe
     ├── FaultNotInEffect, FaultStillPresent   harness.faults.base: read-back disproves a fault
+    │   ├── NodeNotResolved           harness.faults.cluster: no node plays the role asked for
+    │   └── StepdownRefused           harness.faults.stepdown: the JetStream API refused it
     ├── FaultApplyError               harness.faults.lifecycle: a fault could not be injected
     ├── PreflightFailed               harness.preflight: the target is not fit to run on
+    ├── TopologyMismatch              harness.plan: a scenario's topology is on no slot of the run
     ├── PhaseFailed                   harness.orchestrator: a phase could not complete
     ├── EvidenceSchemaError           harness.evidence.bundle: evidence of a schema not read
     ├── RejudgeError                  harness.rejudge: a run that cannot be judged again

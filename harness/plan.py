@@ -11,8 +11,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.config import Profile
+from harness.errors import HarnessError
 
 if TYPE_CHECKING:
+    from harness.config import Target
     from harness.scenario import Scenario
 
 
@@ -67,3 +69,27 @@ def plan_for(scenario: Scenario, profile: Profile) -> ScenarioPlan:
         settle_s=profile.compress(scenario.expect.alerts.settle_allowance),
         drain_s=profile.compress(scenario.workload.drain),
     )
+
+
+class TopologyMismatch(HarnessError):
+    """A scenario needs a NATS topology (single, cluster) that no slot of the run has."""
+
+
+def fits(scenario: Scenario, target: Target) -> bool:
+    """Whether the target runs the NATS topology the scenario needs (single server, cluster)."""
+    return scenario.topology == target.topology.kind
+
+
+def unplaceable(scenarios: list[Scenario], targets: list[Target]) -> list[str]:
+    """One line per scenario no target of the run can take (its topology is on no slot)."""
+    kinds = sorted({t.topology.kind for t in targets})
+    return [
+        f"{s.id} needs a {s.topology} NATS target; this run's slots are {', '.join(kinds)} "
+        + (
+            "(start a cluster slot: harness up --nats-cluster 3)"
+            if s.topology == "cluster"
+            else "(start a single-node slot: harness up)"
+        )
+        for s in scenarios
+        if not any(fits(s, t) for t in targets)
+    ]

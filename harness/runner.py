@@ -31,7 +31,7 @@ from harness.faults.toxic import SCRATCH_PREFIX
 from harness.http import async_client
 from harness.logs import configure_logging
 from harness.orchestrator import Hooks, Orchestrator, ScenarioRun
-from harness.plan import plan_for
+from harness.plan import TopologyMismatch, fits, plan_for, unplaceable
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
 from harness.workload import WorkloadDriver
@@ -66,6 +66,9 @@ async def execute(
     unhealable leftovers PhaseFailed."""
     if not targets:
         raise ValueError("a run needs at least one target")
+    misplaced = unplaceable(scenarios, targets)
+    if misplaced:
+        raise TopologyMismatch("; ".join(misplaced))
     run_id = run_id or new_run_id()
     record = new_record(run_id, targets[0], contract, started_by)
     record.slots = [t.model_dump(mode="json") for t in targets]
@@ -97,8 +100,13 @@ async def execute(
     todo = sorted(scenarios, key=lambda s: -plan_for(s, targets[0].profile).total_s)
 
     async def slot(orchestrator: Orchestrator, ctx: FaultContext) -> None:
-        while todo:
-            await ScenarioRun(orchestrator, todo.pop(0), ctx).run()
+        # a slot takes only scenarios of its topology (single node, cluster)
+        while True:
+            mine = next((s for s in todo if fits(s, orchestrator.target)), None)
+            if mine is None:
+                return
+            todo.remove(mine)
+            await ScenarioRun(orchestrator, mine, ctx).run()
 
     try:
         async with contextlib.AsyncExitStack() as sessions:

@@ -102,6 +102,11 @@ class Scenario(Strict):
     title: str = Field(min_length=1)
     description: str = ""
     related: list[str] = Field(default_factory=list)
+    topology: Literal["single", "cluster"] = Field(
+        "single",
+        description="the NATS the scenario needs: one server, or a JetStream cluster (a target "
+        "whose topology kind is cluster); a run places it on a slot of that kind only",
+    )
     faults: list[Fault] = Field(min_length=1)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
     expect: Expectations = Field(default_factory=Expectations)

@@ -33,9 +33,16 @@ def alert_names(rules_dir: Path) -> set[str]:
 
 
 def contract_metrics(contract: Path) -> tuple[set[str], set[str]]:
-    """(every metric name, the histogram names) of the router's metric contract."""
+    """(every metric name, the histogram names) of the metric contract: the router's metrics
+    and the NATS exporter's families it lists (`nats_exporter`)."""
     doc, _ = load_yaml(contract)
-    metrics = (doc or {}).get("metrics") or []
+    doc = doc or {}
+    nats = doc.get("nats_exporter") or {}
+    metrics = [
+        *(doc.get("metrics") or []),
+        *(nats.get("metrics") or []),
+        *(nats.get("official") or []),
+    ]
     return (
         {m["name"] for m in metrics},
         {m["name"] for m in metrics if m.get("type") == "histogram"},

@@ -467,11 +467,19 @@ class AlertFiredCheck(_AlertCheck):
         trace = self.poller.trace(self.alert)
         while time.time() < deadline:
             await self.poller.poll()
+            # the judge wants the notification of the FINAL resolution: one sent after the
+            # last instance stopped, not an earlier instance's (alerts with several series)
             if trace.state == "inactive" and (
-                not want.send_resolved or await self._resolved_notified(run, want, healed)
+                not want.send_resolved
+                or await self._resolved_notified(run, want, self._quiet_since(trace, healed))
             ):
                 return
             await anyio.sleep(self.poller.interval)
+
+    def _quiet_since(self, trace: Any, healed: float) -> float:
+        """When polling last saw the alert go inactive (less one poll), or `healed`."""
+        last = next((t.at for t in reversed(trace.transitions) if t.state == "inactive"), None)
+        return healed if last is None else max(healed, last - self.poller.interval)
 
     async def _resolved_notified(self, run: RunView, want: Objectives, healed: float) -> bool:
         if run.receiver is None:

@@ -41,7 +41,7 @@ from harness.logs import configure_logging
 from harness.output import cell, say
 from harness.paths import deploy_dir, output_dir_problem
 from harness.paths import run_dir as resolve_run_dir
-from harness.plan import plan_for
+from harness.plan import plan_for, unplaceable
 from harness.scenario import Scenario, UnknownScenarios, select_scenarios
 from harness.stack import slots as slot_stacks
 from harness.stack.stack import LocalStack, StackError
@@ -244,6 +244,11 @@ def run(
         raise typer.Exit(OK)
     specs, started = _run_targets(files, run_dir, slots)
     try:
+        misplaced = unplaceable(chosen, specs)
+        if misplaced:
+            for line in misplaced:
+                say(line, to=err)
+            raise _fail(f"{len(misplaced)} scenario(s) cannot run on this run's slots", BAD_INPUT)
         problems = _problems({s.id: catalogue[s.id] for s in chosen}, promises, specs[0])
         if problems:
             for problem in problems:

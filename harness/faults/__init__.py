@@ -10,10 +10,15 @@ from pydantic import TypeAdapter
 from harness.faults.base import FaultContext, FaultDriver
 from harness.faults.flap import FlapDriver
 from harness.faults.jetstream import JetStreamDriver
+from harness.faults.node_kill import NodeKillDriver
+from harness.faults.node_pause import NodePauseDriver
+from harness.faults.partition import PartitionDriver
 from harness.faults.poison import PoisonDriver
 from harness.faults.process import ProcessDriver
 from harness.faults.proxy_down import ProxyDownDriver
 from harness.faults.router_hook import RouterHookDriver
+from harness.faults.stepdown import StepdownDriver
+from harness.faults.storage import StorageDamageDriver
 from harness.faults.toxic import ToxicDriver
 from harness.specs.faults import Fault
 
@@ -27,6 +32,11 @@ DRIVERS: dict[str, type[FaultDriver]] = {
         JetStreamDriver,
         ProcessDriver,
         PoisonDriver,
+        NodeKillDriver,
+        NodePauseDriver,
+        PartitionDriver,
+        StepdownDriver,
+        StorageDamageDriver,
     )
 }
 _FAULT = TypeAdapter(Fault)

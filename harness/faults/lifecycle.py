@@ -48,6 +48,11 @@ class FaultRunner:
         self.journal = journal
         self.timeout = timeout
 
+    def _timeout(self, driver: FaultDriver) -> float:
+        """The bound of one step: the runner's, or more for a kind whose steps wait for a
+        process to restart or a cluster to converge (its `timeout_floor`)."""
+        return max(self.timeout, float(getattr(driver, "timeout_floor", 0.0)))
+
     async def inject(self, driver: FaultDriver, read_back_within: float = 5.0) -> dict[str, Any]:
         """Journal, apply, and poll read-back until it shows the fault; evidence returned."""
         await driver.prepare()
@@ -62,7 +67,7 @@ class FaultRunner:
         )
         log.info("fault_apply", key=driver.key, kind=driver.kind)
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(self._timeout(driver)):
                 await driver.apply()
         except Exception as exc:
             raise FaultApplyError(f"{driver.describe()}: apply failed: {exc}") from exc
@@ -83,13 +88,14 @@ class FaultRunner:
         """Remove the fault and prove it gone; never raises, never cancelled half-way."""
         started = time.monotonic()
         errors: list[str] = []
+        timeout = self._timeout(driver)
         with anyio.CancelScope(shield=True):
             for method, undo in (("remove", driver.remove), ("fallback", driver.fallback)):
-                _, error = await _attempt(method, self.timeout, undo)
+                _, error = await _attempt(method, timeout, undo)
                 if error:
                     errors.append(error)
                 evidence, error = await _attempt(
-                    f"read-back after {method}", self.timeout, driver.prove_gone
+                    f"read-back after {method}", timeout, driver.prove_gone
                 )
                 if error is None:
                     self.journal.remove(driver.key)

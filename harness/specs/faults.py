@@ -206,6 +206,94 @@ class PoisonFault(FaultBase):
     fraction: Annotated[float, Field(gt=0.0, le=1.0)]
 
 
+# --- cluster faults: one node of a cluster target, or its groups -------------------------------
+
+DEFAULT_STREAM = "router-stream"
+"""The router's decide stream: the stream whose leader a role names unless a fault says."""
+
+NODE_KILL_WHY = (
+    "a crashed server process (its state recovered from disk on restart) is not a network "
+    "fault: no proxy can make a nats-server lose its memory"
+)
+NODE_PAUSE_WHY = (
+    "a frozen server process (a GC stall, a stopped VM) keeps its sockets open and answers "
+    "nothing; a proxy can drop or delay bytes but cannot stop the process's own timers"
+)
+STEPDOWN_WHY = (
+    "a leader stepdown is an administrative request to the JetStream API (what an operator or "
+    "a rolling upgrade does); nothing on the wire expresses it"
+)
+STORAGE_WHY = (
+    "damaged bytes on a node's disk are not a network fault: a proxy sees only what is sent, "
+    "never what a server reads back from its own block files"
+)
+
+
+class NodeFault(FaultBase):
+    """A fault aimed at one node of a cluster target, chosen when it is applied."""
+
+    node: str = Field(
+        "stream_leader",
+        description="the node: a role resolved at apply time from /jsz (stream_leader, "
+        "follower, meta_leader) or a node name of the target's topology (n1, n2, ...)",
+    )
+    stream: str = Field(
+        DEFAULT_STREAM, description="the stream whose leader or follower a role means"
+    )
+
+
+class NodeKillFault(NodeFault):
+    """SIGKILL one node of the cluster; heal starts it again (same config, same store)."""
+
+    kind: Literal["node_kill"]
+    why: str | None = Field(
+        NODE_KILL_WHY, description="why this fault is not driven through Toxiproxy"
+    )
+
+
+class NodePauseFault(NodeFault):
+    """SIGSTOP one node of the cluster; heal sends SIGCONT."""
+
+    kind: Literal["node_pause"]
+    why: str | None = Field(
+        NODE_PAUSE_WHY, description="why this fault is not driven through Toxiproxy"
+    )
+
+
+class PartitionFault(NodeFault):
+    """Isolate one node (a role resolved at apply time, or a name) from the rest of the
+    cluster: its route proxies disabled both ways."""
+
+    kind: Literal["partition"]
+
+
+class StepdownFault(FaultBase):
+    """Ask a stream's leader (or the meta leader) to step down; a new one is elected."""
+
+    kind: Literal["leader_stepdown"]
+    group: Literal["stream", "meta"] = "stream"
+    stream: str = Field(DEFAULT_STREAM, description="the stream, for group: stream")
+    why: str | None = Field(
+        STEPDOWN_WHY, description="why this fault is not driven through Toxiproxy"
+    )
+
+
+class StorageDamageFault(NodeFault):
+    """Stop a node, damage its newest block file of `stream`, start it again."""
+
+    kind: Literal["storage_damage"]
+    node: str = Field("follower", description="the damaged node: a role or a node name")
+    damage: Literal["truncate", "bitflip"] = "bitflip"
+    bits: int = Field(8, ge=1, le=4096, description="bits flipped (damage: bitflip)")
+    keep: float = Field(
+        0.5, ge=0.0, lt=1.0, description="share of the file kept (damage: truncate)"
+    )
+    seed: int | None = Field(None, description="random seed of the flipped positions")
+    why: str | None = Field(
+        STORAGE_WHY, description="why this fault is not driven through Toxiproxy"
+    )
+
+
 Fault = Annotated[
     ToxicFault
     | ProxyDownFault
@@ -213,7 +301,12 @@ Fault = Annotated[
     | RouterHookFault
     | JetStreamFault
     | ProcessFault
-    | PoisonFault,
+    | PoisonFault
+    | NodeKillFault
+    | NodePauseFault
+    | PartitionFault
+    | StepdownFault
+    | StorageDamageFault,
     Field(discriminator="kind"),
 ]
 """Any scenario fault, tagged by `kind` (each kind's driver is in `harness.faults.DRIVERS`)."""

@@ -17,6 +17,10 @@ import httpx
 from harness.probes import ProbeFailed
 
 CLUSTER_NAME = "harness-cluster"
+SYSTEM_USER = "harness-sys:harness-sys"
+"""`user:password` of the system account of a local cluster slot (meta-group requests such as
+`$JS.API.META.LEADER.STEPDOWN` are answered there only). A throwaway local stack's, not a
+secret. Clients that give no user are the application account's `app` (`no_auth_user`)."""
 COMPONENT_PREFIX = "nats-"
 
 

@@ -30,6 +30,7 @@ SCENARIO_IDS: tuple[str, ...] = (
     *(f"JS-{i:03d}" for i in range(1, 6)),
     *(f"NATS-{i:03d}" for i in range(1, 9)),
     *(f"PERF-{i:03d}" for i in range(1, 5)),
+    *(f"CL-{i:03d}" for i in range(1, 9)),  # the cluster scenarios (scenarios/cluster/)
 )
 
 
@@ -64,7 +65,13 @@ def alert_rules() -> list[dict[str, Any]]:
 def contract_metrics() -> dict[str, dict[str, Any]]:
     """The metric contract as name -> entry; the contract is the source of truth for names."""
     doc = yaml.safe_load(CONTRACT.read_text()) or {}
-    return {entry["name"]: entry for entry in doc.get("metrics") or []}
+    nats = doc.get("nats_exporter") or {}
+    entries = [
+        *(doc.get("metrics") or []),
+        *(nats.get("metrics") or []),
+        *(nats.get("official") or []),
+    ]
+    return {entry["name"]: entry for entry in entries}
 
 
 def contract_family(name: str, contract: dict[str, dict[str, Any]]) -> str | None:

@@ -28,6 +28,7 @@ SECTIONS = [
     "MaxDeliver and DLQ",
     "NATS Connection and Operations",
     "Performance and Capacity",
+    "NATS Cluster",
 ]
 # Panel names of scenario-catalogue.md §3 / §7 that scenarios refer to.
 CATALOGUE_PANELS = [

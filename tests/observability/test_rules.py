@@ -126,7 +126,7 @@ def test_rule_labels_and_annotations(rule: dict) -> None:
     for key in REQUIRED_LABELS:
         assert labels.get(key), f"label {key} missing"
     assert labels["severity"] in ("critical", "warning")
-    assert labels["service"] == "router"
+    assert labels["service"] in ("router", "nats")  # nats: the cluster rules
     for key in REQUIRED_ANNOTATIONS:
         assert str(annotations.get(key, "")).strip(), f"annotation {key} missing"
     scenarios = parse_scenarios(annotations["scenarios"])

@@ -47,6 +47,7 @@ class NatsNode(Component):
             "http": ctx.address(self.name, "monitor"),
             "client_advertise": ctx.address("toxiproxy", cluster.client_proxy(self.node)),
             "jetstream": {"store_dir": str(ctx.directory(self.name) / "jetstream")},
+            **system_account(),
             "cluster": {
                 "name": cluster.CLUSTER_NAME,
                 "listen": ctx.address(self.name, "cluster"),
@@ -87,6 +88,21 @@ class NatsNode(Component):
         return cluster_target_fields(ctx)
 
 
+def system_account() -> dict[str, Any]:
+    """A system account with a user (meta-group requests need one); naming any user makes
+    every client authenticate, so clients that give none become `app` of the application
+    account `APP`, which holds JetStream (`$G` is reserved and takes no users)."""
+    user, _, password = cluster.SYSTEM_USER.partition(":")
+    return {
+        "accounts": {
+            "SYS": {"users": [{"user": user, "password": password}]},
+            "APP": {"jetstream": "enabled", "users": [{"user": "app", "password": "app"}]},
+        },
+        "system_account": "SYS",
+        "no_auth_user": "app",
+    }
+
+
 def cluster_target_fields(ctx: StackContext) -> dict[str, Any]:
     """The target's view of the whole cluster (every node gives the same, so it merges)."""
     size = ctx.options.nats_cluster
@@ -99,6 +115,7 @@ def cluster_target_fields(ctx: StackContext) -> dict[str, Any]:
             "kind": "cluster",
             "cluster_name": cluster.CLUSTER_NAME,
             "stream_replicas": min(3, size),
+            "system_user": cluster.SYSTEM_USER,
             "nodes": [
                 {
                     "name": n,

@@ -1,0 +1,65 @@
+"""A scenario's topology: cluster scenarios run on cluster slots only, and a run refuses a
+scenario that no slot of it can take."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.config import NatsTopology, Target
+from harness.paths import project_root
+from harness.plan import fits, unplaceable
+from harness.scenario import load_scenarios
+
+CLUSTER = project_root() / "scenarios" / "cluster"
+
+
+def _target(kind: str) -> Target:
+    return Target(
+        name=kind,
+        nats_url="nats://127.0.0.1:1",
+        toxiproxy_url="http://127.0.0.1:1",
+        prometheus_url="http://127.0.0.1:1",
+        alertmanager_url="http://127.0.0.1:1",
+        topology=NatsTopology(kind=kind),
+    )
+
+
+def test_cluster_scenarios_declare_their_topology_and_the_default_catalogue_is_single() -> None:
+    cluster = [s for s, _ in load_scenarios(CLUSTER).values()]
+    single = [s for s, _ in load_scenarios(project_root() / "scenarios").values()]
+    assert len({s.base_id for s in cluster}) >= 7
+    assert all(s.topology == "cluster" for s in cluster)
+    assert single and all(s.topology == "single" for s in single)
+
+
+def test_placement_refuses_a_topology_no_slot_has() -> None:
+    cl = next(s for s, _ in load_scenarios(CLUSTER).values())
+    one = next(s for s, _ in load_scenarios(project_root() / "scenarios").values())
+    single, cluster = _target("single"), _target("cluster")
+    assert fits(cl, cluster) and not fits(cl, single)
+    assert fits(one, single) and not fits(one, cluster)
+    assert unplaceable([cl, one], [single, cluster]) == []
+    [problem] = unplaceable([cl, one], [single])
+    assert problem.startswith(f"{cl.id} needs a cluster NATS target")
+    assert "--nats-cluster" in problem
+
+
+def test_run_refuses_a_cluster_scenario_on_a_single_node_target(tmp_path: Path) -> None:
+    target = tmp_path / "single.yaml"
+    target.write_text(
+        "name: single\nnats_url: nats://127.0.0.1:1\ntoxiproxy_url: http://127.0.0.1:1\n"
+        "prometheus_url: http://127.0.0.1:1\nalertmanager_url: http://127.0.0.1:1\n"
+    )
+    cmd = [sys.executable, "-m", "harness", "run", "CL-001", "--scenarios", str(CLUSTER)]
+    done = subprocess.run(
+        [*cmd, "--target", str(target)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "1000"},
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "CL-001 needs a cluster NATS target" in done.stdout + done.stderr
