@@ -17,6 +17,7 @@ from harness.config import Target
 from harness.contract import Contract
 from harness.durations import format_duration, parse_duration
 from harness.faults import DRIVERS
+from harness.plan import fits
 from harness.promql import base_metric, kept_labels, metric_names, syntax_errors, threshold
 from harness.rulefiles import alert_rules, rule_files
 from harness.scenario import Scenario
@@ -229,6 +230,11 @@ def capability(scenarios: dict[str, tuple[Scenario, Path]], target: Target) -> d
     """Per scenario the target cannot run, why (`field: reason`, one per gap)."""
     gaps = {
         scenario_id: [f"{field}: {message}" for _, field, message in target_gaps(s, target)]
+        + (
+            []
+            if fits(s, target)
+            else [f"topology: needs a {s.topology} NATS target, this one is {target.topology.kind}"]
+        )
         for scenario_id, (s, _) in scenarios.items()
     }
     return {k: sorted(set(v)) for k, v in gaps.items() if v}

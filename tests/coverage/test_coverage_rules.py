@@ -183,9 +183,10 @@ def test_coverage_problems_is_both_rules() -> None:
 def test_the_shipped_catalogue_covers_every_panel_and_family() -> None:
     """Every panel is checked by each scenario it names, every family is shown or out of scope
     with a reason (the figure `harness validate` enforces)."""
-    problems = catalogue_coverage_problems(
-        load_scenarios(project_root() / "scenarios"), deploy_dir()
-    )
+    scenarios = project_root() / "scenarios"
+    catalogue = load_scenarios(scenarios) | load_scenarios(scenarios / "cluster")
+    assert any(s.topology == "cluster" for s, _ in catalogue.values())
+    problems = catalogue_coverage_problems(catalogue, deploy_dir())
     assert problems == []
 
 

@@ -72,14 +72,17 @@ def test_validate_takes_the_contract_and_a_target_positionally() -> None:
     code, out = harness("validate", contract, compose)
     assert code == 0, out
     assert "each rule's floor" in out  # read as the contract, not as a scenario
-    assert "target compose (external): can run 26 of 27 scenario(s); cannot run 1:" in out
+    # the 27 single-node scenarios and the 8 cluster ones (scenarios/cluster), which need a
+    # cluster target: compose runs one nats-server
+    assert "target compose (external): can run 26 of 35 scenario(s); cannot run 9:" in out
     assert "CHAOS-001: faults[0].kind: process faults need a local stack" in out
+    assert "CL-001: topology: needs a cluster NATS target, this one is single" in out
 
 
 def test_validate_target_lists_what_it_cannot_run_without_failing() -> None:
     code, out = harness("validate", "--target", str(ROOT / "deploy" / "targets" / "compose.yaml"))
     assert code == 0, out
-    assert "1 cannot run there" in out
+    assert "9 cannot run there" in out
 
 
 def test_shipped_catalogue_validates_and_aliases_are_unique() -> None:
