@@ -326,7 +326,8 @@ def test_damaged_block_of_a_follower_rejoins_current(
 
 def long_fault(scenario_id: str, fault_yaml: str) -> str:
     return (
-        f"id: {scenario_id}\ntitle: A cluster fault held for minutes\nfaults:\n{fault_yaml}"
+        f"id: {scenario_id}\ntitle: A cluster fault held for minutes\ntopology: cluster\n"
+        f"faults:\n{fault_yaml}"
         "    start: 0s\n    duration: 1h\nworkload:\n  rate: 5\ntimeouts:\n  baseline: 1s\n"
     )
 
