@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.checks.base import (
     Check,
@@ -87,20 +87,25 @@ class MetricExpectation(Strict):
 
 
 class Record(BaseModel):
-    """A raw observation as the evidence keeps it (NaN stays NaN in the JSON)."""
+    """A raw observation as the evidence keeps it."""
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
 
+Value = Annotated[float, BeforeValidator(lambda v: math.nan if v is None else v)]
+"""A sample's value: Prometheus answers NaN (a ratio over an idle denominator), which the
+evidence's JSON writes as null; read back, null is NaN again."""
+
+
 class SampleRecord(Record):
     labels: dict[str, str] = Field(default_factory=dict)
-    value: float
+    value: Value
     timestamp: float
 
 
 class SeriesRecord(Record):
     labels: dict[str, str] = Field(default_factory=dict)
-    points: list[tuple[float, float]] = Field(default_factory=list)
+    points: list[tuple[float, Value]] = Field(default_factory=list)
 
 
 class QueryRecord(Record):
