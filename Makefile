@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (see README): `make run` and `make test`; `make unit` is the
-# fast sibling (no component started, under a minute).
+# fast sibling (no component started).
 # Each sets up what it needs first (scripts/setup.sh is idempotent).
 
 VENV ?= .venv
