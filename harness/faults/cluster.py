@@ -16,13 +16,13 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import anyio
 import httpx
 
 from harness.config import NatsNodeSpec, Target
-from harness.faults.base import FaultContext, FaultNotInEffect
+from harness.faults.base import FaultContext, FaultDriver, FaultNotInEffect
 from harness.stack import cluster as names
 from harness.stack.process import process_state
 
@@ -329,3 +329,27 @@ async def revive_all(ctx: FaultContext, wait: float) -> list[str]:
             await start_node(ctx, spec.name, wait)
             done.append(f"started {spec.name}")
     return done
+
+
+class LocalNodeDriver(FaultDriver):
+    """A fault on one node of the local cluster slot, chosen by role when it is applied: it
+    needs the slot's processes (a signal, a restart, its store), so an external target cannot
+    take it."""
+
+    records_pid: ClassVar[bool] = False
+    """Whether the fault acts on the node's process (a signal): its pid is journaled."""
+
+    async def capable(self) -> str | None:
+        try:
+            topology_nodes(self.ctx.target)
+            local_stack(self.ctx)
+        except FaultNotInEffect as exc:
+            return str(exc)
+        return None
+
+    async def prepare(self) -> None:
+        snap = await snapshot(self.ctx)
+        node = resolve(snap, self.spec.node, self.spec.stream)  # type: ignore[attr-defined]
+        self.state.update(node=node, role=self.spec.node, before=snap.facts())  # type: ignore[attr-defined]
+        if self.records_pid:
+            self.state["pid"] = node_pid(self.ctx, node)

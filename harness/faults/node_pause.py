@@ -12,32 +12,19 @@ import signal
 from typing import Any, ClassVar
 
 from harness.faults import cluster
-from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.faults.base import FaultNotInEffect, FaultStillPresent
 from harness.specs.faults import NodePauseFault
 
 WHOLE_WITHIN = 20.0
 
 
-class NodePauseDriver(FaultDriver):
+class NodePauseDriver(cluster.LocalNodeDriver):
+    records_pid = True
     kind = "node_pause"
     spec_model = NodePauseFault
     through_toxiproxy = False
     timeout_floor: ClassVar[float] = 30.0
     spec: NodePauseFault
-
-    async def capable(self) -> str | None:
-        try:
-            cluster.topology_nodes(self.ctx.target)
-            cluster.local_stack(self.ctx)
-        except FaultNotInEffect as exc:
-            return str(exc)
-        return None
-
-    async def prepare(self) -> None:
-        snap = await cluster.snapshot(self.ctx)
-        node = cluster.resolve(snap, self.spec.node, self.spec.stream)
-        self.state.update(node=node, role=self.spec.node, before=snap.facts())
-        self.state["pid"] = cluster.node_pid(self.ctx, node)
 
     async def apply(self) -> None:
         os.killpg(self.state["pid"], signal.SIGSTOP)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.faults import cluster
-from harness.faults.base import FaultDriver, FaultNotInEffect, FaultStillPresent
+from harness.faults.base import FaultNotInEffect, FaultStillPresent
 from harness.specs.faults import StorageDamageFault
 
 RESTART_WAIT = 15.0
@@ -77,28 +77,15 @@ def damage_file(
 # --- the driver ------------------------------------------------------------------------------
 
 
-class StorageDamageDriver(FaultDriver):
+class StorageDamageDriver(cluster.LocalNodeDriver):
     kind = "storage_damage"
     spec_model = StorageDamageFault
     through_toxiproxy = False
     timeout_floor: ClassVar[float] = 40.0
     spec: StorageDamageFault
 
-    async def capable(self) -> str | None:
-        try:
-            cluster.topology_nodes(self.ctx.target)
-            cluster.local_stack(self.ctx)
-        except FaultNotInEffect as exc:
-            return str(exc)
-        return None
-
     def _node_dir(self, node: str) -> Path:
         return Path(cluster.local_stack(self.ctx).run_dir) / cluster.component(node)
-
-    async def prepare(self) -> None:
-        snap = await cluster.snapshot(self.ctx)
-        node = cluster.resolve(snap, self.spec.node, self.spec.stream)
-        self.state.update(node=node, role=self.spec.node, before=snap.facts())
 
     async def apply(self) -> None:
         node = self.state["node"]
