@@ -305,6 +305,7 @@ class ScenarioRun:
             self.owner.run_id,
             self.poller,
             self.owner.adapters,
+            rules_reloaded_at=None if reset is None else time.time(),
         )
         if reset is not None:
             self.result.preflight["alerting_reset_s"] = reset

@@ -16,6 +16,8 @@ from harness.config import Target
 from harness.errors import HarnessError, ToxiproxyError
 from harness.faults.base import FaultDriver
 from harness.faults.journal import Journal
+from harness.prometheus import PrometheusAPI
+from harness.prometheus_alerts import parse_timestamp
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
 
@@ -32,8 +34,12 @@ async def preflight(
     run_id: str,
     poller: AlertPoller,
     adapters: Adapters,
+    rules_reloaded_at: float | None = None,
 ) -> dict[str, Any]:
-    """The checks above, in order; raises PreflightFailed with every reason found."""
+    """The checks above, in order; raises PreflightFailed with every reason found.
+
+    `rules_reloaded_at`: when the stack last reloaded its rule groups (a fresh alert state);
+    the named alerts are judged quiet only once every group has evaluated since."""
     evidence: dict[str, Any] = {}
     probes = await adapters.health()
     evidence["probes"] = [p.as_dict() for p in probes]
@@ -61,6 +67,9 @@ async def preflight(
         )
     started = time.monotonic()
     named = scenario.alerts_named()
+    if named and rules_reloaded_at is not None:
+        await _rules_evaluated_since(adapters.prometheus, rules_reloaded_at)
+        evidence["waited_for_rule_evaluation_s"] = round(time.monotonic() - started, 1)
     while named:
         await poller.poll()
         active = poller.active() & named
@@ -70,6 +79,17 @@ async def preflight(
         evidence["waited_for_alerts_s"] = round(time.monotonic() - started, 1)
         await anyio.sleep(poller.interval)
     return evidence
+
+
+async def _rules_evaluated_since(prometheus: PrometheusAPI, since: float) -> None:
+    """A reloaded group's alerts are inactive until its first evaluation, so "quiet" would
+    hold vacuously before it; bounded by the preflight phase's timeout."""
+    while True:
+        groups = await prometheus.rule_groups()
+        evaluated = [parse_timestamp(g.get("lastEvaluation")) or 0.0 for g in groups]
+        if evaluated and min(evaluated) >= since:
+            return
+        await anyio.sleep(0.2)
 
 
 async def _proxies_clean(

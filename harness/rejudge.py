@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from harness import output
 from harness.checks.base import JudgeContext
 from harness.checks.data_loss import scenario_outcome
 from harness.checks.registry import check_class, unproven_forbidden
@@ -177,24 +177,24 @@ def command(
     from harness.report.runs import RunDirProblem, load_run
     from harness.yamlfile import FileProblems
 
-    console = Console()
     try:
         load_run(run_dir)  # the report's own reading: a clear message for a bad directory
         done = rejudge_run(run_dir, out, contract_path=contract, report=not no_report)
     except (RunDirProblem, RejudgeError, FileProblems) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        output.error(str(exc))
         raise typer.Exit(2) from None
-    table = Table(title=f"rejudged → {done.out_dir}", title_justify="left")
+    table = Table(title=output.cell(f"rejudged → {done.out_dir}"), title_justify="left")
     for column in ("scenario", "check", "before", "after", "why"):
         table.add_column(column, overflow="fold")
     for change in done.changes:
-        table.add_row(change.scenario_id, change.name, change.before, change.after, change.summary)
+        row = (change.scenario_id, change.name, change.before, change.after, change.summary)
+        table.add_row(*map(output.cell, row))
     if done.changes:
-        console.print(table)
+        output.console.print(table)
     else:
-        console.print(f"every verdict as recorded ({len(done.record.scenarios)} scenario(s))")
-    console.print(f"evidence: {done.out_dir / 'evidence.json'}")
+        output.say(f"every verdict as recorded ({len(done.record.scenarios)} scenario(s))")
+    output.say(f"evidence: {done.out_dir / 'evidence.json'}")
     if done.report is not None:
-        console.print(f"report: {done.report}")
+        output.say(f"report: {done.report}")
     passed = all(r.verdict == "passed" for r in done.record.scenarios)
     raise typer.Exit(0 if passed else 1)

@@ -61,6 +61,9 @@ class Router(Component):
             f"--bp-retry-after={_scaled(30, factor, 0.5)}",
             f"--backoff={backoff}",
             f"--monitor-interval={_scaled(5, factor, 0.5)}",
+            # The p50/p95/p99 gauges' window: uncompressed, one scenario's latencies would
+            # still fill it during the next scenario's baseline on the same slot.
+            f"--latency-window={_scaled(60, factor, 5)}",
             f"--reconnect-delay-ms={max(100, round(1000 / factor))}",
             f"--max-reconnect-delay-ms={max(1000, round(30000 / factor))}",
             "--ping-interval=1",
