@@ -94,20 +94,22 @@ class PrometheusAPI:
 
     async def raw_samples(self, selector: str, start: float, end: float) -> list[Series]:
         """The samples `selector` stored between `start` and `end`, at their own timestamps
-        (a range-vector selector, so no lookback fills gaps or extends a series past its end)."""
+        (a range-vector selector, so no lookback fills gaps or extends a series past its end); a
+        series with no sample from `start` on is left out."""
         seconds = max(1, math.ceil(end - start))
         query = f"{selector}[{seconds}s]"
         result = await self._run(
             f"query {query!r}",
             partial(self._client.custom_query, query, params={"time": f"{end:.3f}"}),
         )
-        return [
+        stored = [
             Series(
                 dict(item.get("metric", {})),
                 [(float(t), _value(v)) for t, v in item.get("values", []) if float(t) >= start],
             )
             for item in result or []
         ]
+        return [s for s in stored if s.points]
 
     async def _get(self, path: str) -> Any:
         url = f"{self.url}{path}"
