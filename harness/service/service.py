@@ -157,8 +157,8 @@ class Service:
         recovered = await self.manager.recover()
         if recovered:
             log.warning("runs_recovered", runs=[r["run_id"] for r in recovered])
-        self.sync_file_schedules()
-        for name, at in self.store.last_passed().items():
+        await anyio.to_thread.run_sync(self.sync_file_schedules)
+        for name, at in (await anyio.to_thread.run_sync(self.store.last_passed)).items():
             self.metrics.schedule_last_success.labels(name).set(at)
         async with anyio.create_task_group() as tg:
             self.manager.bind(tg)
@@ -171,7 +171,8 @@ class Service:
                 yield self
             finally:
                 tg.cancel_scope.cancel()
-        self.store.close()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.store.close)
 
     async def heal_first(self) -> dict[str, Any]:
         """At SIGTERM, before connections drain: cancel every run and heal every fault on
@@ -185,7 +186,7 @@ class Service:
     def sync_file_schedules(self) -> None:
         """The schedules file is authoritative for the schedules it declares: each is
         created or replaced (keeping its last check), and one removed from the file is
-        removed from the store."""
+        removed from the store (blocking: call it in a worker thread)."""
         declared = {s.name for s in self.file_schedules}
         for schedule in self.file_schedules:
             self.store.put_schedule(schedule.name, schedule.model_dump(mode="json"), "file")
