@@ -219,7 +219,7 @@ class Service:
         """A run plan, or PlanProblem naming the field; the same checks `harness run` makes."""
         chosen = self.choose(scenarios, variants)
         try:
-            targets = self.targets.resolve(target, slots)
+            targets = await anyio.to_thread.run_sync(self.targets.resolve, target, slots)
         except UnknownTarget as exc:
             raise PlanProblem("slots" if "slot" in str(exc) else "target", str(exc)) from None
         subset = {s.id: self.catalogue[s.id] for s in chosen}
@@ -239,8 +239,9 @@ class Service:
         )
 
     def plan_schedule(self, schedule: Schedule) -> RunPlan:
-        """The scheduler's plan (synchronous: it runs inside a tick); no cross-check, the
-        schedule was checked when it was saved."""
+        """The scheduler's plan (blocking, it reads the local slots' target files: the
+        scheduler calls it in a worker thread); no cross-check, the schedule was checked when
+        it was saved."""
         return RunPlan(
             scenarios=self.choose(schedule.scenarios),
             targets=self.targets.resolve(schedule.target, schedule.slots),
