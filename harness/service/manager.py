@@ -25,7 +25,7 @@ from harness.evidence.bundle import new_record, read_evidence, write_evidence
 from harness.evidence.record import RunRecord
 from harness.faults.journal import state_dir
 from harness.faults.lock import TargetLock, TargetLocked
-from harness.runner import execute, heal_target, new_run_id
+from harness.runner import execute, heal_target, new_run_id, write_run_report
 from harness.scenario import Scenario
 from harness.service import guards
 from harness.service.emergency import heal_everywhere
@@ -353,7 +353,7 @@ class RunManager:
             self.metrics.schedule_last_success.labels(plan.schedule).set(ended)
         log.info("run_end", run_id=live.run_id, status=status, reason=reason)
         if self.write_reports and evidence.exists() and not shutdown:
-            await self._report(out_dir)
+            await write_run_report(out_dir, announce=False)
         if self.webhook_url:
             report = out_dir / "report.html"
             link = f"{self.public_url}/runs/{live.run_id}" if self.public_url else None
@@ -369,14 +369,6 @@ class RunManager:
         live.emit("end", status=status, reason=reason, aborted_by=aborted_by)
         live.done.set()
         self.active.pop(live.run_id, None)
-
-    async def _report(self, out_dir: Path) -> None:
-        from harness.report.build import write_report  # matplotlib loads only when needed
-
-        try:
-            await anyio.to_thread.run_sync(lambda: write_report([out_dir], out_dir, workers=1))
-        except Exception as exc:  # a report is a convenience; the evidence stands
-            log.warning("report_failed", out=str(out_dir), error=describe(exc))
 
     # --- stopping --------------------------------------------------------------------------
 
