@@ -196,10 +196,18 @@ class Auth:
         self.replace(tokens, sources)
 
     def replace(self, tokens: list[Token], sources: dict[str, str] | None = None) -> None:
-        """Take a new set of tokens at once (a reload of the tokens file); the cache starts
-        empty, and a check begun against the old set caches into the old set's cache."""
-        self.tokens = [Credential.of(t, (sources or {}).get(t.name, "file")) for t in tokens]
-        self._cache: OrderedDict[bytes, Credential | None] = OrderedDict()
+        """Take a new set of tokens at once (a reload of the tokens file, from any thread):
+        the set and its empty cache are swapped in one assignment, and a check begun against
+        the old set caches into the old set's cache."""
+        loaded = [Credential.of(t, (sources or {}).get(t.name, "file")) for t in tokens]
+        self._current: tuple[list[Credential], OrderedDict[bytes, Credential | None]] = (
+            loaded,
+            OrderedDict(),
+        )
+
+    @property
+    def tokens(self) -> list[Credential]:
+        return self._current[0]
 
     @staticmethod
     def _match(presented: str, tokens: list[Credential]) -> Credential | None:
@@ -216,7 +224,7 @@ class Auth:
         return found
 
     async def match(self, presented: str) -> Credential | None:
-        tokens, cache = self.tokens, self._cache  # one set throughout, even across a reload
+        tokens, cache = self._current  # one set throughout, even across a reload
         key = credentials.fingerprint(presented)
         if key in cache:
             cache.move_to_end(key)
