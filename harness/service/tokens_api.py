@@ -51,24 +51,26 @@ def build(service: Service) -> APIRouter:
         naming file, line and field otherwise, nothing changed; 409 without a tokens file).
         Audited either way; the answer lists what changed and every token now known."""
         path = str(service.settings.tokens_file or "")
+
+        async def refuse(status: int, message: str, **extra: Any) -> HTTPException:
+            entry = await audited(service, request, who, "tokens.reload", path, detail=message)
+            await anyio.to_thread.run_sync(
+                service.store.audit, dataclasses.replace(entry, outcome="denied")
+            )
+            return HTTPException(status, {"rule": "tokens_file", "message": message, **extra})
+
         async with reloading:
             try:
                 changes = await anyio.to_thread.run_sync(service.reload_tokens)
             except NoTokensFile as exc:
-                raise HTTPException(409, {"rule": "tokens_file", "message": str(exc)}) from None
+                raise await refuse(409, str(exc)) from None
             except FileProblems as exc:
                 problems = [{"file": p.file, "line": p.line, "field": p.field,
                              "message": p.message} for p in exc.problems]  # fmt: skip
                 message = "the tokens file was not reloaded: " + "; ".join(
                     str(p) for p in exc.problems[:5]
                 )
-                entry = await audited(service, request, who, "tokens.reload", path,
-                                      detail=message)  # fmt: skip
-                await anyio.to_thread.run_sync(
-                    service.store.audit, dataclasses.replace(entry, outcome="denied")
-                )
-                detail = {"rule": "tokens_file", "message": message, "problems": problems}
-                raise HTTPException(422, detail) from None
+                raise await refuse(422, message, problems=problems) from None
             summary = "; ".join(f"{k}: {', '.join(v)}" for k, v in changes.items() if v)
             entry = await audited(service, request, who, "tokens.reload", path,
                                   detail=summary or "no change")  # fmt: skip

@@ -169,3 +169,9 @@ def test_without_a_tokens_file_there_is_nothing_to_reload(base: Path) -> None:
     with TestClient(create_app(base_settings(base, config), run_fn=FakeRunner())) as client:
         answer = client.post("/api/tokens/reload", headers=bearer(ADMIN))
         assert answer.status_code == 409 and "without a tokens file" in answer.text
+        (entry,) = client.app.state.service.store.audit_entries()  # type: ignore[attr-defined]
+        assert (entry["token"], entry["action"], entry["outcome"]) == (
+            "root",
+            "tokens.reload",
+            "denied",
+        )
