@@ -21,6 +21,7 @@ an `error` verdict. The tree, with where each class lives:
     ├── Denied                        harness.service.policy: a role or policy refuses the call
     ├── DataDirInUse                  harness.service.datalock: another service holds the dir
     ├── BodyTooLarge                  harness.service.gate: a request body over the cap (a 413)
+    ├── NoTokensFile                  harness.service.service: a tokens reload without a file
     ├── StackError                    harness.stack.stack: the local stack cannot start or stop
     │   └── ComponentFailed           a component of the local stack exited or did not come up
     ├── MissingBinary                 harness.stack.binaries: nats-server, prometheus, ... absent

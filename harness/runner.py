@@ -232,9 +232,10 @@ async def run_scenarios(
     return 0 if passed(record, scenarios) else 1
 
 
-async def write_run_report(out_dir: Path) -> Path | None:
+async def write_run_report(out_dir: Path, *, announce: bool = True) -> Path | None:
     """report.html, report.md (+ plots/) and coverage.json beside the run's evidence; a report
-    that cannot be written is a warning (the evidence stands), never the run's failure."""
+    that cannot be written is a warning (the evidence stands), never the run's failure. The
+    CLI announces the report on the terminal; the service (`announce=False`) only logs."""
     from harness.report.build import write_report  # matplotlib loads only when needed
 
     try:
@@ -243,9 +244,11 @@ async def write_run_report(out_dir: Path) -> Path | None:
         )
     except Exception as exc:  # a report is a convenience; the evidence stands
         log.warning("report_failed", out=str(out_dir), error=describe(exc))
-        say(f"report not written: {describe(exc)}", "yellow", to=err)
+        if announce:
+            say(f"report not written: {describe(exc)}", "yellow", to=err)
         return None
-    say(f"report: {written.html}", to=err)
+    if announce:
+        say(f"report: {written.html}", to=err)
     return written.html
 
 

@@ -1,7 +1,8 @@
 """The JSON API for scenarios and runs: start, follow (polling and server-sent events), cancel,
-history, the emergency stop, the safety lever and the audit log. Starting a run needs an
-operator or admin token and passes the token's policy; every change is audited in the same
-transaction as the change, and a rejected request writes nothing but its audit entry."""
+history, the emergency stop, the safety lever and the audit log (the tokens: tokens_api).
+Starting a run needs an operator or admin token and passes the token's policy; every change is
+audited in the same transaction as the change, and a rejected request writes nothing but its
+audit entry."""
 
 from __future__ import annotations
 
@@ -279,11 +280,5 @@ def build(service: Service) -> APIRouter:
         """The audit log, newest first: accepted and denied calls (with the client's
         address), scheduler fires and skips, guard aborts, the lever (admin only)."""
         return await anyio.to_thread.run_sync(service.store.audit_entries, limit, offset)
-
-    @router.get("/tokens", tags=["admin"])
-    async def tokens(who: Principal = admin) -> list[dict[str, Any]]:
-        """The tokens the service knows (names, roles, policies; never a secret)."""
-        return [{"name": t.name, "role": t.role, "policy": t.policy.model_dump(mode="json")}
-                for t in service.auth.tokens]  # fmt: skip
 
     return router

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 
 from harness import __version__
 from harness.runner import execute
-from harness.service import api, downloads, schedules_api, ui
+from harness.service import api, downloads, schedules_api, tokens_api, ui
 from harness.service.auth import Principal, client_address
 from harness.service.gate import Gate
 from harness.service.manager import RunFn
@@ -57,6 +57,7 @@ def create_app(settings: ServiceSettings, *, run_fn: RunFn = execute) -> FastAPI
     app.include_router(api.build(service))
     app.include_router(schedules_api.build(service))
     app.include_router(downloads.build(service))
+    app.include_router(tokens_api.build(service))
     app.include_router(ui.build(service))
 
     async def on_denied(request: Request, who: Principal | None, status: int, why: str) -> None:

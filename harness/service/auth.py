@@ -46,7 +46,15 @@ log = structlog.get_logger("service.auth")
 COOKIE = "harness_token"
 CACHE_SIZE = 4096
 
-__all__ = ["MUTATING_ROLES", "Auth", "Principal", "Token", "load_tokens", "parse_env_tokens"]
+__all__ = [
+    "MUTATING_ROLES",
+    "Auth",
+    "Principal",
+    "Token",
+    "load_token_sources",
+    "load_tokens",
+    "parse_env_tokens",
+]
 
 
 class Token(Strict):
@@ -79,12 +87,23 @@ class TokensFile(Strict):
 
 @dataclass(frozen=True)
 class Credential:
-    """A loaded token: its name, role, policy and verifier; never the secret."""
+    """A loaded token: its name, role, policy, verifier and where it came from (`file` or
+    `environment`); never the secret."""
 
     name: str
     role: str
     policy: Policy
     verifier: credentials.Verifier = field(repr=False)
+    source: str = "file"
+
+    @classmethod
+    def of(cls, token: Token, source: str = "file") -> Credential:
+        verifier = (
+            credentials.parse_hash(token.secret_hash)
+            if token.secret_hash
+            else credentials.keyed(token.secret or "")
+        )
+        return cls(token.name, token.role, token.policy, verifier, source)
 
 
 @dataclass(frozen=True)
@@ -126,16 +145,22 @@ def parse_env_tokens(text: str, source: str = "HARNESS_TOKENS") -> list[Token]:
     return tokens
 
 
-def load_tokens(path: Path | None, env: str = "") -> list[Token]:
-    """Tokens of the file and the environment; a name defined twice is an error."""
-    tokens = list(load_text_model(TokensFile, path, "tokens file").tokens) if path else []
-    tokens += parse_env_tokens(env) if env.strip() else []
-    names = [t.name for t in tokens]
+def load_token_sources(path: Path | None, env: str = "") -> list[tuple[Token, str]]:
+    """Tokens of the file and the environment, each with its source (`file`,
+    `environment`); a name defined twice is an error."""
+    from_file = list(load_text_model(TokensFile, path, "tokens file").tokens) if path else []
+    from_env = parse_env_tokens(env) if env.strip() else []
+    names = [t.name for t in [*from_file, *from_env]]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         where = str(path) if path else "HARNESS_TOKENS"
         raise FileProblems([Problem(where, None, "tokens", f"defined twice: {', '.join(twice)}")])
-    return tokens
+    return [(t, "file") for t in from_file] + [(t, "environment") for t in from_env]
+
+
+def load_tokens(path: Path | None, env: str = "") -> list[Token]:
+    """Tokens of the file and the environment; a name defined twice is an error."""
+    return [token for token, _ in load_token_sources(path, env)]
 
 
 def loopback(request: Request) -> bool:
@@ -161,46 +186,56 @@ def presented_secret(request: Request, *, allow_cookie: bool) -> str:
 class Auth:
     """The service's credentials and the role checks the routes depend on."""
 
-    def __init__(self, tokens: list[Token], open_reads_on_loopback: bool = False):
-        self.tokens = [
-            Credential(
-                t.name,
-                t.role,
-                t.policy,
-                credentials.parse_hash(t.secret_hash)
-                if t.secret_hash
-                else credentials.keyed(t.secret or ""),
-            )
-            for t in tokens
-        ]
+    def __init__(
+        self,
+        tokens: list[Token],
+        open_reads_on_loopback: bool = False,
+        sources: dict[str, str] | None = None,
+    ):
         self.open_reads_on_loopback = open_reads_on_loopback
-        self._cache: OrderedDict[bytes, Credential | None] = OrderedDict()
+        self.replace(tokens, sources)
 
-    def _match(self, presented: str) -> Credential | None:
+    def replace(self, tokens: list[Token], sources: dict[str, str] | None = None) -> None:
+        """Take a new set of tokens at once (a reload of the tokens file, from any thread):
+        the set and its empty cache are swapped in one assignment, and a check begun against
+        the old set caches into the old set's cache."""
+        loaded = [Credential.of(t, (sources or {}).get(t.name, "file")) for t in tokens]
+        self._current: tuple[list[Credential], OrderedDict[bytes, Credential | None]] = (
+            loaded,
+            OrderedDict(),
+        )
+
+    @property
+    def tokens(self) -> list[Credential]:
+        return self._current[0]
+
+    @staticmethod
+    def _match(presented: str, tokens: list[Credential]) -> Credential | None:
         """Every token compared, so the time does not tell which matched (the KDF-hashed
         ones only when no plain one did)."""
         found = None
-        for token in self.tokens:
+        for token in tokens:
             if not token.verifier.costly and token.verifier.matches(presented):
                 found = token
         if found is None:
-            for token in self.tokens:
+            for token in tokens:
                 if token.verifier.costly and token.verifier.matches(presented):
                     found = token
         return found
 
     async def match(self, presented: str) -> Credential | None:
+        tokens, cache = self._current  # one set throughout, even across a reload
         key = credentials.fingerprint(presented)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        if any(t.verifier.costly for t in self.tokens):
-            found = await anyio.to_thread.run_sync(self._match, presented)
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        if any(t.verifier.costly for t in tokens):
+            found = await anyio.to_thread.run_sync(self._match, presented, tokens)
         else:
-            found = self._match(presented)
-        self._cache[key] = found
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+            found = self._match(presented, tokens)
+        cache[key] = found
+        while len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
         return found
 
     async def identify(self, request: Request, *, allow_cookie: bool) -> Principal | None:

@@ -4,7 +4,9 @@ the `harness` Typer app.
 
 Exit codes: 0 done; 1 the service refused or a target is not proven clean; 2 bad input (a
 setting, a config, tokens, schedules or target file: one line each naming the file, line and
-field, or the flag or environment variable).
+field, or the flag or environment variable). Everything is printed through harness.output, so
+text from files, flags and the service's answers is printed verbatim (no markup, no emoji
+codes).
 """
 
 from __future__ import annotations
@@ -17,14 +19,11 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from harness.logs import configure_logging
+from harness.output import console, err, error, say
 from harness.yamlfile import FileProblems
-
-console = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 URL = Annotated[str, typer.Option(help="the service [env HARNESS_URL]", envvar="HARNESS_URL")]
 TOKEN = Annotated[
@@ -44,8 +43,12 @@ FLAGS = {
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    error(message)
     return typer.Exit(code)
+
+
+def _warn(message: str) -> None:
+    say(message, "yellow", to=err)
 
 
 def settings_problems(exc: ValidationError, given: dict[str, Any]) -> list[str]:
@@ -54,8 +57,8 @@ def settings_problems(exc: ValidationError, given: dict[str, Any]) -> list[str]:
     from harness.service.settings import ServiceSettings
 
     lines = []
-    for error in exc.errors(include_url=False):
-        field = str(error["loc"][0]) if error["loc"] else ""
+    for problem in exc.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
         if field in given:
             name = FLAGS.get(field, f"--{field.replace('_', '-')}")
         elif field in ServiceSettings.model_fields:
@@ -63,9 +66,9 @@ def settings_problems(exc: ValidationError, given: dict[str, Any]) -> list[str]:
             name = alias if isinstance(alias, str) else f"HARNESS_SERVE_{field.upper()}"
         else:
             name = field or "settings"
-        value = error.get("input")
+        value = problem.get("input")
         shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
-        lines.append(f"{name}: {str(error['msg']).removeprefix('Value error, ')}{shown}")
+        lines.append(f"{name}: {str(problem['msg']).removeprefix('Value error, ')}{shown}")
     return lines
 
 
@@ -130,13 +133,13 @@ def serve(
     }
     given = {k: v for k, v in given.items() if v is not None}
     for name in unknown_variables():
-        err.print(f"[yellow]warning:[/] {escape(name)} is not a setting of harness serve; "
-                  "it is ignored (docs/deployment.md lists them)")  # fmt: skip
+        _warn(f"warning: {name} is not a setting of harness serve; it is ignored "
+              "(docs/deployment.md lists them)")  # fmt: skip
     try:
         settings = ServiceSettings(**given)
     except ValidationError as exc:
         for line in settings_problems(exc, given):
-            err.print(f"[bold red]error:[/] {escape(line)}", highlight=False)
+            error(line)
         raise typer.Exit(2) from None
     if check:
         _check(settings)
@@ -153,12 +156,10 @@ def serve(
     except DataDirInUse as exc:
         raise _fail(str(exc)) from None
     if not application.state.service.auth.tokens:
-        err.print("[yellow]no tokens configured: every call but /healthz will be refused[/]")
+        _warn("no tokens configured: every call but /healthz will be refused")
     if application.state.service.lever.engaged:
-        err.print(f"[yellow]{escape(application.state.service.lever.refusal() or '')}[/]")
-    console.print(
-        f"serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})"
-    )
+        _warn(application.state.service.lever.refusal() or "")
+    say(f"serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})")
     server.serve(application, settings.host, settings.port)
 
 
@@ -176,13 +177,12 @@ def _check(settings: Any) -> None:
     roles: dict[str, int] = {}
     for token in inputs.tokens:
         roles[token.role] = roles.get(token.role, 0) + 1
-    console.print(
+    say(
         f"ok: {len(inputs.tokens)} token(s) "
         f"({', '.join(f'{n} {r}' for r, n in sorted(roles.items())) or 'none'}), "
         f"{len(inputs.targets.files)} target file(s), {len(inputs.catalogue)} scenario(s), "
         f"{len(inputs.file_schedules)} schedule(s), "
-        f"{len(inputs.config.lever_guards)} global guard(s)",
-        highlight=False,
+        f"{len(inputs.config.lever_guards)} global guard(s)"
     )
 
 
@@ -199,13 +199,12 @@ def _post(url: str, path: str, token: str | None, body: Any = None) -> Any:
 
 def _print_stop(result: dict[str, Any]) -> None:
     for report in result["targets"]:
-        state = "[green]clean[/]" if report["clean"] else "[red]NOT proven clean[/]"
+        state = ("clean", "green") if report["clean"] else ("NOT proven clean", "red")
         healed = ", ".join(h["key"] for h in report["healed"]) or "nothing to heal"
         why = f" — {'; '.join(report['errors'])}" if report["errors"] else ""
-        console.print(
-            f"{escape(report['target'])}: {state} ({escape(healed)}) in {report['seconds']}s"
-            f"{escape(why)}"
-        )
+        line = Text.assemble(f"{report['target']}: ", state,
+                             f" ({healed}) in {report['seconds']}s{why}")  # fmt: skip
+        console.print(line, soft_wrap=True)
 
 
 def stop_all(
@@ -239,13 +238,12 @@ def stop_all(
         try:
             answer = _post(url, "/api/stop-all", token)
         except httpx.TransportError as exc:
-            err.print(f"service not reachable at {escape(url)} ({escape(str(exc))}); "
-                      "healing directly")  # fmt: skip
+            say(f"service not reachable at {url} ({exc}); healing directly", to=err)
         else:
             if answer.status_code != 200:
                 raise _fail(f"the service refused: {answer.status_code} {answer.text}", 1)
             result = answer.json()
-            console.print(f"service cancelled: {', '.join(result['cancelled']) or 'no run'}")
+            say(f"service cancelled: {', '.join(result['cancelled']) or 'no run'}")
     if result is None:
         try:
             if target:
@@ -258,7 +256,7 @@ def stop_all(
         if not specs:
             raise _fail("no local stack is up and no --target given: nothing to heal")
         for line in stop_lock_holders(specs):
-            console.print(line)
+            say(line)
         reports = anyio.run(heal_everywhere, specs)
         result = {"targets": reports, "clean": all(r["clean"] for r in reports)}
     _print_stop(result)
@@ -283,8 +281,9 @@ def lever_engage(
     if answer.status_code != 200:
         raise _fail(f"the service refused: {answer.status_code} {answer.text}", 1)
     result = answer.json()
-    console.print(f"safety lever engaged; cancelled: "
-                  f"{', '.join(result['stop_all']['cancelled']) or 'no run'}")  # fmt: skip
+    say(
+        f"safety lever engaged; cancelled: {', '.join(result['stop_all']['cancelled']) or 'no run'}"
+    )
     _print_stop(result["stop_all"])
     raise typer.Exit(0 if result["stop_all"]["clean"] else 1)
 
@@ -299,7 +298,7 @@ def lever_release(
     answer = _post(url, "/api/lever/release", token, {"reason": reason})
     if answer.status_code != 200:
         raise _fail(f"the service refused: {answer.status_code} {answer.text}", 1)
-    console.print("safety lever released")
+    say("safety lever released")
 
 
 @lever_app.command("status")
@@ -313,9 +312,9 @@ def lever_status(url: URL = DEFAULT_URL, token: TOKEN = None) -> None:
         raise _fail(f"the service refused: {answer.status_code} {answer.text}", 2)
     state = answer.json()
     if state["engaged"]:
-        console.print(f"ENGAGED by {escape(state['by'])}: {escape(state['reason'])}")
+        say(f"ENGAGED by {state['by']}: {state['reason']}")
         raise typer.Exit(1)
-    console.print("released")
+    say("released")
 
 
 def hash_token(
@@ -334,7 +333,7 @@ def hash_token(
         raise _fail(f"--kind: {kind!r} is neither scrypt nor pbkdf2_sha256")
     if generate:
         secret = secrets.token_urlsafe(32)
-        console.print(f"secret: {secret}", highlight=False)
+        say(f"secret: {secret}")
     elif sys.stdin.isatty():
         secret = getpass.getpass("secret: ")
     else:
@@ -342,7 +341,7 @@ def hash_token(
     why = weakness(secret)
     if why:
         raise _fail(f"secret {why}")
-    console.print(hash_secret(secret, kind), highlight=False, soft_wrap=True)
+    say(hash_secret(secret, kind))
 
 
 def register(app: typer.Typer) -> None:

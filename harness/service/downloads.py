@@ -45,6 +45,7 @@ def build(service: Service) -> APIRouter:
     root = service.settings.runs_dir()
 
     def run_dir(run_id: str) -> Path:
+        """The run's directory (blocking: call it in a worker thread)."""
         row = service.store.run(run_id)
         directory = confined(root, Path(row["out_dir"])) if row else None
         if directory is None or not directory.is_dir():
@@ -58,7 +59,7 @@ def build(service: Service) -> APIRouter:
         who: Principal = reader,
     ) -> Response:
         """One file of the run, or the whole run directory as `<run_id>.tar.gz`."""
-        directory = run_dir(run_id)
+        directory = await anyio.to_thread.run_sync(run_dir, run_id)
         if name == "bundle.tar.gz":
             data = await anyio.to_thread.run_sync(_bundle, directory)
             headers = {"Content-Disposition": f'attachment; filename="{run_id}.tar.gz"'}

@@ -8,9 +8,11 @@ and the security headers on every answer.
   something: 403. Both before the body is read, and denied changes are audited with the
   client's address.
 - A body larger than MAX_BODY (declared or streamed): 413, before parsing.
-- Every answer carries `X-Frame-Options: SAMEORIGIN`, `X-Content-Type-Options: nosniff` and
-  `Referrer-Policy: no-referrer`; the UI's pages add their own Content-Security-Policy
-  (`frame-ancestors 'none'`, scripts by nonce only).
+- Every answer carries `X-Frame-Options`, `X-Content-Type-Options: nosniff` and
+  `Referrer-Policy: no-referrer`. Every HTML answer carries a Content-Security-Policy header:
+  the UI's pages, the login page the gate answers with included, their own (scripts by the
+  page's nonce only, `frame-ancestors 'none'`, `X-Frame-Options: DENY`); any other HTML (a
+  run's report.html) one without scripts that only the service's own pages may frame.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harness.errors import HarnessError
@@ -37,7 +40,14 @@ SECURITY_HEADERS = [
 ]
 Denial = Callable[[Request, Principal | None, int, str], Awaitable[None]]
 """Records a refused call (the audit log): request, caller if known, status, why."""
-LoginPage = Callable[[str, int], str]
+LoginPage = Callable[[str, int], Response]
+"""The UI's login page (detail, status), with the headers of every page."""
+DOCUMENT_CSP = (
+    b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    b"frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+"""The CSP of an HTML answer that brings none (a run's report.html: inline styles and SVG,
+no script; the run page frames it)."""
 
 
 class BodyTooLarge(HTTPException, HarnessError):
@@ -98,9 +108,7 @@ class Gate:
         if principal is None:
             await self.on_denied(request, None, 401, "no valid bearer token")
             if reading and not path.startswith(("/api/", "/openapi.json", "/metrics")):
-                html = self.login_page("a bearer token is required", 401).encode()
-                await _answer(send, 401, html, [(b"content-type", b"text/html; charset=utf-8"),
-                                               (b"www-authenticate", b"Bearer")])  # fmt: skip
+                await self.login_page("a bearer token is required", 401)(scope, receive, send)
                 return
             await _answer(send, *_json(401, "a bearer token is required",
                                        {"WWW-Authenticate": "Bearer"}))  # fmt: skip
@@ -123,6 +131,10 @@ def _with_headers(send: Send) -> Send:
             headers = list(message.get("headers", []))
             present = {k.lower() for k, _ in headers}
             headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+            html = any(k.lower() == b"content-type" and v.lower().startswith(b"text/html")
+                       for k, v in headers)  # fmt: skip
+            if html and b"content-security-policy" not in present:
+                headers.append((b"content-security-policy", DOCUMENT_CSP))
             message = {**message, "headers": headers}
         await send(message)
 

@@ -41,6 +41,9 @@ class LiveRun:
     cancel_scope: anyio.CancelScope | None = None
     cancel_reason: str | None = None
     done: anyio.Event = field(default_factory=anyio.Event)
+    saved: int = 0
+    """how many of `results` are in the store (written in order, off the event loop)"""
+    saving: anyio.Lock = field(default_factory=anyio.Lock)
     _changed: anyio.Event = field(default_factory=anyio.Event)
 
     def emit(self, kind: str, **data: Any) -> None:

@@ -25,7 +25,7 @@ from harness.evidence.bundle import new_record, read_evidence, write_evidence
 from harness.evidence.record import RunRecord
 from harness.faults.journal import state_dir
 from harness.faults.lock import TargetLock, TargetLocked
-from harness.runner import execute, heal_target, new_run_id
+from harness.runner import execute, heal_target, new_run_id, write_run_report
 from harness.scenario import Scenario
 from harness.service import guards
 from harness.service.emergency import heal_everywhere
@@ -77,6 +77,13 @@ def run_verdict(record: RunRecord, expected: int) -> str:
     if "interrupted" in verdicts or record.interrupted:
         return "interrupted"
     return "error"
+
+
+def _mark_aborted(out_dir: Path, aborted_by: dict[str, Any]) -> None:
+    """The guard that aborted the run, in its evidence."""
+    record = read_evidence(out_dir)
+    record.aborted_by = aborted_by
+    write_evidence(out_dir, record)
 
 
 def _locked_elsewhere(target: Target) -> str | None:
@@ -199,7 +206,7 @@ class RunManager:
 
     async def _wait_turn(self, plan: RunPlan, run_id: str) -> None:
         while True:
-            if self.busy(plan) is None:
+            if await anyio.to_thread.run_sync(self.busy, plan) is None:
                 self._claim(plan, run_id)
                 return
             with anyio.move_on_after(2.0):  # another process's lock is polled
@@ -292,13 +299,25 @@ class RunManager:
             live.cancel(f"guard {tripped.guard}")
 
     def _on_result(self, live: LiveRun, result: Any) -> None:
+        """The runner's callback (synchronous, on the event loop): the result is shown at
+        once and stored by a task, off the loop."""
         live.on_result(result)
-        summary = live.results[-1]
-        self.store.save_result(live.run_id, summary)
+        if self._tg is not None:
+            self._tg.start_soon(self._save_results, live)
         if result.ended_at:
             self.metrics.scenario_duration.labels(result.scenario_id).observe(
                 result.ended_at - result.started_at
             )
+
+    async def _save_results(self, live: LiveRun) -> None:
+        """Store the results not stored yet, in order; a write once begun is finished and
+        counted (the conclusion stores whatever a cancelled writer left)."""
+        async with live.saving:
+            with anyio.CancelScope(shield=True):
+                pending = live.results[live.saved :]
+                for summary in pending:
+                    await anyio.to_thread.run_sync(self.store.save_result, live.run_id, summary)
+                    live.saved += 1
 
     async def _conclude(
         self,
@@ -310,15 +329,15 @@ class RunManager:
         trip: list[guards.Trip],
         shutdown: bool,
     ) -> None:
-        """Store, metrics, evidence (aborted_by), report, webhook; then the run is history."""
+        """Store, metrics, evidence (aborted_by), report, webhook; then the run is history.
+        Every store and file access runs off the event loop."""
         self._release(live.run_id)
         ended = time.time()
         aborted_by = trip[0].document() if trip else None
         evidence = out_dir / "evidence.json"
+        await self._save_results(live)
         if aborted_by and evidence.exists():
-            record = read_evidence(out_dir)
-            record.aborted_by = aborted_by
-            write_evidence(out_dir, record)
+            await anyio.to_thread.run_sync(_mark_aborted, out_dir, aborted_by)
         row = await anyio.to_thread.run_sync(self.store.run, live.run_id) or {}
         started = row.get("started_at") or row.get("created_at") or ended
         final = {"status": status, "ended_at": ended, "reason": reason, "aborted_by": aborted_by}
@@ -334,27 +353,22 @@ class RunManager:
             self.metrics.schedule_last_success.labels(plan.schedule).set(ended)
         log.info("run_end", run_id=live.run_id, status=status, reason=reason)
         if self.write_reports and evidence.exists() and not shutdown:
-            await self._report(out_dir)
+            await write_run_report(out_dir, announce=False)
         if self.webhook_url:
             report = out_dir / "report.html"
             link = f"{self.public_url}/runs/{live.run_id}" if self.public_url else None
             if link and report.exists():
                 link = f"{self.public_url}/api/runs/{live.run_id}/report.html"
-            error = await post_summary(self.webhook_url, self.store.run(live.run_id) or {}, link)
+            stored = await anyio.to_thread.run_sync(self.store.run, live.run_id) or {}
+            error = await post_summary(self.webhook_url, stored, link)
             if error:
-                self.store.update_run(live.run_id, notify_error=error)
+                await anyio.to_thread.run_sync(
+                    lambda: self.store.update_run(live.run_id, notify_error=error)
+                )
                 live.row["notify_error"] = error
         live.emit("end", status=status, reason=reason, aborted_by=aborted_by)
         live.done.set()
         self.active.pop(live.run_id, None)
-
-    async def _report(self, out_dir: Path) -> None:
-        from harness.report.build import write_report  # matplotlib loads only when needed
-
-        try:
-            await anyio.to_thread.run_sync(lambda: write_report([out_dir], out_dir, workers=1))
-        except Exception as exc:  # a report is a convenience; the evidence stands
-            log.warning("report_failed", out=str(out_dir), error=describe(exc))
 
     # --- stopping --------------------------------------------------------------------------
 
@@ -374,8 +388,7 @@ class RunManager:
         for run_id, live in list(self.active.items()):
             live.cancel(f"stop-all ({by})")
             cancelled.append(run_id)
-            row = self.store.run(run_id)
-            for doc in (row or {}).get("targets", []):
+            for doc in live.row.get("targets", []):
                 target = Target.model_validate(doc)
                 targets.setdefault(state_dir(target).resolve(), target)
         reports = await heal_everywhere(list(targets.values()))
@@ -388,10 +401,10 @@ class RunManager:
 
     # --- after a crash ---------------------------------------------------------------------
 
-    def _record_interrupted(self, row: dict[str, Any], outcomes: list[Any]) -> None:
+    def _record_interrupted(self, row: dict[str, Any], outcomes: list[Any], reason: str) -> None:
         """The evidence of a run the service died under: what it wrote (a record after each
         scenario), or a fresh one if it died in its first scenario; interrupted, with the
-        leftovers healed now."""
+        leftovers healed now; and its row (blocking: call it in a worker thread)."""
         out_dir = Path(row["out_dir"])
         try:
             record = read_evidence(out_dir)
@@ -402,12 +415,14 @@ class RunManager:
         record.interrupted = True
         record.leftovers_healed += outcomes
         write_evidence(out_dir, record)
+        self.store.update_run(row["id"], status="interrupted", ended_at=time.time(), reason=reason)
 
     async def recover(self) -> list[dict[str, Any]]:
         """Runs a dead service left `queued`/`running`: marked interrupted, their targets
-        healed from the fault journal (under the lock, as `harness heal` does)."""
+        healed from the fault journal (under the lock, as `harness heal` does). The store
+        and the evidence are written off the event loop."""
         recovered = []
-        for row in self.store.unfinished_runs():
+        for row in await anyio.to_thread.run_sync(self.store.unfinished_runs):
             outcomes: list[Any] = []
             notes = []
             for doc in row["targets"]:
@@ -418,13 +433,10 @@ class RunManager:
                     notes.append(f"{target.name}: not healed, {exc}")
                 except Exception as exc:  # recorded; the next run heals first
                     notes.append(f"{target.name}: not healed, {describe(exc)}")
-            self._record_interrupted(row, outcomes)
             reason = "; ".join(
                 ["the service stopped during the run (recovered at restart)", *notes]
             )
-            self.store.update_run(
-                row["id"], status="interrupted", ended_at=time.time(), reason=reason
-            )
+            await anyio.to_thread.run_sync(self._record_interrupted, row, outcomes, reason)
             self.metrics.runs_total.labels("interrupted").inc()
             log.warning("run_recovered", run_id=row["id"], healed=[o.key for o in outcomes])
             recovered.append(

@@ -155,6 +155,23 @@ def check_schedule(who: str, policy: Policy, ask: RunAsk) -> None:
     check_run(who, policy, RunAsk(ask.scenarios, ask.targets, ask.guards, 0, scheduled=True))
 
 
+def capabilities(role: str, policy: Policy) -> list[str]:
+    """What a token may do, from its role and its policy's `may_schedule`: what the tokens
+    API shows as its effective permissions."""
+    may = ["read"]
+    if role in STOPPING_ROLES:
+        may.append("stop_all")
+    if role in LEVER_ROLES:
+        may.append("engage_lever")
+    if role in MUTATING_ROLES:
+        may += ["run", "cancel"]
+        if policy.may_schedule:
+            may.append("schedule")
+    if role == "admin":
+        may += ["release_lever", "edit_any_schedule", "read_audit", "manage_tokens"]
+    return may
+
+
 def require_role(who: str, role: str, allowed: tuple[str, ...], action: str) -> None:
     if role not in allowed:
         raise Denied("role", f"token {who!r} (role {role}) may not {action}; "

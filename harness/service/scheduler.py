@@ -109,7 +109,7 @@ class Scheduler:
 
     async def _fire(self, schedule: Schedule, at: float) -> dict[str, Any]:
         try:
-            plan = self.planner(schedule)
+            plan = await anyio.to_thread.run_sync(self.planner, schedule)  # reads target files
             run_id = await self.manager.start(plan, queue=schedule.concurrency == "queue")
         except (TargetBusy, Refused) as exc:
             return await self._record(schedule.name, "skipped", at, None, str(exc))

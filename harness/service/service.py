@@ -17,7 +17,7 @@ from harness.errors import HarnessError
 from harness.paths import deploy_dir
 from harness.runner import execute
 from harness.scenario import Scenario, UnknownScenarios, load_scenarios, select_scenarios
-from harness.service.auth import Auth, load_tokens
+from harness.service.auth import Auth, Credential, load_token_sources
 from harness.service.datalock import DataDirLock
 from harness.service.lever import Lever
 from harness.service.manager import RunFn, RunManager, RunPlan
@@ -41,6 +41,10 @@ class PlanProblem(HarnessError):
         self.field = field
 
 
+class NoTokensFile(HarnessError):
+    """A reload was asked of a service started without a tokens file."""
+
+
 class Inputs:
     """Every file the service reads at start, loaded and cross-checked (FileProblems naming
     file, line and field): what `serve --check` validates without starting anything."""
@@ -52,7 +56,8 @@ class Inputs:
             readable_text(path, "target file")
         if self.config.schedules:
             readable_text(self.config.schedules, "schedules file")
-        self.tokens = load_tokens(settings.tokens_file, settings.tokens)
+        self.token_sources = load_token_sources(settings.tokens_file, settings.tokens)
+        self.tokens = [token for token, _ in self.token_sources]
         self.targets = KnownTargets(self.config.run_dir or Path(), self.config.targets)
         self.catalogue: dict[str, tuple[Scenario, Path]] = load_scenarios(
             self.config.scenarios or Path()
@@ -114,7 +119,11 @@ class Service:
         inputs = Inputs(settings)
         inputs.prepare_data_dir()
         self.config = inputs.config
-        self.auth = Auth(inputs.tokens, settings.open_reads_on_loopback)
+        self.auth = Auth(
+            inputs.tokens,
+            settings.open_reads_on_loopback,
+            {token.name: source for token, source in inputs.token_sources},
+        )
         self.targets = inputs.targets
         self.catalogue = inputs.catalogue
         self.contract = inputs.contract
@@ -157,8 +166,8 @@ class Service:
         recovered = await self.manager.recover()
         if recovered:
             log.warning("runs_recovered", runs=[r["run_id"] for r in recovered])
-        self.sync_file_schedules()
-        for name, at in self.store.last_passed().items():
+        await anyio.to_thread.run_sync(self.sync_file_schedules)
+        for name, at in (await anyio.to_thread.run_sync(self.store.last_passed)).items():
             self.metrics.schedule_last_success.labels(name).set(at)
         async with anyio.create_task_group() as tg:
             self.manager.bind(tg)
@@ -171,7 +180,8 @@ class Service:
                 yield self
             finally:
                 tg.cancel_scope.cancel()
-        self.store.close()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.store.close)
 
     async def heal_first(self) -> dict[str, Any]:
         """At SIGTERM, before connections drain: cancel every run and heal every fault on
@@ -182,10 +192,30 @@ class Service:
                   cancelled=scope.cancelled_caught)  # fmt: skip
         return {"clean": False}
 
+    def reload_tokens(self) -> dict[str, list[str]]:
+        """Read the tokens file again (with HARNESS_TOKENS as at start) and take it at once,
+        only if all of it is valid and it keeps an admin token: FileProblems naming file,
+        line and field otherwise, and nothing changes. What changed, by token name (never a
+        secret). Blocking: call it in a worker thread."""
+        path = self.settings.tokens_file
+        if path is None:
+            raise NoTokensFile(
+                "the service was started without a tokens file (--tokens-file, "
+                "HARNESS_SERVE_TOKENS_FILE): there is nothing to reload"
+            )
+        sourced = load_token_sources(path, self.settings.tokens)
+        if not any(token.role == "admin" for token, _ in sourced):
+            why = ("no token has role admin: nobody could reload the tokens again or release "
+                   "the safety lever; keep at least one")  # fmt: skip
+            raise FileProblems([Problem(str(path), None, "tokens", why)])
+        before = {c.name: c for c in self.auth.tokens}
+        self.auth.replace([t for t, _ in sourced], {t.name: s for t, s in sourced})
+        return token_changes(before, {c.name: c for c in self.auth.tokens})
+
     def sync_file_schedules(self) -> None:
         """The schedules file is authoritative for the schedules it declares: each is
         created or replaced (keeping its last check), and one removed from the file is
-        removed from the store."""
+        removed from the store (blocking: call it in a worker thread)."""
         declared = {s.name for s in self.file_schedules}
         for schedule in self.file_schedules:
             self.store.put_schedule(schedule.name, schedule.model_dump(mode="json"), "file")
@@ -218,7 +248,7 @@ class Service:
         """A run plan, or PlanProblem naming the field; the same checks `harness run` makes."""
         chosen = self.choose(scenarios, variants)
         try:
-            targets = self.targets.resolve(target, slots)
+            targets = await anyio.to_thread.run_sync(self.targets.resolve, target, slots)
         except UnknownTarget as exc:
             raise PlanProblem("slots" if "slot" in str(exc) else "target", str(exc)) from None
         subset = {s.id: self.catalogue[s.id] for s in chosen}
@@ -238,8 +268,9 @@ class Service:
         )
 
     def plan_schedule(self, schedule: Schedule) -> RunPlan:
-        """The scheduler's plan (synchronous: it runs inside a tick); no cross-check, the
-        schedule was checked when it was saved."""
+        """The scheduler's plan (blocking, it reads the local slots' target files: the
+        scheduler calls it in a worker thread); no cross-check, the schedule was checked when
+        it was saved."""
         return RunPlan(
             scenarios=self.choose(schedule.scenarios),
             targets=self.targets.resolve(schedule.target, schedule.slots),
@@ -248,3 +279,30 @@ class Service:
             schedule=schedule.name,
             request={"schedule": schedule.name, "at": time.time()},
         )
+
+
+def token_changes(
+    before: dict[str, Credential], after: dict[str, Credential]
+) -> dict[str, list[str]]:
+    """Names added and removed, and `name (what)` for each changed token: its role, policy
+    or secret (never the secret itself)."""
+    changed = []
+    for name in sorted(before.keys() & after.keys()):
+        old, new = before[name], after[name]
+        what = [
+            aspect
+            for aspect, differs in (
+                ("role", old.role != new.role),
+                ("policy", old.policy != new.policy),
+                ("secret", old.verifier != new.verifier),
+                ("source", old.source != new.source),
+            )
+            if differs
+        ]
+        if what:
+            changed.append(f"{name} ({', '.join(what)})")
+    return {
+        "added": sorted(after.keys() - before.keys()),
+        "removed": sorted(before.keys() - after.keys()),
+        "changed": changed,
+    }

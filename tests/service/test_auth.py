@@ -59,8 +59,9 @@ def test_weakness_names_the_problem() -> None:
 
 def test_the_match_is_by_secret_not_by_prefix_and_no_secret_is_kept() -> None:
     auth = Auth(parse_env_tokens(f"a:{STRONG}:admin"))
-    assert auth._match(STRONG) is not None
-    assert auth._match(STRONG[:-1]) is None and auth._match(STRONG + "b") is None
+    assert auth._match(STRONG, auth.tokens) is not None
+    assert auth._match(STRONG[:-1], auth.tokens) is None
+    assert auth._match(STRONG + "b", auth.tokens) is None
     assert STRONG not in repr(auth.tokens) and STRONG.encode() not in auth.tokens[0].verifier.key
 
 

@@ -1,11 +1,16 @@
-"""`harness serve` refuses a broken config with file, line and field (before binding)."""
+"""`harness serve` refuses a broken config with file, line and field (before binding); the
+service's commands print user text and the service's answers verbatim."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -141,3 +146,90 @@ def test_hash_token_prints_a_hash_the_tokens_file_accepts(tmp_path: Path) -> Non
     weak = subprocess.run([sys.executable, "-m", "harness", "hash-token"], input="short\n",
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert weak.returncode == 2 and "too short" in weak.stderr
+
+
+# --- output: the service's answers and user text printed verbatim --------------------------
+
+MARKUP = "[bold red]INC-42[/] :fire: [link=x]y[/link]"
+
+
+class Answers:
+    """A stand-in service answering each path with a fixed status and JSON body."""
+
+    def __init__(self, answers: dict[str, tuple[int, Any]]):
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                status, body = answers[self.path]
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._answer()
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._answer()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def test_the_service_commands_print_user_text_verbatim() -> None:
+    report = {
+        "target": f"staging {MARKUP}",
+        "clean": False,
+        "seconds": 0.1,
+        "healed": [{"key": "run-[x]-f0"}],
+        "errors": [f"toxiproxy said {MARKUP}"],
+    }
+    stub = Answers({
+        "/api/lever": (200, {"engaged": True, "by": "[i]root[/i]", "reason": MARKUP}),
+        "/api/lever/engage": (200, {"lever": {}, "stop_all": {
+            "cancelled": ["run-:fire:"], "targets": [report], "clean": False}}),
+        "/api/lever/release": (403, {"detail": {"rule": "role", "message": MARKUP}}),
+        "/api/stop-all": (200, {"cancelled": [], "targets": [report], "clean": False}),
+    })  # fmt: skip
+    try:
+        status = harness("lever", "status", "--url", stub.url, "--token", "t")
+        assert status.returncode == 1
+        assert status.stdout.strip() == f"ENGAGED by [i]root[/i]: {MARKUP}"
+        engage = harness("lever", "engage", "--reason", "why", "--url", stub.url, "--token", "t")
+        assert engage.returncode == 1, engage.stderr
+        lines = engage.stdout.splitlines()
+        assert lines[0] == "safety lever engaged; cancelled: run-:fire:"
+        assert lines[1] == (f"staging {MARKUP}: NOT proven clean (run-[x]-f0) in 0.1s — "
+                            f"toxiproxy said {MARKUP}")  # fmt: skip
+        release = harness("lever", "release", "--reason", "ok", "--url", stub.url, "--token", "t")
+        assert release.returncode == 1
+        assert release.stderr.startswith("error: the service refused: 403 ")
+        assert json.dumps(MARKUP)[1:-1] in release.stderr
+        stop = harness("stop-all", "--url", stub.url, "--token", "t")
+        assert stop.returncode == 1 and f"staging {MARKUP}: NOT proven clean" in stop.stdout
+    finally:
+        stub.close()
+
+
+def test_serve_warnings_and_errors_are_verbatim(tmp_path: Path) -> None:
+    config = service_files(tmp_path)
+    env = {**os.environ, "HARNESS_SERVE_[B]X[/B]:FIRE:": "1"}
+    missing = tmp_path / "[red]:fire:" / "tokens.yaml"
+    result = serve("--check", "--config", str(config), "--tokens-file", str(missing), env=env)
+    assert result.returncode == 2
+    assert "warning: HARNESS_SERVE_[B]X[/B]:FIRE: is not a setting" in result.stderr
+    assert f"error: {missing}" in result.stderr, result.stderr

@@ -155,10 +155,55 @@ def test_ui_pages_carry_csp_and_frame_headers(api: Harness) -> None:
     assert "frame-ancestors 'none'" in csp and "script-src 'nonce-" in csp
     nonce = csp.split("'nonce-")[1].split("'")[0]
     assert page.text.count(f'<script nonce="{nonce}">') == page.text.count("<script")
-    assert page.headers["x-frame-options"] == "SAMEORIGIN"
+    assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["x-content-type-options"] == "nosniff"
     session = api.client.post("/session", headers=bearer(READER))
     assert session.status_code == 204 and "httponly" in session.headers["set-cookie"].lower()
+
+
+def _nonces(text: str) -> set[str]:
+    return set(re.findall(r"'nonce-([A-Za-z0-9_-]+)'", text)) | set(
+        re.findall(r'<script nonce="([A-Za-z0-9_-]+)"', text)
+    )
+
+
+def test_every_html_answer_carries_the_csp_and_frame_headers(api: Harness) -> None:
+    """The pages, the login page the gate answers with (no token), and a run's report: each
+    sends its CSP as a header (the pages: the same nonce as their <meta> copy and scripts),
+    with the frame, sniffing and referrer headers."""
+    run_id = api.start().json()["run_id"]
+    run = api.finished(run_id)
+    report = Path(api.service.store.run(run_id)["out_dir"]) / "report.html"
+    report.write_text("<!doctype html><title>report</title><p>ok</p>")
+    api.client.cookies.clear()
+    pages = {
+        "login (gate)": api.client.get("/"),
+        "login (gate, a run page)": api.client.get(f"/runs/{run_id}"),
+        "runs": api.client.get("/", headers=bearer(READER)),
+        "run": api.client.get(f"/runs/{run['id']}", headers=bearer(READER)),
+        "schedules": api.client.get("/schedules", headers=bearer(READER)),
+    }
+    for name, page in pages.items():
+        assert page.headers["content-type"].startswith("text/html"), name
+        csp = page.headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in csp and "script-src 'nonce-" in csp, name
+        (nonce,) = _nonces(csp)
+        assert _nonces(page.text) == {nonce} and "<script" in page.text, name
+        assert page.headers["x-frame-options"] == "DENY", name
+        assert page.headers["x-content-type-options"] == "nosniff", name
+        assert page.headers["referrer-policy"] == "no-referrer", name
+        assert page.headers["cache-control"] == "no-store", name
+    assert pages["login (gate)"].status_code == 401
+    assert pages["login (gate)"].headers["www-authenticate"] == "Bearer"
+    served = api.client.get(f"/api/runs/{run_id}/report.html", headers=bearer(READER))
+    assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
+    csp = served.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp
+    assert "frame-ancestors 'self'" in csp and served.headers["x-frame-options"] == "SAMEORIGIN"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    api_answer = api.client.get("/api/runs", headers=bearer(READER))
+    assert "content-security-policy" not in api_answer.headers
+    assert api_answer.headers["x-content-type-options"] == "nosniff"
 
 
 def test_a_run_page_answers_the_same_for_missing_and_unauthorized(api: Harness) -> None:

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from harness import runner
 from harness.config import load_target
 from harness.faults.journal import Journal
+from harness.service import manager as manager_module
 from harness.service import scheduler as scheduler_module
 from harness.service.app import create_app
 from harness.service.store import Store
@@ -306,3 +308,39 @@ def test_a_concluded_run_shows_its_results_while_its_summary_is_still_posting(ba
             assert run["results"][0]["checks"][0]["status"] == "pass"
     finally:
         slow.close()
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def test_the_report_is_written_by_the_runners_one_function_quietly(
+    base: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The service writes a run's report with `runner.write_run_report`, as `harness run`
+    does, without announcing it on the terminal; a report that fails leaves the run as it
+    was."""
+    calls: list[tuple[Path, dict[str, Any]]] = []
+
+    async def spy(out_dir: Path, **options: Any) -> Path | None:
+        calls.append((out_dir, options))
+        return await runner.write_run_report(out_dir, **options)
+
+    monkeypatch.setattr(manager_module, "write_run_report", spy)
+    with serve(base, write_reports=True) as client:
+        h = Harness(client, FakeRunner())
+        run_id = h.start().json()["run_id"]
+        wait_for(lambda: run_id not in h.service.manager.active, "the run and its report", 60)
+        out = Path(h.service.store.run(run_id)["out_dir"])  # type: ignore[index]
+        assert calls == [(out, {"announce": False})]
+        assert (out / "report.html").is_file() and (out / "coverage.json").is_file()
+
+        def broken(*_: Any, **__: Any) -> None:
+            raise OSError("disk full")
+
+        monkeypatch.setattr("harness.report.build.write_report", broken)
+        failed = h.start().json()["run_id"]
+        wait_for(lambda: failed not in h.service.manager.active, "the second run", 60)
+        assert h.finished(failed)["status"] == "passed"
+        assert not (Path(h.service.store.run(failed)["out_dir"]) / "report.html").exists()  # type: ignore[index]
+    err = capfd.readouterr().err
+    assert "report:" not in err and "report not written" not in err

@@ -5,7 +5,9 @@ local stack (real nats-server, Prometheus, Alertmanager, the embedded Toxiproxy 
   (read back from Toxiproxy) and the process is gone within the deployment's grace period;
 - the safety lever engaged stops the run, survives a restart, refuses new runs (423) and the
   scheduler's fires until an admin releases it;
-- a token's policy refuses a run it does not allow (403 naming the rule), nothing injected.
+- a token's policy refuses a run it does not allow (403 naming the rule), nothing injected;
+- an admin reloads the tokens file: a bad one changes nothing, a good one changes a policy
+  in the running process.
 """
 
 from __future__ import annotations
@@ -183,6 +185,42 @@ def test_a_policy_refusal_names_the_rule_and_injects_nothing(
     assert harness_toxics(clean) == []
     denied = [e for e in served.get("/api/audit", ADMIN).json() if e["outcome"] == "denied"]
     assert denied and denied[0]["token"] == "team-a" and denied[0]["client"].startswith("127.0.0.1")
+
+
+def test_a_tokens_reload_changes_a_policy_without_a_restart(
+    served: ServedHarness, clean: Target
+) -> None:
+    """An admin edits the tokens file and reloads it: a bad file is refused naming its line
+    and field and nothing changes; a good one lets team-a run on the target its old policy
+    refused, in the same process."""
+    assert served.proc is not None
+    pid, tokens = served.proc.pid, served.base / "tokens.yaml"
+    run = {"scenarios": ["PASS-001"]}
+    assert served.post("/api/runs", run, TEAM).json()["detail"]["rule"] == "targets"
+    try:
+        tokens.write_text(POLICY_TOKENS.replace("role: operator", "role: boss"))
+        bad = served.post("/api/tokens/reload", None, ADMIN)
+        assert bad.status_code == 422, bad.text
+        assert [(p["line"], p["field"]) for p in bad.json()["detail"]["problems"]] == [
+            (4, "tokens[0].role")
+        ]
+        assert served.post("/api/runs", run, TEAM).status_code == 403  # nothing changed
+        tokens.write_text(POLICY_TOKENS.replace("[staging-only]", f"[staging-only, {clean.name}]"))
+        good = served.post("/api/tokens/reload", None, ADMIN)
+        assert good.status_code == 200 and good.json()["changed"] == ["team-a (policy)"]
+        started = served.post("/api/runs", run, TEAM)
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        wait_until(lambda: served.run(run_id)["status"] == "running", "the run to start", 30)
+        assert served.post(f"/api/runs/{run_id}/cancel", None, TEAM).status_code == 202
+        assert served.finished(run_id)["status"] == "cancelled"
+        assert_target_clean(clean)
+        assert served.proc.pid == pid and served.proc.poll() is None  # no restart
+        actions = [(e["action"], e["outcome"]) for e in served.get("/api/audit", ADMIN).json()]
+        assert ("tokens.reload", "ok") in actions and ("tokens.reload", "denied") in actions
+    finally:
+        tokens.write_text(POLICY_TOKENS)
+        assert served.post("/api/tokens/reload", None, ADMIN).status_code == 200
 
 
 def test_a_second_service_on_the_data_dir_refuses_to_start(

@@ -56,6 +56,18 @@ def environment() -> Environment:
     return env
 
 
+def page_headers(nonce: str) -> dict[str, str]:
+    """The headers of every page: the CSP its <meta> copy carries (same nonce) plus
+    `frame-ancestors`, and the frame, sniffing and referrer headers."""
+    return {
+        "Content-Security-Policy": csp(nonce),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
 def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
     html = (
@@ -63,18 +75,15 @@ def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
         .get_template(template)
         .render(nonce=nonce, csp=csp(nonce, header=False), **context)
     )
-    headers = {"Content-Security-Policy": csp(nonce), "Cache-Control": "no-store"}
-    return HTMLResponse(html, status_code=status, headers=headers)
+    return HTMLResponse(html, status_code=status, headers=page_headers(nonce))
 
 
-def login_page(detail: str, status: int = 401) -> str:
-    """The page the gate answers a page load without a token with."""
-    nonce = secrets.token_urlsafe(16)
-    return (
-        environment()
-        .get_template("login.html.j2")
-        .render(detail=detail, nonce=nonce, csp=csp(nonce, header=False), lever=None)
-    )
+def login_page(detail: str, status: int = 401) -> HTMLResponse:
+    """The page the gate answers a page load without a token with: built like every other
+    page, so it carries the same headers."""
+    page = render("login.html.j2", status, detail=detail, lever=None)
+    page.headers["WWW-Authenticate"] = "Bearer"
+    return page
 
 
 def build(service: Service) -> APIRouter:
