@@ -5,6 +5,7 @@ no slot could take after a failed rebuild."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +282,39 @@ def test_evidence_round_trips_the_slot_check_and_older_evidence_still_reads() ->
         for f in s["faults"]:
             f["heal"].pop("needs_rebuild", None)
     assert RunRecord.model_validate(older).slot_rebuilds() == []
+
+
+def test_the_report_says_which_slot_was_rebuilt_and_which_scenario_was_not_run(
+    target: Target, tmp_path: Path
+) -> None:
+    from harness.report.build import write_report
+
+    done = result()
+    done.verdict, done.reason = "failed", "a check failed"
+    done.slot_after = SlotCheck(
+        slot="local-slot-1", after_scenario="NATS-005", healthy=False, action="rebuilt",
+        problems=["router[0]: GET http://r/readyz: HTTP 503"], rebuild_seconds=9.5,
+        journal_cleared=["r-NATS-005-f0"],
+    )  # fmt: skip
+    broken = SlotCheck(
+        slot="local-slot-1", after_scenario="S2", healthy=False, action="rebuild_failed",
+        problems=["nats: down"], error="StackError: component nats failed to start",
+    )  # fmt: skip
+    [left] = not_run([scenario("S3")], [target], [broken], "r")
+    second = result()
+    second.scenario_id = second.base_id = "S2"
+    second.slot_after = broken
+    record = RunRecord(
+        run_id="r", target={"name": "local-slot-1", "kind": "local"}, profile={"name": "local"},
+        time_compression=30.0, scenarios=[done, second, left],
+    )  # fmt: skip
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "evidence.json").write_text(json.dumps(record.document()))
+    written = write_report([run], tmp_path / "report", workers=1)
+    for text in (written.html.read_text(), written.markdown.read_text()):
+        assert "local-slot-1 rebuilt after NATS-005 in 9.5s" in text
+        assert "router[0]: GET http://r/readyz: HTTP 503" in text
+        assert "journal entries cleared: r-NATS-005-f0" in text
+        assert "local-slot-1 could NOT be rebuilt after S2" in text
+        assert "not run: local-slot-1 could NOT be rebuilt after S2" in text
