@@ -40,7 +40,7 @@ Action = Literal["none", "rebuild", "report"]
 class Rebuildable(Protocol):
     """A local slot's stack (harness.stack.stack.LocalStack)."""
 
-    async def rebuild(self, timeout: float) -> float: ...
+    async def rebuild(self, timeout: float = ...) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class SlotKeeper:
         stack: Rebuildable | None,
         *,
         grace: float | None = None,
-        rebuild_timeout: float = 120.0,
+        rebuild_timeout: float | None = None,
     ):
         self.target = target
         self.adapters = adapters
@@ -183,7 +183,10 @@ class SlotKeeper:
         started = time.monotonic()
         with anyio.CancelScope(shield=True):
             try:
-                await self.stack.rebuild(self.rebuild_timeout)
+                if self.rebuild_timeout is None:  # the stack's own bound
+                    await self.stack.rebuild()
+                else:
+                    await self.stack.rebuild(self.rebuild_timeout)
             except Exception as exc:  # StackError or anything else: the slot is unusable
                 check.action, check.error = "rebuild_failed", describe(exc)
             else:

@@ -117,7 +117,7 @@ class FakeSlotStack:
         self.error = error
         self.rebuilds: list[float] = []
 
-    async def rebuild(self, timeout: float) -> float:
+    async def rebuild(self, timeout: float = 120.0) -> float:
         self.rebuilds.append(timeout)
         if self.error is not None:
             raise self.error
