@@ -21,12 +21,14 @@ from harness.evidence.record import (
     ScenarioResult,
     SlotCheck,
 )
-from harness.faults.base import FaultContext
+from harness.faults.base import NEEDS_REBUILD, FaultContext, FaultDriver, FaultStillPresent
 from harness.faults.journal import Journal
+from harness.faults.lifecycle import FaultRunner
 from harness.probes import ProbeResult
 from harness.runner import not_run
 from harness.scenario import Scenario
 from harness.slot_health import SlotDecision, SlotKeeper, SlotObservations, decide
+from harness.specs.faults import FaultBase
 from harness.testing import FakeTarget
 
 OK = [ProbeResult("nats", "nats://x", True, "ok"), ProbeResult("router[0]", "http://r", True, "ok")]
@@ -318,3 +320,37 @@ def test_the_report_says_which_slot_was_rebuilt_and_which_scenario_was_not_run(
         assert "journal entries cleared: r-NATS-005-f0" in text
         assert "local-slot-1 could NOT be rebuilt after S2" in text
         assert "not run: local-slot-1 could NOT be rebuilt after S2" in text
+
+
+class StuckNode(FaultDriver):
+    """A fault whose node never rejoins: every read-back after heal fails and says, as the
+    storage-damage fault does, that the slot needs rebuilding."""
+
+    kind = "stuck_node"
+    spec_model = FaultBase
+
+    async def apply(self) -> None: ...
+
+    async def read_back(self) -> dict[str, Any]:
+        return {}
+
+    async def remove(self) -> None: ...
+
+    async def fallback(self) -> None: ...
+
+    async def prove_gone(self) -> dict[str, Any]:
+        self.state[NEEDS_REBUILD] = True
+        raise FaultStillPresent("node n2 did not rejoin")
+
+
+def test_a_heal_that_cannot_recover_in_place_says_so_in_a_typed_field(target: Target) -> None:
+    fakes = FakeTarget(["router_nats"])
+    ctx = FaultContext(target, fakes.toxiproxy, None)  # type: ignore[arg-type]
+    driver = StuckNode(FaultBase(duration="1s"), ctx, "r-CL-007-f0")
+    outcome = anyio.run(FaultRunner(ctx, Journal.for_target(target), timeout=1.0).heal, driver)
+    assert not outcome.healed and outcome.needs_rebuild
+    decision = decide(SlotObservations(heals=[outcome]))
+    assert decision.action == "rebuild" and decision.settled
+    assert decision.reasons[0].startswith(
+        "fault r-CL-007-f0 (stuck_node): its heal says the slot needs rebuilding"
+    )
