@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog
 
 from harness.config import Profile, Target
 from harness.errors import HarnessError
@@ -30,6 +31,14 @@ from harness.scenario import Scenario
 from harness.slot_health import SlotDecision, SlotKeeper, SlotObservations, decide
 from harness.specs.faults import FaultBase
 from harness.testing import FakeTarget
+
+
+@pytest.fixture(autouse=True)
+def _logs_to_the_current_stderr() -> None:
+    """The keeper logs warnings; a test before this one may have pointed structlog at a
+    captured stream since closed (`run_scenarios` configures logging)."""
+    structlog.reset_defaults()
+
 
 OK = [ProbeResult("nats", "nats://x", True, "ok"), ProbeResult("router[0]", "http://r", True, "ok")]
 ROUTER_DOWN = [
