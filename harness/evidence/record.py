@@ -111,8 +111,9 @@ class SlotCheck(Model):
                 f"{self.rebuild_seconds or 0:.1f}s ({why})"
             )
         if self.action == "rebuild_failed":
+            error = (self.error or "").splitlines()[0] if self.error else "?"
             return (
-                f"{self.slot} could NOT be rebuilt after {self.after_scenario}: {self.error} "
+                f"{self.slot} could NOT be rebuilt after {self.after_scenario}: {error} "
                 f"(unhealthy: {why})"
             )
         if self.action == "not_rebuildable":
