@@ -113,9 +113,12 @@ async def execute(
         # checked, and rebuilt when the scenario left it unfit; a slot that cannot be rebuilt
         # takes no more (the others of its topology go on)
         keeper = SlotKeeper(
-            orchestrator.target, orchestrator.adapters, ctx, orchestrator.journal,
-            orchestrator.stack,  # type: ignore[arg-type]  # a LocalStack, or None
-        )  # fmt: skip
+            orchestrator.target,
+            orchestrator.adapters,
+            ctx,
+            orchestrator.journal,
+            orchestrator.stack,
+        )
         while True:
             mine = next((s for s in todo if fits(s, orchestrator.target)), None)
             if mine is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import anyio
 import structlog
@@ -37,6 +37,7 @@ POLL_S = 1.0
 Action = Literal["none", "rebuild", "report"]
 
 
+@runtime_checkable
 class Rebuildable(Protocol):
     """A local slot's stack (harness.stack.stack.LocalStack)."""
 
@@ -119,7 +120,7 @@ class SlotKeeper:
         adapters: Adapters,
         ctx: FaultContext,
         journal: Journal,
-        stack: Rebuildable | None,
+        stack: object | None,
         *,
         grace: float | None = None,
         rebuild_timeout: float | None = None,
@@ -128,7 +129,8 @@ class SlotKeeper:
         self.adapters = adapters
         self.ctx = ctx
         self.journal = journal
-        self.stack = stack if target.kind == "local" and hasattr(stack, "rebuild") else None
+        # only a local slot's own stack is rebuilt; a remote target is reported
+        self.stack = stack if target.kind == "local" and isinstance(stack, Rebuildable) else None
         self.clustered = target.topology.kind == "cluster"
         self.grace = grace if grace is not None else CLUSTER_GRACE_S if self.clustered else GRACE_S
         self.rebuild_timeout = rebuild_timeout
