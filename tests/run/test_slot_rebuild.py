@@ -363,3 +363,91 @@ def test_a_heal_that_cannot_recover_in_place_says_so_in_a_typed_field(target: Ta
     assert decision.reasons[0].startswith(
         "fault r-CL-007-f0 (stuck_node): its heal says the slot needs rebuilding"
     )
+
+
+# --- the run's per-slot loop (execute) with its scenarios and slot checks faked -----------------
+
+
+class InstantRun:
+    """Stands in for `ScenarioRun`: the scenario passes at once, reported like a real one."""
+
+    def __init__(self, orchestrator: Any, scenario: Scenario, ctx: FaultContext) -> None:
+        self.orchestrator, self.scenario = orchestrator, scenario
+
+    async def run(self) -> ScenarioResult:
+        await anyio.sleep(0.05)
+        result = ScenarioResult(
+            scenario_id=self.scenario.id, base_id=self.scenario.id, title="t", run_id="r",
+            target=self.orchestrator.target.name, verdict="passed",
+        )  # fmt: skip
+        self.orchestrator.hooks.on_result(result)
+        return result
+
+
+def keeper_failing_on(slot_name: str) -> type:
+    """A `SlotKeeper` whose rebuild of `slot_name` fails (after its first scenario); every
+    other slot is healthy."""
+
+    class Keeper:
+        def __init__(self, target: Target, *args: Any) -> None:
+            self.target = target
+
+        async def after(self, result: ScenarioResult) -> SlotCheck:
+            failing = self.target.name == slot_name
+            return SlotCheck(
+                slot=self.target.name, after_scenario=result.scenario_id, healthy=not failing,
+                action="rebuild_failed" if failing else "none",
+                problems=["router[0]: down"] if failing else [],
+                error="StackError: component router failed to start" if failing else None,
+            )  # fmt: skip
+
+    return Keeper
+
+
+def slot_target(name: str) -> Target:
+    return Target(
+        name=name, nats_url="nats://127.0.0.1:1", toxiproxy_url="http://127.0.0.1:1",
+        prometheus_url="http://127.0.0.1:2", alertmanager_url="http://127.0.0.1:3",
+        profile=Profile(name="unit", time_compression=30.0),
+    )  # fmt: skip
+
+
+def run_loop(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, targets: list[Target], failing: str
+) -> RunRecord:
+    from harness import runner
+    from harness.contract import load_contract
+
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "targets"))
+    monkeypatch.setattr(runner, "ScenarioRun", InstantRun)
+    monkeypatch.setattr(runner, "SlotKeeper", keeper_failing_on(failing))
+    chosen = [scenario("S1"), scenario("S2"), scenario("S3")]
+    return anyio.run(
+        lambda: runner.execute(chosen, targets, load_contract(), tmp_path / "out", run_id="r")
+    )
+
+
+def test_a_slot_that_cannot_be_rebuilt_leaves_its_remaining_scenarios_in_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    record = run_loop(monkeypatch, tmp_path, [slot_target("staging-a")], "staging-a")
+    verdicts = {r.scenario_id: (r.verdict, r.reason) for r in record.scenarios}
+    assert verdicts["S1"] == ("passed", "")
+    for left in ("S2", "S3"):
+        verdict, reason = verdicts[left]
+        assert verdict == "error"
+        assert reason.startswith("not run: staging-a could NOT be rebuilt after S1: StackError")
+    written = json.loads((tmp_path / "out" / "evidence.json").read_text())
+    assert [s["verdict"] for s in written["scenarios"]] == ["passed", "error", "error"]
+    assert written["scenarios"][0]["slot_after"]["action"] == "rebuild_failed"
+
+
+def test_another_slot_of_the_topology_takes_what_the_broken_slot_left(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    targets = [slot_target("slot-a"), slot_target("slot-b")]
+    record = run_loop(monkeypatch, tmp_path, targets, "slot-a")
+    assert sorted(r.scenario_id for r in record.scenarios) == ["S1", "S2", "S3"]
+    assert all(r.verdict == "passed" for r in record.scenarios)
+    on_a = [r for r in record.scenarios if r.target == "slot-a"]
+    assert len(on_a) == 1 and on_a[0].slot_after.action == "rebuild_failed"  # type: ignore[union-attr]
