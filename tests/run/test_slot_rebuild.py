@@ -190,7 +190,10 @@ def test_an_unhealthy_slot_is_rebuilt_and_the_evidence_says_why(target: Target) 
     assert check.headline().startswith("local-slot-1 rebuilt after NATS-005 in ")
 
 
-def test_a_transient_problem_that_clears_within_the_grace_is_no_rebuild(target: Target) -> None:
+def test_a_transient_problem_that_clears_within_the_grace_is_no_rebuild(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("harness.slot_health.POLL_S", 0.05)
     fakes = FakeTarget(["router_nats"])
     fakes.healthy = False
     stack = FakeSlotStack(fakes)
