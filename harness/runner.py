@@ -21,7 +21,14 @@ from harness.contract import Contract
 from harness.errors import HarnessError, describe
 from harness.evidence.bundle import new_record, read_evidence, write_evidence
 from harness.evidence.junit import write_junit
-from harness.evidence.record import PHASES, HealOutcome, Phase, RunRecord, ScenarioResult
+from harness.evidence.record import (
+    PHASES,
+    HealOutcome,
+    Phase,
+    RunRecord,
+    ScenarioResult,
+    SlotCheck,
+)
 from harness.faults.base import FaultContext, Stack
 from harness.faults.journal import Journal, state_dir
 from harness.faults.lifecycle import FaultRunner
@@ -33,6 +40,7 @@ from harness.orchestrator import Hooks, Orchestrator, ScenarioRun
 from harness.output import cell, err, error, say
 from harness.plan import TopologyMismatch, fits, plan_for, unplaceable
 from harness.scenario import Scenario
+from harness.slot_health import SlotKeeper
 from harness.toxiproxy_client import ToxiproxyClient
 from harness.workload import WorkloadDriver
 
@@ -98,14 +106,30 @@ async def execute(
     # longest first: the slots finish closer together
     todo = sorted(scenarios, key=lambda s: -plan_for(s, targets[0].profile).total_s)
 
+    broken: list[SlotCheck] = []
+
     async def slot(orchestrator: Orchestrator, ctx: FaultContext) -> None:
-        # a slot takes only scenarios of its topology (single node, cluster)
+        # a slot takes only scenarios of its topology (single node, cluster); after each it is
+        # checked, and rebuilt when the scenario left it unfit; a slot that cannot be rebuilt
+        # takes no more (the others of its topology go on)
+        keeper = SlotKeeper(
+            orchestrator.target,
+            orchestrator.adapters,
+            ctx,
+            orchestrator.journal,
+            orchestrator.stack,
+        )
         while True:
             mine = next((s for s in todo if fits(s, orchestrator.target)), None)
             if mine is None:
                 return
             todo.remove(mine)
-            await ScenarioRun(orchestrator, mine, ctx).run()
+            result = await ScenarioRun(orchestrator, mine, ctx).run()
+            result.slot_after = await keeper.after(result)
+            write_evidence(out_dir, record)
+            if result.slot_after.action == "rebuild_failed":
+                broken.append(result.slot_after)
+                return
 
     try:
         async with contextlib.AsyncExitStack() as sessions:
@@ -113,12 +137,48 @@ async def execute(
             async with anyio.create_task_group() as tg:
                 for orchestrator, ctx in zip(orchestrators, contexts, strict=True):
                     tg.start_soon(slot, orchestrator, ctx)
+        for result in not_run(todo, targets, broken, run_id):
+            save(result)
     except anyio.get_cancelled_exc_class():
         record.interrupted = True
         _finish(record, orchestrators, scenarios, out_dir)  # synchronous: cannot be cancelled
         raise
     _finish(record, orchestrators, scenarios, out_dir)
     return record
+
+
+def not_run(
+    left: list[Scenario], targets: list[Target], broken: list[SlotCheck], run_id: str
+) -> list[ScenarioResult]:
+    """An `error` result for each scenario no slot took because every slot that could was
+    left unusable (its rebuild failed), naming those slots and why; never silently skipped."""
+    results = []
+    for scenario in left:
+        names = {t.name for t in targets if fits(scenario, t)}
+        why = [c for c in broken if c.slot in names]
+        reason = "not run: " + (
+            "; ".join(f"{c.headline()}" for c in why)
+            if why
+            else "no slot of its topology was left to take it"
+        )
+        now = time.time()
+        results.append(
+            ScenarioResult(
+                scenario_id=scenario.id,
+                base_id=scenario.base_id,
+                title=scenario.title,
+                run_id=run_id,
+                target=", ".join(c.slot for c in why),
+                aliases=scenario.aliases,
+                verdict="error",
+                reason=reason,
+                phase_error=reason,
+                started_at=now,
+                ended_at=now,
+                plan=plan_for(scenario, targets[0].profile).as_dict(),
+            )
+        )
+    return results
 
 
 def new_run_id() -> str:
@@ -287,6 +347,9 @@ def _summary(record: RunRecord, out_dir: Path) -> None:
         if r.data_loss and r.data_loss.lost:
             colour = "bold red" if r.data_loss.silent else "yellow"
             say(f"{r.scenario_id}: {r.data_loss.headline()}", colour, to=err)
+    for check in record.slot_rebuilds():
+        colour = "yellow" if check.action == "rebuilt" else "bold red"
+        say(f"slot: {check.headline()}", colour, to=err)
     if record.unproven_forbidden:
         unproven = ", ".join(
             f"{a} ({', '.join(s)})" for a, s in sorted(record.unproven_forbidden.items())

@@ -73,6 +73,55 @@ class HealOutcome(Model):
     at: float = Field(default_factory=time.time)
     evidence: dict[str, Any] = Field(default_factory=dict)
     errors: list[str] = Field(default_factory=list)
+    needs_rebuild: bool = Field(
+        False,
+        description="the fault's heal says its slot cannot recover in place (a damaged node "
+        "that could not rejoin): the slot is rebuilt before its next scenario",
+    )
+
+
+class SlotCheck(Model):
+    """The slot's health after a scenario, and what the run did about it: nothing (healthy),
+    rebuilt it (a local slot: torn down, brought up again from empty stores on the same
+    ports), failed to rebuild it (its remaining scenarios are `error`), or only reported it
+    (a remote target cannot be rebuilt)."""
+
+    slot: str = Field(description="the target (slot) checked")
+    after_scenario: str
+    at: float = Field(default_factory=time.time)
+    healthy: bool
+    problems: list[str] = Field(
+        default_factory=list, description="why it is not fit for the next scenario"
+    )
+    action: Literal["none", "rebuilt", "rebuild_failed", "not_rebuildable"] = "none"
+    check_seconds: float = 0.0
+    rebuild_seconds: float | None = None
+    error: str | None = Field(None, description="why the rebuild failed")
+    journal_cleared: list[str] = Field(
+        default_factory=list,
+        description="fault journal entries cleared: the rebuilt slot no longer holds them",
+    )
+
+    def headline(self) -> str:
+        """One line for the run summary and the report."""
+        why = "; ".join(self.problems) or "healthy"
+        if self.action == "rebuilt":
+            return (
+                f"{self.slot} rebuilt after {self.after_scenario} in "
+                f"{self.rebuild_seconds or 0:.1f}s ({why})"
+            )
+        if self.action == "rebuild_failed":
+            error = (self.error or "").splitlines()[0] if self.error else "?"
+            return (
+                f"{self.slot} could NOT be rebuilt after {self.after_scenario}: {error} "
+                f"(unhealthy: {why})"
+            )
+        if self.action == "not_rebuildable":
+            return (
+                f"{self.slot} left unhealthy by {self.after_scenario} (a remote target is not "
+                f"rebuilt): {why}"
+            )
+        return f"{self.slot} healthy after {self.after_scenario}"
 
 
 class FaultRecord(Model):
@@ -148,6 +197,11 @@ class ScenarioResult(Model):
         description="acknowledged messages missing from the stream after heal, and whether any "
         "contract alert fired first (silent data loss when none did); None: not checked",
     )
+    slot_after: SlotCheck | None = Field(
+        None,
+        description="the slot's health after this scenario and whether it was rebuilt before "
+        "its next one; None: not checked (older evidence, or the scenario never ran)",
+    )
 
     def span(self, phase: Phase) -> PhaseSpan | None:
         return next((p for p in self.phases if p.phase == phase), None)
@@ -207,6 +261,11 @@ class RunRecord(Model):
     )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def slot_rebuilds(self) -> list[SlotCheck]:
+        """Every slot a scenario left unhealthy, with what was done about it, in run order."""
+        checks = [r.slot_after for r in self.scenarios if r.slot_after is not None]
+        return sorted((c for c in checks if c.action != "none"), key=lambda c: c.at)
 
     def document(self) -> dict[str, Any]:
         """The JSON form written to `evidence.json`."""

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from harness.workload.driver import WorkloadDriver
 
 
+NEEDS_REBUILD = "needs_rebuild"
+"""The `state` key a driver sets when its fault cannot be healed in place: the slot must be
+rebuilt (the heal outcome's `needs_rebuild`)."""
+
+
 class FaultNotInEffect(HarnessError):
     """Read-back could not show the fault in effect."""
 
@@ -105,6 +110,12 @@ class FaultDriver(ABC):
     async def fallback(self) -> None:
         """Last resort when `remove` fails or hangs: reset the whole Toxiproxy server."""
         await self.ctx.toxiproxy.reset()
+
+    @property
+    def needs_rebuild(self) -> bool:
+        """Whether the fault left its slot unrecoverable in place (set in `state` by a driver
+        whose heal could not bring the target back, e.g. a damaged node that cannot rejoin)."""
+        return bool(self.state.get(NEEDS_REBUILD))
 
     def describe(self) -> str:
         return f"{self.kind} {self.key}"

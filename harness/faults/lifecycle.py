@@ -107,6 +107,7 @@ class FaultRunner:
                         seconds=round(time.monotonic() - started, 3),
                         evidence=evidence,
                         errors=errors,
+                        needs_rebuild=driver.needs_rebuild,
                     )
                     log.info("fault_healed", key=driver.key, kind=driver.kind, method=method)
                     return outcome
@@ -120,6 +121,7 @@ class FaultRunner:
             method="failed",
             seconds=round(time.monotonic() - started, 3),
             errors=errors,
+            needs_rebuild=driver.needs_rebuild,
         )
 
     async def heal_leftovers(self) -> list[HealOutcome]:

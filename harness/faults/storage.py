@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.faults import cluster
-from harness.faults.base import FaultNotInEffect, FaultStillPresent
+from harness.faults.base import NEEDS_REBUILD, FaultNotInEffect, FaultStillPresent
 from harness.specs.faults import StorageDamageFault
 
 RESTART_WAIT = 15.0
 RECOVER_WITHIN = 25.0
-NEEDS_REBUILD = "needs_rebuild"
 
 
 def _block_index(path: Path) -> int:

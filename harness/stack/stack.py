@@ -33,7 +33,7 @@ from harness.stack.components.prometheus import Prometheus
 from harness.stack.components.router import Router
 from harness.stack.components.toxiproxy import Toxiproxy
 from harness.stack.components.webhook import Webhook
-from harness.stack.ports import free_port
+from harness.stack.ports import free_port, port_is_free
 from harness.stack.process import ProcessRecord, start_process, stop_process, tail
 
 log = structlog.get_logger("stack")
@@ -46,6 +46,9 @@ A cluster's nodes (`nats-n1`, …) are `NatsNode`s named after their node."""
 
 
 ALERTING = ("prometheus", "alertmanager")
+REBUILD_TIMEOUT = 120.0
+"""How long a slot's rebuild (down, then up from empty stores) may take: a cluster slot's
+three nodes, router and Prometheus start in about 15 s on 2 cores; the rest is headroom."""
 
 
 def default_components(options: StackOptions | None = None) -> list[Component]:
@@ -195,8 +198,10 @@ class LocalStack:
 
     # --- up --------------------------------------------------------------------------------
 
-    async def up(self) -> Target:
-        """Start every component and wait until all are ready; on failure stop them all."""
+    async def up(self, ports: dict[str, dict[str, int]] | None = None) -> Target:
+        """Start every component and wait until all are ready; on failure stop them all.
+        `ports`: the ports to start on (a rebuild's, the same as before); new free ones
+        when not given."""
         previous = self.read_state()
         if previous is not None:
             alive = [r.name for r in self.records(previous) if r.alive()]
@@ -210,7 +215,7 @@ class LocalStack:
             # A fresh stack starts from empty stores: a stale TSDB or JetStream store from an
             # earlier `up` here would show the last run's series and streams as this one's.
             shutil.rmtree(self.run_dir / component.name, ignore_errors=True)
-        self.ctx.ports = {
+        self.ctx.ports = ports or {
             c.name: {p: free_port(self.ctx.host) for p in c.ports_needed(self.ctx)}
             for c in self.components
         }
@@ -338,6 +343,47 @@ class LocalStack:
         self.state_path.unlink(missing_ok=True)
         self.target_path.unlink(missing_ok=True)
         return stopped
+
+    # --- rebuild ---------------------------------------------------------------------------
+
+    async def rebuild(self, timeout: float = REBUILD_TIMEOUT) -> float:
+        """Tear the stack down and bring it up again from empty stores on the same ports, so
+        its target (every URL, every proxy) stays what the run already holds: what a run does
+        to a slot a scenario left unhealthy. Bounded by `timeout`; a failure leaves the stack
+        down (StackError says why). Returns the seconds it took."""
+        state = self.read_state()
+        if state is None:
+            raise StackError(f"no local stack in {self.run_dir} to rebuild")
+        started = time.monotonic()
+        log.info("stack_rebuild", run_dir=str(self.run_dir))
+        try:
+            with anyio.fail_after(timeout):
+                await anyio.to_thread.run_sync(self.down)
+                await self._ports_released(state.ports)
+                await self.up(ports=state.ports)
+        except TimeoutError:
+            await anyio.to_thread.run_sync(self.down)
+            raise StackError(
+                f"rebuild of {self.run_dir}: not up again within {timeout:g}s"
+            ) from None
+        seconds = time.monotonic() - started
+        log.info("stack_rebuilt", run_dir=str(self.run_dir), seconds=round(seconds, 2))
+        return seconds
+
+    async def _ports_released(self, ports: dict[str, dict[str, int]], within: float = 10.0) -> None:
+        """Every port of the stack bindable again (the stopped processes' sockets closed)."""
+        wanted = sorted({p for named in ports.values() for p in named.values()})
+        deadline = time.monotonic() + within
+        while True:
+            taken = [p for p in wanted if not port_is_free(p, self.ctx.host)]
+            if not taken:
+                return
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"cannot rebuild {self.run_dir} on its ports: {', '.join(map(str, taken))} "
+                    f"still taken {within:g}s after the stack stopped"
+                )
+            await anyio.sleep(0.2)
 
     # --- one component (process faults, tests) ---------------------------------------------
 
