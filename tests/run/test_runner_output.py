@@ -4,11 +4,13 @@ markup or emoji codes would eat or restyle."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+import structlog
 
 from harness import output, runner
 from harness.errors import HarnessError
@@ -18,9 +20,11 @@ MARKUP = "regex '^[a-z]*$' [bold red]not markup[/] :smile: [/]"
 
 
 @pytest.fixture
-def stderr(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+def stderr(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
     monkeypatch.setattr(output.err, "width", 4000)  # one line a row, whatever the terminal
-    return capsys
+    yield capsys
+    # run_scenarios points structlog at this test's captured stderr, closed after it
+    structlog.reset_defaults()
 
 
 def test_summary_shows_reasons_and_notes_verbatim(stderr: Any, tmp_path: Path) -> None:
