@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 import traceback
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import chdir, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from unittest import mock
 
+import structlog
 from typer.testing import CliRunner
 
 
@@ -32,30 +34,35 @@ class Ran:
 def _no_process_wide_side_effects() -> Iterator[None]:
     """Commands configure structlog once per process (onto the stderr the runner captures and
     then closes) and `harness serve` binds a port: neither may outlive the call here."""
-    from harness.service import cli as service_cli
     from harness.service import server
 
     def bind(*_: object, **__: object) -> None:
         raise AssertionError("harness serve got as far as binding its port")
 
-    with (
-        mock.patch.object(service_cli, "configure_logging", lambda *_, **__: None),
-        mock.patch.object(server, "serve", bind),
-    ):
-        yield
+    logging = structlog.get_config()
+    try:
+        with mock.patch.object(server, "serve", bind):
+            yield
+    finally:
+        structlog.configure(**logging)
 
 
-def harness(*argv: str, env: Mapping[str, str] | None = None, input: str | None = None) -> Ran:
-    """`harness ARGV` in-process. `env`, when given, is the whole environment (as for a
-    subprocess); an exception the command did not turn into an exit code comes back as exit 1
-    with its traceback on stderr, as the interpreter would print it."""
+def harness(
+    *argv: str,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    cwd: Path | None = None,
+) -> Ran:
+    """`harness ARGV` in-process, in `cwd` when given. `env`, when given, is the whole
+    environment (as for a subprocess); an exception the command did not turn into an exit code
+    comes back as exit 1 with its traceback on stderr, as the interpreter would print it."""
     overrides: dict[str, str | None] | None = None
     if env is not None:
         overrides = {name: None for name in os.environ if name not in env}
         overrides.update(env)
     from harness.cli import app
 
-    with _no_process_wide_side_effects():
+    with _no_process_wide_side_effects(), chdir(cwd or Path.cwd()):
         result = CliRunner().invoke(app, list(argv), env=overrides, input=input)
     stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
