@@ -218,10 +218,35 @@ def _expanded_size(root: yaml.Node, file: str, limit: int) -> None:
     size(root)
 
 
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's scanner and parser under the same safe constructor: the same data, several times
+faster (the catalogue, rules and contracts are read on every command)."""
+
+
+class _Refused(Exception):
+    """libyaml refused the text; the pure-Python loader says why more precisely."""
+
+
 def parse_yaml(text: str, file: str, *, max_nodes: int = MAX_NODES) -> tuple[Any, yaml.Node]:
     """Data and node tree of one YAML document, by the safe loader; syntax errors, duplicate
-    keys, several documents and alias bombs as FileProblems."""
-    loader = yaml.SafeLoader(text)
+    keys, several documents and alias bombs as FileProblems. Composed by libyaml when PyYAML
+    has it; a text it refuses is composed again by the pure-Python loader, whose messages name
+    the offending character or alias."""
+    if _FAST_LOADER is not yaml.SafeLoader:
+        try:
+            return _parse(_FAST_LOADER, text, file, max_nodes)
+        except _Refused:
+            pass
+    return _parse(yaml.SafeLoader, text, file, max_nodes)
+
+
+def _parse(
+    loader_class: type[yaml.SafeLoader], text: str, file: str, max_nodes: int
+) -> tuple[Any, yaml.Node]:
+    loader = loader_class(text)
+    refused: tuple[type[BaseException], ...] = ()
+    if loader_class is not yaml.SafeLoader:
+        refused = (yaml.YAMLError, RecursionError)
     try:
         root = loader.get_single_node()
         if root is None:
@@ -231,6 +256,8 @@ def parse_yaml(text: str, file: str, *, max_nodes: int = MAX_NODES) -> tuple[Any
         if duplicates:
             raise FileProblems(duplicates)
         data = loader.construct_document(root)
+    except refused as exc:
+        raise _Refused from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
