@@ -223,10 +223,6 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 faster (the catalogue, rules and contracts are read on every command)."""
 
 
-class _Refused(Exception):
-    """libyaml refused the text; the pure-Python loader says why more precisely."""
-
-
 def parse_yaml(text: str, file: str, *, max_nodes: int = MAX_NODES) -> tuple[Any, yaml.Node]:
     """Data and node tree of one YAML document, by the safe loader; syntax errors, duplicate
     keys, several documents and alias bombs as FileProblems. Composed by libyaml when PyYAML
@@ -234,30 +230,11 @@ def parse_yaml(text: str, file: str, *, max_nodes: int = MAX_NODES) -> tuple[Any
     the offending character or alias."""
     if _FAST_LOADER is not yaml.SafeLoader:
         try:
-            return _parse(_FAST_LOADER, text, file, max_nodes)
-        except _Refused:
+            return _compose(_FAST_LOADER, text, file, max_nodes)
+        except (yaml.YAMLError, RecursionError):
             pass
-    return _parse(yaml.SafeLoader, text, file, max_nodes)
-
-
-def _parse(
-    loader_class: type[yaml.SafeLoader], text: str, file: str, max_nodes: int
-) -> tuple[Any, yaml.Node]:
-    loader = loader_class(text)
-    refused: tuple[type[BaseException], ...] = ()
-    if loader_class is not yaml.SafeLoader:
-        refused = (yaml.YAMLError, RecursionError)
     try:
-        root = loader.get_single_node()
-        if root is None:
-            raise FileProblems([Problem(file, 1, "", "file is empty")])
-        _expanded_size(root, file, max_nodes)
-        duplicates = _duplicate_keys(root, file, [])
-        if duplicates:
-            raise FileProblems(duplicates)
-        data = loader.construct_document(root)
-    except refused as exc:
-        raise _Refused from exc
+        return _compose(yaml.SafeLoader, text, file, max_nodes)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -267,9 +244,23 @@ def _parse(
         raise FileProblems([Problem(file, None, "", f"YAML error: {exc}")]) from None
     except RecursionError:
         raise FileProblems([Problem(file, None, "", "YAML nested too deeply")]) from None
+
+
+def _compose(
+    loader_class: type[yaml.SafeLoader], text: str, file: str, max_nodes: int
+) -> tuple[Any, yaml.Node]:
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise FileProblems([Problem(file, 1, "", "file is empty")])
+        _expanded_size(root, file, max_nodes)
+        duplicates = _duplicate_keys(root, file, [])
+        if duplicates:
+            raise FileProblems(duplicates)
+        return loader.construct_document(root), root
     finally:
         loader.dispose()
-    return data, root
 
 
 def load_yaml(path: Path | str, *, display: str | None = None) -> tuple[Any, yaml.Node]:
