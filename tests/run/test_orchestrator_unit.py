@@ -24,14 +24,14 @@ PROXY = "router_nats"
 STUCK = "stuck_proxy"
 
 
-def toxic(proxy: str = PROXY, duration: float = 1.0) -> dict[str, Any]:
+def toxic(proxy: str = PROXY, duration: str = "300ms") -> dict[str, Any]:
     return {
         "kind": "toxic",
         "proxy": proxy,
         "type": "latency",
         "attributes": {"latency": 100},
         "start": "0s",
-        "duration": f"{duration:g}s",
+        "duration": duration,
     }
 
 
@@ -118,7 +118,7 @@ def test_a_clean_run_goes_through_every_phase_heals_and_passes(target: Target) -
 
 def test_an_error_mid_fault_still_heals_and_is_the_verdict(target: Target) -> None:
     h = harnessed(target, lambda: FakeWorkload(fail_after=0.6))
-    run = anyio.run(h.run, scenario(toxic(duration=5.0)))
+    run = anyio.run(h.run, scenario(toxic(duration="5s")))
     result = run.result
     assert result.verdict == "error"
     assert "workload crashed" in result.reason
@@ -133,7 +133,7 @@ def test_a_cancel_mid_fault_still_heals_and_says_interrupted(target: Target) -> 
 
     async def cancelled() -> None:
         with anyio.move_on_after(0.8):
-            await h.run(scenario(toxic(duration=5.0)), runs.append)
+            await h.run(scenario(toxic(duration="5s")), runs.append)
 
     anyio.run(cancelled)
     (run,) = runs
