@@ -20,7 +20,7 @@ from harness.coverage_rules import (
 )
 from harness.paths import deploy_dir, project_root
 from harness.scenario import Scenario, load_scenarios
-from tests.inprocess import harness
+from tests import inprocess
 
 
 def dashboard(*panels: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -206,7 +206,7 @@ def test_validate_fails_on_a_panel_a_named_scenario_does_not_check(tmp_path: Pat
     contract.write_text("".join(lines[:at] + lines[at + 1 :]))
     (tmp_path / "project" / "scenarios").symlink_to(project_root() / "scenarios")
     env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_RUN_DIR",)}
-    done = harness(
+    done = inprocess.harness(
         "validate", cwd=tmp_path / "project",
         env={**env, "HARNESS_PROJECT_DIR": str(tmp_path / "project"), "COLUMNS": "1000"},
     )  # fmt: skip

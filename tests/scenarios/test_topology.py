@@ -10,7 +10,7 @@ from harness.config import NatsTopology, Target
 from harness.paths import project_root
 from harness.plan import fits, unplaceable
 from harness.scenario import load_scenarios
-from tests.inprocess import harness
+from tests import inprocess
 
 CLUSTER = project_root() / "scenarios" / "cluster"
 
@@ -52,7 +52,7 @@ def test_run_refuses_a_cluster_scenario_on_a_single_node_target(tmp_path: Path) 
         "name: single\nnats_url: nats://127.0.0.1:1\ntoxiproxy_url: http://127.0.0.1:1\n"
         "prometheus_url: http://127.0.0.1:1\nalertmanager_url: http://127.0.0.1:1\n"
     )
-    done = harness(
+    done = inprocess.harness(
         "run", "CL-001", "--scenarios", str(CLUSTER), "--target", str(target),
         env={**os.environ, "COLUMNS": "1000"},
     )  # fmt: skip

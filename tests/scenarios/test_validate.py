@@ -19,7 +19,7 @@ from harness.validate import (
     cross_check,
 )
 from harness.yamlfile import FileProblems
-from tests.inprocess import harness
+from tests import inprocess
 
 GOOD = """\
 id: S1
@@ -220,19 +220,19 @@ def test_the_shipped_catalogue_fires_every_rule_and_forbidden_alert() -> None:
 
 def test_cli_fails_on_an_unexercised_rule_but_not_for_named_files(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(GOOD)
-    whole = harness("validate", "--scenarios", str(tmp_path))
+    whole = inprocess.harness("validate", "--scenarios", str(tmp_path))
     assert whole.returncode == 1 and "no scenario fires this rule" in whole.stderr, whole.stderr
-    named = harness("validate", str(tmp_path / "s.yaml"), "--scenarios", str(tmp_path))
+    named = inprocess.harness("validate", str(tmp_path / "s.yaml"), "--scenarios", str(tmp_path))
     assert named.returncode == 0, named.stderr
 
 
 def test_cli_takes_files_and_reports_exit_codes(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(GOOD.replace("RouterNatsConnectionDown", "Nope"))
-    bad = harness("validate", str(tmp_path / "s.yaml"))
+    bad = inprocess.harness("validate", str(tmp_path / "s.yaml"))
     assert bad.returncode == 1 and "does not describe 'Nope'" in bad.stderr, bad.stderr
     (tmp_path / "s.yaml").write_text(GOOD.replace("id: S1", "id: S99"))
-    good = harness("validate", str(tmp_path / "s.yaml"))
+    good = inprocess.harness("validate", str(tmp_path / "s.yaml"))
     assert good.returncode == 0, good.stderr
     (tmp_path / "s.yaml").write_text("id: [\n")
-    broken = harness("validate", "--scenarios", str(tmp_path))
+    broken = inprocess.harness("validate", "--scenarios", str(tmp_path))
     assert broken.returncode == 2 and "s.yaml:2: YAML syntax error" in broken.stderr

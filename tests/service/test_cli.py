@@ -15,12 +15,12 @@ import pytest
 
 from harness.service.auth import Auth, load_tokens
 from harness.service.datalock import DataDirLock
-from tests.inprocess import Ran, harness
+from tests import inprocess
 from tests.service.fakes import TOKENS, service_files
 
 
-def serve(*args: str, env: dict[str, str] | None = None) -> Ran:
-    return harness("serve", *args, env=env)
+def serve(*args: str, env: dict[str, str] | None = None) -> inprocess.Ran:
+    return inprocess.harness("serve", *args, env=env)
 
 
 def test_a_broken_config_file_is_named_with_its_line_and_field(tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_a_second_service_on_the_same_data_dir_refuses_to_start(tmp_path: Path) 
 
 
 def test_hash_token_prints_a_hash_the_tokens_file_accepts(tmp_path: Path) -> None:
-    result = harness("hash-token", "--generate")
+    result = inprocess.harness("hash-token", "--generate")
     assert result.returncode == 0, result.stderr
     secret_line, digest = result.stdout.strip().splitlines()
     secret = secret_line.removeprefix("secret: ")
@@ -144,5 +144,5 @@ def test_hash_token_prints_a_hash_the_tokens_file_accepts(tmp_path: Path) -> Non
     tokens.write_text(f"tokens:\n  - {{name: ci, secret_hash: '{digest}', role: operator}}\n")
     auth = Auth(load_tokens(tokens))
     assert anyio.run(auth.match, secret).name == "ci"
-    weak = harness("hash-token", input="short\n")
+    weak = inprocess.harness("hash-token", input="short\n")
     assert weak.returncode == 2 and "too short" in weak.stderr
