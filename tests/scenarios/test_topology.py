@@ -4,13 +4,14 @@ scenario that no slot of it can take."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from harness.config import NatsTopology, Target
 from harness.paths import project_root
 from harness.plan import fits, unplaceable
 from harness.scenario import load_scenarios
-from tests import inprocess
 
 CLUSTER = project_root() / "scenarios" / "cluster"
 
@@ -52,9 +53,13 @@ def test_run_refuses_a_cluster_scenario_on_a_single_node_target(tmp_path: Path) 
         "name: single\nnats_url: nats://127.0.0.1:1\ntoxiproxy_url: http://127.0.0.1:1\n"
         "prometheus_url: http://127.0.0.1:1\nalertmanager_url: http://127.0.0.1:1\n"
     )
-    done = inprocess.harness(
-        "run", "CL-001", "--scenarios", str(CLUSTER), "--target", str(target),
+    cmd = [sys.executable, "-m", "harness", "run", "CL-001", "--scenarios", str(CLUSTER)]
+    done = subprocess.run(
+        [*cmd, "--target", str(target)],
+        capture_output=True,
+        text=True,
         env={**os.environ, "COLUMNS": "1000"},
-    )  # fmt: skip
+        timeout=60,
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "CL-001 needs a cluster NATS target" in done.stdout + done.stderr
