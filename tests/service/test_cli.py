@@ -1,7 +1,4 @@
-"""`harness serve` refuses a broken config with file, line and field (before binding).
-
-The command runs in-process (tests/inprocess.py); only the data-directory lock, which must
-hold against another process, is proven with a real `python -m harness serve`."""
+"""`harness serve` refuses a broken config with file, line and field (before binding)."""
 
 from __future__ import annotations
 
@@ -20,6 +17,8 @@ from tests.service.fakes import TOKENS, service_files
 
 
 def serve(*args: str, env: dict[str, str] | None = None) -> inprocess.Ran:
+    """`harness serve ARGS` in-process; only the data-directory lock, which must hold against
+    another process, is proven with a real `python -m harness serve`."""
     return inprocess.harness("serve", *args, env=env)
 
 
