@@ -19,8 +19,9 @@ test: setup
 	$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
 
 ## The unit tests only: no live stack, nothing started (live tests sit in *_live.py files).
+## They run on every core (pytest-xdist); live tests never do: `make test` stays serial.
 unit: setup
-	$(BIN)/python -m pytest -m "not live" -q --durations=5 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not live" -q -n auto --durations=5 $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

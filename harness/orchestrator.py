@@ -152,7 +152,7 @@ class ScenarioRun:
             run_id=self.owner.run_id,
             target=self.target.name,
             aliases=self.scenario.aliases,
-            plan=self.plan.as_dict(),
+            plan=self.plan,
         )
 
     def _drivers(self) -> list[FaultDriver]:
@@ -297,7 +297,7 @@ class ScenarioRun:
                 reset = round(await self.owner.stack.reset_alerting(), 2)
             except HarnessError as exc:  # StackError: a component did not come back
                 raise PreflightFailed(f"could not reset the alerting state: {exc}") from exc
-        self.result.preflight = await preflight(
+        record = await preflight(
             self.target,
             self.scenario,
             self.drivers,
@@ -307,8 +307,8 @@ class ScenarioRun:
             self.owner.adapters,
             rules_reloaded_at=None if reset is None else time.time(),
         )
-        if reset is not None:
-            self.result.preflight["alerting_reset_s"] = reset
+        record.alerting_reset_s = reset
+        self.result.preflight = record
 
     async def baseline(self) -> None:
         await anyio.sleep(self.plan.baseline_s)

@@ -7,8 +7,9 @@ into seconds on the target, so the dry run, the orchestrator and the evidence ag
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
 
 from harness.config import Profile
 from harness.errors import HarnessError
@@ -18,15 +19,20 @@ if TYPE_CHECKING:
     from harness.scenario import Scenario
 
 
-@dataclass(frozen=True)
-class FaultPlan:
+class _Plan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FaultPlan(_Plan):
+    """When one fault starts after the baseline, and how long it is held (target seconds)."""
+
     start_s: float
     duration_s: float
 
 
-@dataclass(frozen=True)
-class ScenarioPlan:
-    """Seconds on the target's clock (wall-clock seconds of the run)."""
+class ScenarioPlan(_Plan):
+    """Seconds on the target's clock (wall-clock seconds of the run); the evidence keeps it as
+    each scenario's `plan`."""
 
     factor: float
     faults: tuple[FaultPlan, ...]
@@ -48,9 +54,6 @@ class ScenarioPlan:
         """The longest the scenario can take once preflight passed."""
         return self.baseline_s + self.fault_window_s + self.heal_s + self.recover_s
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def plan_for(scenario: Scenario, profile: Profile) -> ScenarioPlan:
     """`scenario` on `profile`'s clock."""
@@ -58,7 +61,7 @@ def plan_for(scenario: Scenario, profile: Profile) -> ScenarioPlan:
     return ScenarioPlan(
         factor=profile.time_compression,
         faults=tuple(
-            FaultPlan(profile.compress(f.start), profile.compress(f.duration))
+            FaultPlan(start_s=profile.compress(f.start), duration_s=profile.compress(f.duration))
             for f in scenario.faults
         ),
         preflight_s=profile.deadline(t.preflight),

@@ -6,7 +6,6 @@ names are quiet (an alert already active cannot be attributed to this scenario's
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import anyio
 
@@ -14,6 +13,7 @@ from harness.adapters import Adapters
 from harness.checks.alert_poller import AlertPoller
 from harness.config import Target
 from harness.errors import HarnessError, ToxiproxyError
+from harness.evidence.record import PreflightRecord, ProbeRecord, ToxiproxyState
 from harness.faults.base import FaultDriver
 from harness.faults.journal import Journal
 from harness.prometheus import PrometheusAPI
@@ -35,21 +35,20 @@ async def preflight(
     poller: AlertPoller,
     adapters: Adapters,
     rules_reloaded_at: float | None = None,
-) -> dict[str, Any]:
+) -> PreflightRecord:
     """The checks above, in order; raises PreflightFailed with every reason found.
 
     `rules_reloaded_at`: when the stack last reloaded its rule groups (a fresh alert state);
     the named alerts are judged quiet only once every group has evaluated since."""
-    evidence: dict[str, Any] = {}
     probes = await adapters.health()
-    evidence["probes"] = [p.as_dict() for p in probes]
+    record = PreflightRecord(probes=[ProbeRecord.model_validate(p.as_dict()) for p in probes])
     down = [f"{p.name}: {p.detail}" for p in probes if not p.ok]
     if down:
         raise PreflightFailed("target not healthy: " + "; ".join(down))
     ours = [e["key"] for e in journal.entries() if e["key"].startswith(f"{run_id}-{scenario.id}-")]
     if ours:
         raise PreflightFailed(f"faults already active: {', '.join(ours)}")
-    await _proxies_clean(adapters.toxiproxy, scenario, evidence)
+    record.toxiproxy = await _proxies_clean(adapters.toxiproxy, scenario)
     reasons = []
     for index, driver in enumerate(drivers):
         reason = await driver.capable()
@@ -60,25 +59,25 @@ async def preflight(
             "workload: the scenario sends synchronous decide requests, but the target names "
             "no router_decide_urls"
         )
-    evidence["capabilities"] = reasons or "every fault is possible on this target"
     if reasons:
         raise PreflightFailed(
             "the target cannot take this scenario's faults: " + "; ".join(reasons)
         )
+    record.capabilities = "every fault is possible on this target"
     started = time.monotonic()
     named = scenario.alerts_named()
     if named and rules_reloaded_at is not None:
         await _rules_evaluated_since(adapters.prometheus, rules_reloaded_at)
-        evidence["waited_for_rule_evaluation_s"] = round(time.monotonic() - started, 1)
+        record.waited_for_rule_evaluation_s = round(time.monotonic() - started, 1)
     while named:
         await poller.poll()
         active = poller.active() & named
-        evidence["active_alerts"] = sorted(active)
+        record.active_alerts = sorted(active)
         if not active:
             break
-        evidence["waited_for_alerts_s"] = round(time.monotonic() - started, 1)
+        record.waited_for_alerts_s = round(time.monotonic() - started, 1)
         await anyio.sleep(poller.interval)
-    return evidence
+    return record
 
 
 async def _rules_evaluated_since(prometheus: PrometheusAPI, since: float) -> None:
@@ -92,19 +91,19 @@ async def _rules_evaluated_since(prometheus: PrometheusAPI, since: float) -> Non
         await anyio.sleep(0.2)
 
 
-async def _proxies_clean(
-    toxiproxy: ToxiproxyClient, scenario: Scenario, evidence: dict[str, Any]
-) -> None:
+async def _proxies_clean(toxiproxy: ToxiproxyClient, scenario: Scenario) -> ToxiproxyState:
     try:
         proxies = await toxiproxy.proxies()
     except ToxiproxyError as exc:
         raise PreflightFailed(str(exc)) from exc
-    toxics = {n: [t["name"] for t in p.get("toxics", [])] for n, p in proxies.items()}
-    disabled = [n for n, p in proxies.items() if not p.get("enabled", True)]
-    evidence["toxiproxy"] = {"toxics": toxics, "disabled": disabled}
+    state = ToxiproxyState(
+        toxics={n: [t["name"] for t in p.get("toxics", [])] for n, p in proxies.items()},
+        disabled=[n for n, p in proxies.items() if not p.get("enabled", True)],
+    )
     for name in scenario.proxies():
-        if toxics.get(name) or name in disabled:
+        if state.toxics.get(name) or name in state.disabled:
             raise PreflightFailed(
-                f"proxy {name} is already faulted: toxics {toxics.get(name)}, "
-                f"disabled={name in disabled}"
+                f"proxy {name} is already faulted: toxics {state.toxics.get(name)}, "
+                f"disabled={name in state.disabled}"
             )
+    return state

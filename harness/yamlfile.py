@@ -218,19 +218,23 @@ def _expanded_size(root: yaml.Node, file: str, limit: int) -> None:
     size(root)
 
 
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's scanner and parser under the same safe constructor: the same data, several times
+faster (the catalogue, rules and contracts are read on every command)."""
+
+
 def parse_yaml(text: str, file: str, *, max_nodes: int = MAX_NODES) -> tuple[Any, yaml.Node]:
     """Data and node tree of one YAML document, by the safe loader; syntax errors, duplicate
-    keys, several documents and alias bombs as FileProblems."""
-    loader = yaml.SafeLoader(text)
+    keys, several documents and alias bombs as FileProblems. Composed by libyaml when PyYAML
+    has it; a text it refuses is composed again by the pure-Python loader, whose messages name
+    the offending character or alias."""
+    if _FAST_LOADER is not yaml.SafeLoader:
+        try:
+            return _compose(_FAST_LOADER, text, file, max_nodes)
+        except (yaml.YAMLError, RecursionError):
+            pass
     try:
-        root = loader.get_single_node()
-        if root is None:
-            raise FileProblems([Problem(file, 1, "", "file is empty")])
-        _expanded_size(root, file, max_nodes)
-        duplicates = _duplicate_keys(root, file, [])
-        if duplicates:
-            raise FileProblems(duplicates)
-        data = loader.construct_document(root)
+        return _compose(yaml.SafeLoader, text, file, max_nodes)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -240,9 +244,23 @@ def parse_yaml(text: str, file: str, *, max_nodes: int = MAX_NODES) -> tuple[Any
         raise FileProblems([Problem(file, None, "", f"YAML error: {exc}")]) from None
     except RecursionError:
         raise FileProblems([Problem(file, None, "", "YAML nested too deeply")]) from None
+
+
+def _compose(
+    loader_class: type[yaml.SafeLoader], text: str, file: str, max_nodes: int
+) -> tuple[Any, yaml.Node]:
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise FileProblems([Problem(file, 1, "", "file is empty")])
+        _expanded_size(root, file, max_nodes)
+        duplicates = _duplicate_keys(root, file, [])
+        if duplicates:
+            raise FileProblems(duplicates)
+        return loader.construct_document(root), root
     finally:
         loader.dispose()
-    return data, root
 
 
 def load_yaml(path: Path | str, *, display: str | None = None) -> tuple[Any, yaml.Node]:

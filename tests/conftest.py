@@ -49,6 +49,17 @@ class NatsServer:
         await self.stack.start_component("nats")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Live tests share ports, slots and the machine's cores with timing budgets: they never
+    run in parallel workers. `make unit` runs the unit tests with pytest-xdist (`-n`); with
+    `-n`, the selection must leave the live tests out."""
+    parallel = getattr(config.option, "numprocesses", None)
+    if parallel and "not live" not in (config.option.markexpr or ""):
+        raise pytest.UsageError(
+            'live tests run serially: with -n, add -m "not live" (make unit does), or drop -n'
+        )
+
+
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """A fresh nats-server for one test, stopped (and proven gone) afterwards."""

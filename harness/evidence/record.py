@@ -16,9 +16,19 @@ import time
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+)
 
 from harness.dataloss import DataLossOutcome
+from harness.plan import ScenarioPlan
 from harness.workload.ledger import LedgerSummary
 
 EVIDENCE_SCHEMA = "harness.evidence/v3"
@@ -168,6 +178,50 @@ class CheckResult(Model):
         return check_class(kind).evidence_model.model_validate(value or {})
 
 
+class ProbeRecord(Model):
+    """One endpoint's health as preflight saw it (`harness status` shows the same)."""
+
+    name: str
+    url: str
+    ok: bool
+    detail: str
+
+
+class ToxiproxyState(Model):
+    """The toxics on each proxy and the proxies disabled, as preflight found them."""
+
+    toxics: dict[str, list[str]] = Field(default_factory=dict)
+    disabled: list[str] = Field(default_factory=list)
+
+
+class PreflightRecord(Model):
+    """What preflight found before anything was injected (a scenario that failed preflight
+    keeps none: its phase error says why)."""
+
+    probes: list[ProbeRecord] = Field(default_factory=list)
+    toxiproxy: ToxiproxyState | None = None
+    capabilities: str = Field(
+        "", description="that every fault of the scenario is possible on this target"
+    )
+    active_alerts: list[str] = Field(
+        default_factory=list, description="the scenario's named alerts still active, last seen"
+    )
+    waited_for_rule_evaluation_s: float | None = Field(
+        None, description="how long until every reloaded rule group had evaluated"
+    )
+    waited_for_alerts_s: float | None = Field(
+        None, description="how long the named alerts took to go quiet"
+    )
+    alerting_reset_s: float | None = Field(
+        None, description="how long the local stack took to reset its alerting state"
+    )
+
+    @model_serializer(mode="wrap")
+    def _measured_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A figure preflight did not take is left out, as evidence has always written it."""
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
 class ScenarioResult(Model):
     """Everything one scenario's run observed."""
 
@@ -184,14 +238,14 @@ class ScenarioResult(Model):
     )
     started_at: float = Field(default_factory=time.time)
     ended_at: float | None = None
-    plan: dict[str, Any] = Field(default_factory=dict)
+    plan: ScenarioPlan | None = Field(None, description="its durations on the target's clock")
     phases: list[PhaseSpan] = Field(default_factory=list)
     faults: list[FaultRecord] = Field(default_factory=list)
     checks: list[CheckResult] = Field(default_factory=list)
     workload: LedgerSummary | None = Field(
         None, description="the delivery ledger's summary (the delivery check judges it)"
     )
-    preflight: dict[str, Any] = Field(default_factory=dict)
+    preflight: PreflightRecord | None = None
     data_loss: DataLossOutcome | None = Field(
         None,
         description="acknowledged messages missing from the stream after heal, and whether any "
@@ -202,6 +256,12 @@ class ScenarioResult(Model):
         description="the slot's health after this scenario and whether it was rebuilt before "
         "its next one; None: not checked (older evidence, or the scenario never ran)",
     )
+
+    @field_validator("plan", "preflight", mode="before")
+    @classmethod
+    def _absent_when_empty(cls, value: Any) -> Any:
+        """Evidence wrote `{}` for a plan or a preflight record the scenario never had."""
+        return None if value == {} else value
 
     def span(self, phase: Phase) -> PhaseSpan | None:
         return next((p for p in self.phases if p.phase == phase), None)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from harness.coverage_rules import (
 from harness.paths import deploy_dir, project_root
 from harness.report.inventory import load_inventory
 from harness.scenario import Scenario, load_scenarios
+from tests import inprocess
 
 
 def dashboard(*panels: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -226,9 +225,8 @@ def test_validate_fails_on_a_panel_a_named_scenario_does_not_check(tmp_path: Pat
     contract.write_text("".join(lines[:at] + lines[at + 1 :]))
     (tmp_path / "project" / "scenarios").symlink_to(project_root() / "scenarios")
     env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_RUN_DIR",)}
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", "validate"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path / "project",
+    done = inprocess.harness(
+        "validate", cwd=tmp_path / "project",
         env={**env, "HARNESS_PROJECT_DIR": str(tmp_path / "project"), "COLUMNS": "1000"},
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr

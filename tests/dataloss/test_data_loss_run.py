@@ -49,7 +49,7 @@ def _scenario(**expect: Any) -> Scenario:
                     "type": "latency",
                     "attributes": {"latency": 100},
                     "start": "0s",
-                    "duration": "1s",
+                    "duration": "300ms",
                 }
             ],
             "timeouts": {"baseline": "200ms"},

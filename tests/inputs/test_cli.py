@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.paths import project_root
 from harness.scenario import Scenario, UnknownScenarios, select_scenarios
+from tests import inprocess
 from tests.inputs.test_malformed import GOOD
 
 ROOT = project_root()
@@ -147,17 +148,9 @@ def test_coverage_claimed_without_a_run_lists_the_claims() -> None:
 def test_commands_that_log_exit_by_cause(
     argv: list[str], code: int, message: str, tmp_path: Path
 ) -> None:
-    """Subprocesses: these commands configure logging to stderr first. Bad input (2) is told
-    before the missing stack (3)."""
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", *argv, "--run-dir", str(tmp_path / "none")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    """These commands configure logging to stderr first (tests.inprocess undoes it after).
+    Bad input (2) is told before the missing stack (3)."""
+    done = inprocess.harness(*argv, "--run-dir", str(tmp_path / "none"))
     assert done.returncode == code, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
 

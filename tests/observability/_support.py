@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -62,8 +63,10 @@ def alert_rules() -> list[dict[str, Any]]:
     ]
 
 
+@functools.cache
 def contract_metrics() -> dict[str, dict[str, Any]]:
-    """The metric contract as name -> entry; the contract is the source of truth for names."""
+    """The metric contract as name -> entry; the contract is the source of truth for names.
+    Read once per session (many parametrized tests ask); callers must not change it."""
     doc = yaml.safe_load(CONTRACT.read_text()) or {}
     nats = doc.get("nats_exporter") or {}
     entries = [

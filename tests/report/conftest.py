@@ -17,6 +17,7 @@ from harness.evidence.record import (
     RunRecord,
     ScenarioResult,
 )
+from harness.report.build import Written, write_report
 from harness.report.inventory import Inventory, load_inventory
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -36,6 +37,12 @@ def b1() -> Path:
 @pytest.fixture(scope="session")
 def a2() -> Path:
     return FIXTURES / "a2"
+
+
+@pytest.fixture(scope="session")
+def written(b1: Path, a2: Path, inventory: Inventory, tmp_path_factory) -> Written:
+    """The report of both recorded runs, built once for the tests that only read it."""
+    return write_report([b1, a2], tmp_path_factory.mktemp("report"), inventory=inventory, workers=1)
 
 
 def check(

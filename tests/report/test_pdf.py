@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.build import write_report
+from harness.report.build import Written
 from harness.report.pdf import PdfError, chromium_binary, print_pdf
 
 
-def test_report_prints_to_pdf(a2: Path, b1: Path, inventory, tmp_path: Path) -> None:
+def test_report_prints_to_pdf(written: Written, tmp_path: Path) -> None:
     chromium_binary()  # fails with the install hint when Chromium is missing
-    written = write_report([b1, a2], tmp_path, inventory=inventory, workers=1)
     pdf = print_pdf(written.html, tmp_path / "report.pdf")
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-")

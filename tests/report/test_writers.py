@@ -7,11 +7,10 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.report.build import Written, write_report
+from harness.report.build import Written
 from harness.report.runs import load_run
 
 
@@ -24,11 +23,6 @@ class Tags(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
-
-
-@pytest.fixture(scope="module")
-def written(b1: Path, a2: Path, inventory, tmp_path_factory) -> Written:
-    return write_report([b1, a2], tmp_path_factory.mktemp("report"), inventory=inventory, workers=1)
 
 
 def test_html_is_self_contained(written: Written) -> None:

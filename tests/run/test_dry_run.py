@@ -12,7 +12,8 @@ from pathlib import Path
 import yaml
 
 from harness.stack.ports import free_port
-from tests.run.cli import harness, scenarios, squash
+from tests import inprocess
+from tests.run.cli import ENV, scenarios, squash
 
 PLAN = """\
 id: PLAN-001
@@ -42,6 +43,11 @@ timeouts:
   baseline: 3m30s
   recover: 22m30s
 """
+
+
+def harness(*argv: str, env: dict[str, str] | None = None) -> inprocess.Ran:
+    """`harness ARGV` in-process, with `env` over the CLI tests' environment."""
+    return inprocess.harness(*argv, env={**ENV, **(env or {})})
 
 
 def test_dry_run_needs_no_reachable_target(tmp_path: Path) -> None:

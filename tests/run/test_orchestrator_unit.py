@@ -17,6 +17,7 @@ from harness.contract import load_contract
 from harness.evidence.record import Phase, ScenarioResult
 from harness.faults.journal import Journal
 from harness.orchestrator import Hooks, Orchestrator, ScenarioRun
+from harness.plan import plan_for
 from harness.scenario import Scenario
 from harness.testing import FakeTarget, FakeWorkload
 
@@ -24,14 +25,14 @@ PROXY = "router_nats"
 STUCK = "stuck_proxy"
 
 
-def toxic(proxy: str = PROXY, duration: float = 1.0) -> dict[str, Any]:
+def toxic(proxy: str = PROXY, duration: str = "300ms") -> dict[str, Any]:
     return {
         "kind": "toxic",
         "proxy": proxy,
         "type": "latency",
         "attributes": {"latency": 100},
         "start": "0s",
-        "duration": f"{duration:g}s",
+        "duration": duration,
     }
 
 
@@ -116,9 +117,31 @@ def test_a_clean_run_goes_through_every_phase_heals_and_passes(target: Target) -
     assert_everything_healed(h, result)
 
 
+def test_the_result_keeps_its_plan_and_preflight_typed(target: Target) -> None:
+    h = harnessed(target, FakeWorkload)
+    s = scenario()
+    result = anyio.run(h.run, s).result
+    assert result.plan == plan_for(s, target.profile)
+    preflight = result.preflight
+    assert preflight is not None
+    assert [(p.name, p.ok) for p in preflight.probes] == [
+        ("nats", True), ("toxiproxy", True), ("prometheus", True), ("alertmanager", True)
+    ]  # fmt: skip
+    assert preflight.toxiproxy is not None
+    assert preflight.toxiproxy.toxics == {PROXY: [], STUCK: []} and not preflight.toxiproxy.disabled
+    assert preflight.capabilities == "every fault is possible on this target"
+    assert preflight.alerting_reset_s == 0.0, "the stack's alerting reset is timed"
+    assert preflight.waited_for_alerts_s is None, "the scenario names no alert"
+    doc = result.model_dump(mode="json")
+    assert "waited_for_alerts_s" not in doc["preflight"], "a figure not taken is left out"
+    assert doc["plan"]["faults"] == [{"start_s": 0.0, "duration_s": 0.3}]
+    back = ScenarioResult.model_validate(doc)
+    assert back.plan == result.plan and back.preflight == preflight
+
+
 def test_an_error_mid_fault_still_heals_and_is_the_verdict(target: Target) -> None:
     h = harnessed(target, lambda: FakeWorkload(fail_after=0.6))
-    run = anyio.run(h.run, scenario(toxic(duration=5.0)))
+    run = anyio.run(h.run, scenario(toxic(duration="5s")))
     result = run.result
     assert result.verdict == "error"
     assert "workload crashed" in result.reason
@@ -133,7 +156,7 @@ def test_a_cancel_mid_fault_still_heals_and_says_interrupted(target: Target) -> 
 
     async def cancelled() -> None:
         with anyio.move_on_after(0.8):
-            await h.run(scenario(toxic(duration=5.0)), runs.append)
+            await h.run(scenario(toxic(duration="5s")), runs.append)
 
     anyio.run(cancelled)
     (run,) = runs
@@ -149,7 +172,7 @@ def test_a_phase_timeout_heals_what_was_applied_and_names_the_phase(target: Targ
     h.fakes.toxiproxy.hang_on.add(STUCK)  # the second fault's apply never returns
 
     def short_inject(run: ScenarioRun) -> None:
-        run.plan = dataclasses.replace(run.plan, inject_s=0.5)
+        run.plan = run.plan.model_copy(update={"inject_s": 0.5})
 
     run = anyio.run(h.run, scenario(toxic(), toxic(STUCK)), short_inject)
     result = run.result

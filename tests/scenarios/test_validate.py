@@ -3,8 +3,6 @@ target, and every expectation must be able to give an honest verdict."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from harness.validate import (
     cross_check,
 )
 from harness.yamlfile import FileProblems
+from tests import inprocess
 
 GOOD = """\
 id: S1
@@ -221,25 +220,19 @@ def test_the_shipped_catalogue_fires_every_rule_and_forbidden_alert() -> None:
 
 def test_cli_fails_on_an_unexercised_rule_but_not_for_named_files(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(GOOD)
-    cmd = [sys.executable, "-m", "harness", "validate"]
-    whole = subprocess.run([*cmd, "--scenarios", str(tmp_path)], capture_output=True, text=True)
+    whole = inprocess.harness("validate", "--scenarios", str(tmp_path))
     assert whole.returncode == 1 and "no scenario fires this rule" in whole.stderr, whole.stderr
-    named = subprocess.run(
-        [*cmd, str(tmp_path / "s.yaml"), "--scenarios", str(tmp_path)],
-        capture_output=True,
-        text=True,
-    )
+    named = inprocess.harness("validate", str(tmp_path / "s.yaml"), "--scenarios", str(tmp_path))
     assert named.returncode == 0, named.stderr
 
 
 def test_cli_takes_files_and_reports_exit_codes(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(GOOD.replace("RouterNatsConnectionDown", "Nope"))
-    cmd = [sys.executable, "-m", "harness", "validate"]
-    bad = subprocess.run([*cmd, str(tmp_path / "s.yaml")], capture_output=True, text=True)
+    bad = inprocess.harness("validate", str(tmp_path / "s.yaml"))
     assert bad.returncode == 1 and "does not describe 'Nope'" in bad.stderr, bad.stderr
     (tmp_path / "s.yaml").write_text(GOOD.replace("id: S1", "id: S99"))
-    good = subprocess.run([*cmd, str(tmp_path / "s.yaml")], capture_output=True, text=True)
+    good = inprocess.harness("validate", str(tmp_path / "s.yaml"))
     assert good.returncode == 0, good.stderr
     (tmp_path / "s.yaml").write_text("id: [\n")
-    broken = subprocess.run([*cmd, "--scenarios", str(tmp_path)], capture_output=True, text=True)
+    broken = inprocess.harness("validate", "--scenarios", str(tmp_path))
     assert broken.returncode == 2 and "s.yaml:2: YAML syntax error" in broken.stderr

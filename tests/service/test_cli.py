@@ -17,12 +17,14 @@ import pytest
 
 from harness.service.auth import Auth, load_tokens
 from harness.service.datalock import DataDirLock
+from tests import inprocess
 from tests.service.fakes import TOKENS, service_files
 
 
-def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", "serve", *args], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+def serve(*args: str, env: dict[str, str] | None = None) -> inprocess.Ran:
+    """`harness serve ARGS` in-process; only the data-directory lock, which must hold against
+    another process, is proven with a real `python -m harness serve`."""
+    return inprocess.harness("serve", *args, env=env)
 
 
 def test_a_broken_config_file_is_named_with_its_line_and_field(tmp_path: Path) -> None:
@@ -124,7 +126,11 @@ def test_a_second_service_on_the_same_data_dir_refuses_to_start(tmp_path: Path) 
     lock = DataDirLock(data)
     lock.acquire()
     try:
-        result = serve("--config", str(config), "--data-dir", str(data), "--port", "0")
+        result = subprocess.run(
+            [sys.executable, "-m", "harness", "serve",
+             "--config", str(config), "--data-dir", str(data), "--port", "0"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
     finally:
         lock.release()
     assert result.returncode == 2, result.stdout + result.stderr
@@ -134,8 +140,7 @@ def test_a_second_service_on_the_same_data_dir_refuses_to_start(tmp_path: Path) 
 
 
 def test_hash_token_prints_a_hash_the_tokens_file_accepts(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "harness", "hash-token", "--generate"],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = inprocess.harness("hash-token", "--generate")
     assert result.returncode == 0, result.stderr
     secret_line, digest = result.stdout.strip().splitlines()
     secret = secret_line.removeprefix("secret: ")
@@ -143,8 +148,7 @@ def test_hash_token_prints_a_hash_the_tokens_file_accepts(tmp_path: Path) -> Non
     tokens.write_text(f"tokens:\n  - {{name: ci, secret_hash: '{digest}', role: operator}}\n")
     auth = Auth(load_tokens(tokens))
     assert anyio.run(auth.match, secret).name == "ci"
-    weak = subprocess.run([sys.executable, "-m", "harness", "hash-token"], input="short\n",
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    weak = inprocess.harness("hash-token", input="short\n")
     assert weak.returncode == 2 and "too short" in weak.stderr
 
 
