@@ -175,7 +175,7 @@ def not_run(
                 phase_error=reason,
                 started_at=now,
                 ended_at=now,
-                plan=plan_for(scenario, targets[0].profile).as_dict(),
+                plan=plan_for(scenario, targets[0].profile),
             )
         )
     return results
