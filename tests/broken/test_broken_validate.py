@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.broken.breakages import RULES
-from tests.broken.conftest import REPO_DEPLOY, harness_env
+from tests.broken.runs import REPO_DEPLOY, harness_env
 
 SCENARIOS = REPO_DEPLOY.parent / "scenarios"
 
