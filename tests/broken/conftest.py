@@ -20,12 +20,17 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack.ports import PORT_RANGE_ENV
 from tests.broken.breakages import break_rules_and_routing
 from tests.broken.runs import REPO_DEPLOY, SPECS, BrokenRun, harness_env, result_path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = {f"broken_{name}": name for name in SPECS}
 """The module fixture that hands a test each broken run."""
+PORTS_PER_RUN = 1000
+FIRST_PORT = 20000
+"""Each run starts its stack on ports of its own range (HARNESS_PORT_RANGE), below the kernel's
+ephemeral range: runs that start stacks at once can never be handed the same free port."""
 WAIT_TIMEOUT_S = 900
 """How long a test waits for its run: start, `harness run` (bounded by runs.RUN_TIMEOUT_S) and
 stop of its stack, all while the other runs share the machine."""
@@ -40,10 +45,11 @@ class BrokenRuns:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def launch(self, names: list[str]) -> None:
-        env = harness_env(PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
         for name in names:
             base = self.root / name
             base.mkdir()
+            env = harness_env(PYTHONPATH=path, **{PORT_RANGE_ENV: port_range(name)})
             with (base / "runner.log").open("wb") as log:
                 self.processes[name] = subprocess.Popen(
                     [sys.executable, "-m", "tests.broken.runs", name, str(base)],
@@ -83,6 +89,14 @@ class BrokenRuns:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def port_range(name: str) -> str:
+    """The run's own ports (disjoint from every other run's), as HARNESS_PORT_RANGE says them;
+    a name that is no run (the run refuses it) gets the range after the last run's."""
+    index = list(SPECS).index(name) if name in SPECS else len(SPECS)
+    low = FIRST_PORT + PORTS_PER_RUN * index
+    return f"{low}-{low + PORTS_PER_RUN - 1}"
 
 
 def _needed(session: pytest.Session) -> list[str]:

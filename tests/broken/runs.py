@@ -28,6 +28,7 @@ import anyio
 from harness.paths import deploy_dir, project_root
 from harness.stack import slots as slot_stacks
 from harness.stack.component import StackOptions
+from harness.stack.ports import PORT_RANGE_ENV
 from tests.broken.breakages import (
     SCENARIOS_A,
     SCENARIOS_B,
@@ -48,10 +49,9 @@ share two cores."""
 
 def harness_env(**extra: str) -> dict[str, str]:
     """The environment for a `python -m harness` subprocess: the repo's own contract and
-    scenarios, no stray run dir, no line wrapping."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("HARNESS_PROJECT_DIR", "HARNESS_RUN_DIR")
-    }
+    scenarios, no stray run dir, no line wrapping, the kernel's choice of ports."""
+    dropped = ("HARNESS_PROJECT_DIR", "HARNESS_RUN_DIR", PORT_RANGE_ENV)
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     return {**env, "COLUMNS": "1000", "NO_COLOR": "1", **extra}
 
 

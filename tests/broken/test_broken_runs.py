@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.broken import conftest
-from tests.broken.conftest import FIXTURES, BrokenRuns, _needed
+from tests.broken.conftest import FIXTURES, BrokenRuns, _needed, port_range
 from tests.broken.runs import SPECS
 
 
@@ -28,6 +28,18 @@ def test_only_the_runs_the_selected_tests_use_are_launched() -> None:
     ]
     assert _needed(SimpleNamespace(items=items)) == ["a", "cluster"]
     assert _needed(SimpleNamespace(items=[])) == []
+
+
+def test_each_run_has_its_own_ports_outside_the_ephemeral_range() -> None:
+    spans = []
+    for name in SPECS:
+        low, high = (int(p) for p in port_range(name).split("-"))
+        spans.append(range(low, high + 1))
+    taken = [p for span in spans for p in span]
+    assert len(taken) == len(set(taken))  # disjoint
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    first = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
+    assert 1024 <= min(taken) and max(taken) < first
 
 
 def test_a_run_that_fails_says_why(tmp_path: Path) -> None:
