@@ -39,7 +39,7 @@ def test_each_run_has_its_own_ports_outside_the_ephemeral_range() -> None:
     assert len(taken) == len(set(taken))  # disjoint
     ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
     first = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
-    assert 1024 <= min(taken) and max(taken) < first
+    assert min(taken) >= 1024 and max(taken) < first
 
 
 def test_a_run_that_fails_says_why(tmp_path: Path) -> None:
