@@ -71,10 +71,15 @@ def test_slow_and_renamed_rules_stay_healthy_yet_silent(broken_cluster: BrokenRu
 
 
 @pytest.mark.live
-def test_misrouted_leaderless_alert_fired_on_time(broken_cluster: BrokenRun) -> None:
-    """Prometheus did its part (fired within the objective); only the route was wrong."""
+def test_misrouted_leaderless_alert_fired_and_went_to_warning_only(
+    broken_cluster: BrokenRun,
+) -> None:
+    """Prometheus did its part (the alert fired, with the contract's severity); only the route
+    was wrong: every notification of it reached router-warning, none router-critical. (Not
+    judged here: its time to fire, which depends on whether the survivor of CL-004 was the
+    stream leader, whose stepdown waits for NATS's lost-quorum interval.)"""
     e = broken_cluster.check(MISROUTED.scenario, MISROUTED.check)["evidence"]
-    assert e["time_to_fire_s"] is not None and e["time_to_fire_s"] <= e["objective_s"]
+    assert e["first_firing"] is not None and e["loaded_rule"]["labels"]["severity"] == "critical"
     receivers = {
         n["receiver"]
         for n in e["notifications"]
