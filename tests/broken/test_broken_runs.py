@@ -1,4 +1,4 @@
-"""The launcher of the broken runs (conftest.BrokenRuns), without starting a stack: only the
+"""The launcher of the broken runs (launcher.py), without starting a stack: only the
 runs the selected tests use are launched, and a run that fails says why."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.broken import conftest
-from tests.broken.conftest import FIXTURES, BrokenRuns, _needed, port_range
+from tests.broken.launcher import FIXTURES, BrokenRuns, needed, port_range
 from tests.broken.runs import SPECS
 
 
@@ -26,8 +26,8 @@ def test_only_the_runs_the_selected_tests_use_are_launched() -> None:
         SimpleNamespace(fixturenames=["tmp_path"]),
         SimpleNamespace(),  # an item that is not a function (no fixtures)
     ]
-    assert _needed(SimpleNamespace(items=items)) == ["a", "cluster"]
-    assert _needed(SimpleNamespace(items=[])) == []
+    assert needed(items) == ["a", "cluster"]
+    assert needed([]) == []
 
 
 def test_each_run_has_its_own_ports_outside_the_ephemeral_range() -> None:
