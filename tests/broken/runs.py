@@ -43,8 +43,8 @@ from tests.broken.cluster_breakages import CLUSTER_SCENARIOS, break_cluster_rule
 REPO_DEPLOY = deploy_dir()
 REPO_ROUTER = project_root() / "router"
 RUN_TIMEOUT_S = 420
-"""One `harness run`'s bound: the slowest (the cluster run) takes about 2 min alone; the runs
-share two cores."""
+"""One `harness run`'s bound: with all four runs sharing two cores each `harness run` took
+80-100 s (the stack's start and stop add about 20 s)."""
 
 
 def harness_env(**extra: str) -> dict[str, str]:
