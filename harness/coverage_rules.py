@@ -44,13 +44,21 @@ class CoverageProblem:
         return f"{self.subject}: {self.message}"
 
 
+def scenario_ids(text: str) -> list[str]:
+    """The scenario IDs (with any `@variant`) a text names, in order, once each: a panel's
+    `Scenarios:` line, a rule's `scenarios` annotation."""
+    return list(dict.fromkeys(_IDS.findall(text or "")))
+
+
 def panel_scenarios(panel: dict[str, Any]) -> list[str]:
     """The scenario IDs on a panel's `Scenarios:` description line."""
     found = _SCENARIOS_LINE.search(panel.get("description") or "")
-    return list(dict.fromkeys(_IDS.findall(found.group(1)))) if found else []
+    return scenario_ids(found.group(1)) if found else []
 
 
-def _unique(dashboards: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def unique_dashboards(
+    dashboards: dict[str, dict[str, Any]],
+) -> list[tuple[str, dict[str, Any]]]:
     """(name, dashboard) once each; `load_dashboards` keys a dashboard by uid and by file stem."""
     seen: dict[int, tuple[str, dict[str, Any]]] = {}
     for key, doc in dashboards.items():
@@ -92,7 +100,7 @@ def panel_problems(
             for alias in s.aliases:
                 by_id.setdefault(alias, s)
     problems: list[CoverageProblem] = []
-    for name, dashboard in _unique(dashboards):
+    for name, dashboard in unique_dashboards(dashboards):
         for panel in panels(dashboard):
             title = panel.get("title", "")
             subject = f"panel {name} / {title}"
@@ -218,7 +226,7 @@ def catalogue_coverage_problems(
     files = {
         name: dashboards_dir / f"{stem}.json"
         for stem in (p.stem for p in dashboards_dir.glob("*.json"))
-        for name, doc in _unique(dashboards)
+        for name, doc in unique_dashboards(dashboards)
         if dashboards.get(stem) is doc
     }
     out = [

@@ -1,12 +1,16 @@
 """Typed access to Prometheus: samples as floats with label sets and timestamps, never raw JSON.
 
-Queries go through prometheus-api-client in a worker thread (it is blocking); the alerts and
-rules APIs, which that client does not cover, go through httpx.
+Queries go through prometheus-api-client in a worker thread (it is blocking), retried once at
+most (a Prometheus that is down is reported in well under 2 s a query, naming the URL, the
+query, the root cause and the attempts); the alerts and rules APIs, which that client does not
+cover, go through httpx.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -17,6 +21,7 @@ import httpx
 import yaml
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
 
 from harness.durations import format_duration, parse_duration
 from harness.errors import PrometheusError
@@ -42,24 +47,74 @@ def _value(raw: str) -> float:
     return float(raw) if raw not in ("NaN", "+Inf", "-Inf") else float(raw.replace("+", ""))
 
 
+RETRIES = 1
+"""A query that could not connect, or had a 429/5xx answer, is tried once more (the client's
+default is 3 retries with exponential backoff: about 6 s before a Prometheus that is down is
+reported). A read timeout is not retried: a hung Prometheus would only double it."""
+BACKOFF_S = 0.25
+"""The pause before the retry."""
+CONNECT_TIMEOUT_S = 2.0
+"""How long one attempt may wait for a connection (the read timeout is the adapter's
+`timeout`)."""
+RETRY_ON_STATUS = (408, 429, 500, 502, 503, 504)
+
+
+class _Retry(Retry):
+    """urllib3's retry with a constant pause (its own backoff is 0 before the first retry)."""
+
+    def get_backoff_time(self) -> float:
+        return BACKOFF_S if self.history else 0.0
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost error of requests' wrapping (ConnectionError → MaxRetryError →
+    NewConnectionError → ConnectionRefusedError): what actually went wrong."""
+    while True:
+        reason = getattr(exc, "reason", None)
+        arg = exc.args[0] if exc.args else None
+        inner = next(
+            (e for e in (reason, arg, exc.__cause__) if isinstance(e, BaseException)), None
+        )
+        if inner is None or inner is exc:
+            return exc
+        exc = inner
+
+
 class PrometheusAPI:
     """One Prometheus server."""
 
     def __init__(self, url: str, timeout: float = 10.0):
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self._client = PrometheusConnect(url=self.url, disable_ssl=True, timeout=int(timeout))
+        retry = _Retry(
+            total=RETRIES, read=0, status_forcelist=RETRY_ON_STATUS, raise_on_status=False
+        )
+        self._client = PrometheusConnect(
+            url=self.url,
+            disable_ssl=True,
+            timeout=(min(CONNECT_TIMEOUT_S, timeout), timeout),  # type: ignore[arg-type]
+            retry=retry,
+        )
 
     async def _run(self, what: str, call: Any) -> Any:
+        began = time.monotonic()
         try:
-            with anyio.fail_after(self.timeout + 2):
+            with anyio.fail_after(self.timeout + CONNECT_TIMEOUT_S + BACKOFF_S + 2):
                 return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         except TimeoutError as exc:
             raise PrometheusError(f"{self.url}: {what}: no answer in {self.timeout:g}s") from exc
-        except (PrometheusApiClientException, OSError, ValueError) as exc:
-            raise PrometheusError(f"{self.url}: {what}: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # requests' errors and anything else the client raises
-            raise PrometheusError(f"{self.url}: {what}: {type(exc).__name__}: {exc}") from exc
+            took = f"{time.monotonic() - began:.1f}s"
+            if isinstance(exc, PrometheusApiClientException):
+                cause = str(exc)  # Prometheus answered: its status and error
+                status = re.match(r"HTTP Status Code (\d+)", cause)
+                retried = status is not None and int(status.group(1)) in RETRY_ON_STATUS
+            else:
+                root = _root_cause(exc)
+                cause = f"{type(root).__name__}: {root}"
+                retried = True
+            tried = f"tried {RETRIES + 1} times in {took}" if retried else f"in {took}"
+            raise PrometheusError(f"{self.url}: {what}: {cause} ({tried})") from exc
 
     async def instant(self, query: str, at: float | None = None) -> list[Sample]:
         """The query's vector at `at` (Unix seconds; now when None)."""
@@ -94,20 +149,22 @@ class PrometheusAPI:
 
     async def raw_samples(self, selector: str, start: float, end: float) -> list[Series]:
         """The samples `selector` stored between `start` and `end`, at their own timestamps
-        (a range-vector selector, so no lookback fills gaps or extends a series past its end)."""
+        (a range-vector selector, so no lookback fills gaps or extends a series past its end); a
+        series with no sample from `start` on is left out."""
         seconds = max(1, math.ceil(end - start))
         query = f"{selector}[{seconds}s]"
         result = await self._run(
             f"query {query!r}",
             partial(self._client.custom_query, query, params={"time": f"{end:.3f}"}),
         )
-        return [
+        stored = [
             Series(
                 dict(item.get("metric", {})),
                 [(float(t), _value(v)) for t, v in item.get("values", []) if float(t) >= start],
             )
             for item in result or []
         ]
+        return [s for s in stored if s.points]
 
     async def _get(self, path: str) -> Any:
         url = f"{self.url}{path}"

@@ -12,7 +12,6 @@ from typing import Any
 
 import anyio
 import structlog
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -31,13 +30,13 @@ from harness.faults.toxic import SCRATCH_PREFIX
 from harness.http import async_client
 from harness.logs import configure_logging
 from harness.orchestrator import Hooks, Orchestrator, ScenarioRun
+from harness.output import cell, err, error, say
 from harness.plan import TopologyMismatch, fits, plan_for, unplaceable
 from harness.scenario import Scenario
 from harness.toxiproxy_client import ToxiproxyClient
 from harness.workload import WorkloadDriver
 
 log = structlog.get_logger("run")
-console = Console(stderr=True)
 
 
 def _stack_for(target: Target) -> Stack | None:
@@ -166,7 +165,7 @@ async def run_scenarios(
         TextColumn("{task.description}"),
         BarColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=err,
         transient=False,
     )
     tasks = {s.id: progress.add_task(f"{s.id}: waiting", total=len(PHASES)) for s in scenarios}
@@ -219,7 +218,7 @@ async def run_scenarios(
     finally:
         progress.stop()
     if refused is not None:
-        console.print(f"[bold red]error:[/] {refused}")
+        error(str(refused))
         return 3 if isinstance(refused, TargetLocked) else 1
     if record is None:  # interrupted before any evidence: read back what was written
         record = read_evidence(out_dir) if (out_dir / "evidence.json").exists() else None
@@ -244,14 +243,14 @@ async def write_run_report(out_dir: Path) -> Path | None:
         )
     except Exception as exc:  # a report is a convenience; the evidence stands
         log.warning("report_failed", out=str(out_dir), error=describe(exc))
-        console.print(f"[yellow]report not written:[/] {describe(exc)}")
+        say(f"report not written: {describe(exc)}", "yellow", to=err)
         return None
-    console.print(f"report: {written.html}")
+    say(f"report: {written.html}", to=err)
     return written.html
 
 
 def _summary(record: RunRecord, out_dir: Path) -> None:
-    table = Table(title=f"run → {out_dir}", title_justify="left")
+    table = Table(title=cell(f"run → {out_dir}"), title_justify="left")
     for column in (
         "scenario",
         "verdict",
@@ -270,32 +269,34 @@ def _summary(record: RunRecord, out_dir: Path) -> None:
         applied = [f for f in r.faults if f.applied_at or f.heal]
         healed = sum(1 for f in applied if f.heal and f.heal.healed)
         table.add_row(
-            r.scenario_id,
-            f"[{colours[r.verdict]}]{r.verdict}[/]",
-            f"{healed}/{len(applied)}",
-            str(w.published) if w else "-",
-            str(w.lost) if w else "-",
-            str(w.duplicate_outcomes) if w else "-",
-            str(w.dead_lettered) if w else "-",
-            _stream_lost(r),
-            r.reason,
+            cell(r.scenario_id),
+            cell(r.verdict, colours[r.verdict]),
+            cell(f"{healed}/{len(applied)}"),
+            cell(w.published if w else "-"),
+            cell(w.lost if w else "-"),
+            cell(w.duplicate_outcomes if w else "-"),
+            cell(w.dead_lettered if w else "-"),
+            cell(_stream_lost(r)),
+            cell(r.reason),
         )
-    console.print(table)
+    err.print(table)
     for r in record.scenarios:
         if r.data_loss and r.data_loss.lost:
             colour = "bold red" if r.data_loss.silent else "yellow"
-            console.print(f"[{colour}]{r.scenario_id}: {r.data_loss.headline()}[/]")
+            say(f"{r.scenario_id}: {r.data_loss.headline()}", colour, to=err)
     if record.unproven_forbidden:
-        console.print(
-            "[yellow]unproven in this run[/] (forbidden, but no scenario here showed they can "
-            "fire): "
-            + ", ".join(
-                f"{a} ({', '.join(s)})" for a, s in sorted(record.unproven_forbidden.items())
-            )
+        unproven = ", ".join(
+            f"{a} ({', '.join(s)})" for a, s in sorted(record.unproven_forbidden.items())
+        )
+        say(
+            "unproven in this run (forbidden, but no scenario here showed they can fire): "
+            + unproven,
+            "yellow",
+            to=err,
         )
     for entry in record.forgotten:
         who = f"{entry['key']} by {entry['by']}"
-        console.print(f"[yellow]forgotten by an operator:[/] {who}: {entry['reason']}")
+        say(f"forgotten by an operator: {who}: {entry['reason']}", "yellow", to=err)
 
 
 def _stream_lost(result: ScenarioResult) -> str:

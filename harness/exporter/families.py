@@ -46,6 +46,8 @@ GENERIC_SKIP = frozenset(
         "gateway_connect_retries",
     )
 )
+GENERIC_ENDPOINTS = ("varz", "routez")
+"""The endpoints the generic collector serves (the official exporter's `-varz`, `-routez`)."""
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 SERVER_LABELS = ("server_id", "server_name", "cluster", "domain", "meta_leader", "is_meta_leader")
@@ -172,6 +174,125 @@ def _seconds_between(later: str | None, earlier: str | None) -> float | None:
     return None if a is None or b is None else (a - b) / 1000.0
 
 
+Gauge = tuple[str, str, tuple[str, ...]]
+"""One official jsz family: its name after `jetstream_`, its help, and the path of keys to its
+value in the JSON object it is read from (absent or null: 0, as the official exporter's zero
+values)."""
+
+SERVER_GAUGES: tuple[Gauge, ...] = (
+    ("server_jetstream_disabled", "JetStream disabled or not", ("disabled",)),
+    ("server_max_memory", "JetStream Max Memory", ("config", "max_memory")),
+    ("server_max_storage", "JetStream Max Storage", ("config", "max_storage")),
+    ("server_total_streams", "Total number of streams in JetStream", ("streams",)),
+    ("server_total_consumers", "Total number of consumers in JetStream", ("consumers",)),
+    ("server_total_messages", "Total number of stored messages in JetStream", ("messages",)),
+    ("server_total_message_bytes", "Total number of bytes stored in JetStream", ("bytes",)),
+)
+"""Of /jsz itself."""
+ACCOUNT_GAUGES: tuple[Gauge, ...] = (
+    ("account_max_storage", "JetStream Account Max Storage in bytes", ("reserved_storage",)),
+    ("account_max_memory", "JetStream Account Max Memory in bytes", ("reserved_memory",)),
+    ("account_storage_used", "Total number of bytes used by JetStream storage", ("storage",)),
+    ("account_memory_used", "Total number of bytes used by JetStream memory", ("memory",)),
+)
+"""Of each of /jsz's `account_details`."""
+STREAM_GAUGES: tuple[Gauge, ...] = (
+    ("stream_total_messages", "Total number of messages from a stream", ("state", "messages")),
+    ("stream_total_bytes", "Total stored bytes from a stream", ("state", "bytes")),
+    ("stream_first_seq", "First sequence from a stream", ("state", "first_seq")),
+    ("stream_last_seq", "Last sequence from a stream", ("state", "last_seq")),
+    (
+        "stream_consumer_count",
+        "Total number of consumers from a stream",
+        ("state", "consumer_count"),
+    ),
+    ("stream_subject_count", "Total number of subjects in a stream", ("state", "num_subjects")),
+)
+"""Of each of an account's `stream_detail`."""
+STREAM_LIMIT_GAUGES: tuple[Gauge, ...] = (
+    (
+        "stream_limit_bytes",
+        "The maximum configured storage limit (in bytes) for a "
+        "JetStream stream. A value of -1 indicates no limit.",
+        ("config", "max_bytes"),
+    ),
+    (
+        "stream_limit_messages",
+        "The maximum number of messages allowed in a JetStream "
+        "stream as per its configuration. A value of -1 indicates no limit.",
+        ("config", "max_msgs"),
+    ),
+)
+"""Of a stream that reports its `config` (absent without one)."""
+CONSUMER_GAUGES: tuple[Gauge, ...] = (
+    (
+        "consumer_delivered_consumer_seq",
+        "Latest sequence number of a stream consumer",
+        ("delivered", "consumer_seq"),
+    ),
+    (
+        "consumer_delivered_stream_seq",
+        "Latest sequence number of a stream",
+        ("delivered", "stream_seq"),
+    ),
+    ("consumer_num_ack_pending", "Number of pending acks from a consumer", ("num_ack_pending",)),
+    (
+        "consumer_num_redelivered",
+        "Number of redelivered messages from a consumer",
+        ("num_redelivered",),
+    ),
+    (
+        "consumer_num_waiting",
+        "Number of inflight fetch requests from a pull consumer",
+        ("num_waiting",),
+    ),
+    ("consumer_num_pending", "Number of pending messages from a consumer", ("num_pending",)),
+    (
+        "consumer_ack_floor_stream_seq",
+        "Number of ack floor stream seq from a consumer",
+        ("ack_floor", "stream_seq"),
+    ),
+    (
+        "consumer_ack_floor_consumer_seq",
+        "Number of ack floor consumer seq from a consumer",
+        ("ack_floor", "consumer_seq"),
+    ),
+)
+"""Of each of a stream's `consumer_detail`."""
+CONSUMER_SINCE: tuple[tuple[str, str, str], ...] = (
+    (
+        "consumer_last_delivery_seconds",
+        "Seconds since last message delivery to consumer",
+        "delivered",
+    ),
+    ("consumer_last_ack_seconds", "Seconds since last ack from consumer", "ack_floor"),
+)
+"""Of a consumer: seconds from its `last_active` under that key to the answer's `ts` (absent
+when either time is missing)."""
+
+
+def _dig(body: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        body = (body or {}).get(key)
+    return body
+
+
+def _gauges(out: Families, table: tuple[Gauge, ...], labels: dict[str, str], body: Any) -> None:
+    """One sample of each family of `table`, read from `body`."""
+    for family, help_text, path in table:
+        value = _dig(body, path)
+        out.add(f"{JETSTREAM}_{family}", help_text, labels, float(value or 0))
+
+
+def _leader_labels(kind: str, body: dict[str, Any], server_name: str) -> dict[str, str]:
+    """`<kind>_leader` and `is_<kind>_leader` of a stream or consumer (a leader when it is not
+    clustered)."""
+    cluster = body.get("cluster")
+    leader = str(cluster.get("leader", "")) if cluster else ""
+    is_leader = "true" if cluster is None or leader == server_name else "false"
+    return {f"{kind}_leader": leader, f"is_{kind}_leader": is_leader}
+
+
 def jetstream(out: Families, snapshot: Snapshot) -> None:
     """The official jsz collector's families (`-jsz=all`), from /jsz and /varz of one server."""
     jsz, varz = snapshot.jsz, snapshot.varz
@@ -179,45 +300,16 @@ def jetstream(out: Families, snapshot: Snapshot) -> None:
         return  # the official collector skips a server when either request fails
     server_name = str(varz.get("server_name", ""))
     meta = jsz.get("meta_cluster")
-    cluster_name = str(meta.get("name", "")) if meta else ""
     meta_leader = str(meta.get("leader", "")) if meta else ""
-    is_meta_leader = "true" if meta is None or meta_leader == server_name else "false"
-    config = jsz.get("config") or {}
     server = {
         "server_id": snapshot.server_id,
         "server_name": server_name,
-        "cluster": cluster_name,
-        "domain": str(config.get("domain", "")),
+        "cluster": str(meta.get("name", "")) if meta else "",
+        "domain": str((jsz.get("config") or {}).get("domain", "")),
         "meta_leader": meta_leader,
-        "is_meta_leader": is_meta_leader,
+        "is_meta_leader": "true" if meta is None or meta_leader == server_name else "false",
     }
-
-    def put(family: str, help_text: str, labels: dict[str, str], value: Any) -> None:
-        out.add(f"{JETSTREAM}_{family}", help_text, labels, float(value or 0))
-
-    put("server_jetstream_disabled", "JetStream disabled or not", server, bool(jsz.get("disabled")))
-    put("server_max_memory", "JetStream Max Memory", server, config.get("max_memory"))
-    put("server_max_storage", "JetStream Max Storage", server, config.get("max_storage"))
-    put("server_total_streams", "Total number of streams in JetStream", server, jsz.get("streams"))
-    put(
-        "server_total_consumers",
-        "Total number of consumers in JetStream",
-        server,
-        jsz.get("consumers"),
-    )
-    put(
-        "server_total_messages",
-        "Total number of stored messages in JetStream",
-        server,
-        jsz.get("messages"),
-    )
-    put(
-        "server_total_message_bytes",
-        "Total number of bytes stored in JetStream",
-        server,
-        jsz.get("bytes"),
-    )
-
+    _gauges(out, SERVER_GAUGES, server, jsz)
     for account in jsz.get("account_details") or []:
         name = str(account.get("name", ""))
         acc = {
@@ -226,198 +318,57 @@ def jetstream(out: Families, snapshot: Snapshot) -> None:
             "account_name": name,
             "account_id": str(account.get("id", "")),
         }
-        put(
-            "account_max_storage",
-            "JetStream Account Max Storage in bytes",
-            acc,
-            account.get("reserved_storage"),
-        )
-        put(
-            "account_max_memory",
-            "JetStream Account Max Memory in bytes",
-            acc,
-            account.get("reserved_memory"),
-        )
-        put(
-            "account_storage_used",
-            "Total number of bytes used by JetStream storage",
-            acc,
-            account.get("storage"),
-        )
-        put(
-            "account_memory_used",
-            "Total number of bytes used by JetStream memory",
-            acc,
-            account.get("memory"),
-        )
+        _gauges(out, ACCOUNT_GAUGES, acc, account)
         for stream in account.get("stream_detail") or []:
-            _stream(put, acc, server_name, stream)
+            _stream(out, acc, server_name, stream)
 
 
-def _stream(put: Any, acc: dict[str, str], server_name: str, stream: dict[str, Any]) -> None:
-    cluster = stream.get("cluster")
-    leader = str(cluster.get("leader", "")) if cluster else ""
+def _stream(out: Families, acc: dict[str, str], server_name: str, stream: dict[str, Any]) -> None:
     labels = {
         **acc,
         "stream_name": str(stream.get("name", "")),
-        "stream_leader": leader,
-        "is_stream_leader": "true" if cluster is None or leader == server_name else "false",
+        **_leader_labels("stream", stream, server_name),
         "stream_raft_group": str(stream.get("stream_raft_group", "")),
     }
-    state = stream.get("state") or {}
-    put(
-        "stream_total_messages",
-        "Total number of messages from a stream",
-        labels,
-        state.get("messages"),
-    )
-    put("stream_total_bytes", "Total stored bytes from a stream", labels, state.get("bytes"))
-    put("stream_first_seq", "First sequence from a stream", labels, state.get("first_seq"))
-    put("stream_last_seq", "Last sequence from a stream", labels, state.get("last_seq"))
-    put(
-        "stream_consumer_count",
-        "Total number of consumers from a stream",
-        labels,
-        state.get("consumer_count"),
-    )
-    put(
-        "stream_subject_count",
-        "Total number of subjects in a stream",
-        labels,
-        state.get("num_subjects"),
-    )
-    config = stream.get("config")
-    if config is not None:
-        put(
-            "stream_limit_bytes",
-            "The maximum configured storage limit (in bytes) for a "
-            "JetStream stream. A value of -1 indicates no limit.",
-            labels,
-            config.get("max_bytes"),
-        )
-        put(
-            "stream_limit_messages",
-            "The maximum number of messages allowed in a JetStream "
-            "stream as per its configuration. A value of -1 indicates no limit.",
-            labels,
-            config.get("max_msgs"),
-        )
-    for source in stream.get("sources") or []:
-        external = source.get("external") or {}
-        src = {
-            **labels,
-            "source_name": str(source.get("name", "")),
-            "source_api": str(external.get("api", "")),
-            "source_deliver": str(external.get("deliver", "")),
-        }
-        put(
-            "stream_source_lag",
-            "Number of messages a stream source is behind",
-            src,
-            source.get("lag"),
-        )
-        put(
-            "stream_source_active_duration_ns",
-            "Stream source active duration in nanoseconds (-1 indicates inactive)",
-            src,
-            source.get("active"),
-        )
+    _gauges(out, STREAM_GAUGES, labels, stream)
+    if stream.get("config") is not None:
+        _gauges(out, STREAM_LIMIT_GAUGES, labels, stream)
     mirror = stream.get("mirror")
-    if mirror:
-        external = mirror.get("external") or {}
-        mir = {
+    links = [("source", s) for s in stream.get("sources") or []]
+    links += [("mirror", mirror)] if mirror else []
+    for kind, link in links:
+        external = link.get("external") or {}
+        link_labels = {
             **labels,
-            "mirror_name": str(mirror.get("name", "")),
-            "mirror_api": str(external.get("api", "")),
-            "mirror_deliver": str(external.get("deliver", "")),
+            f"{kind}_name": str(link.get("name", "")),
+            f"{kind}_api": str(external.get("api", "")),
+            f"{kind}_deliver": str(external.get("deliver", "")),
         }
-        put(
-            "stream_mirror_lag",
-            "Number of messages a stream mirror is behind",
-            mir,
-            mirror.get("lag"),
+        table = (
+            (f"stream_{kind}_lag", f"Number of messages a stream {kind} is behind", ("lag",)),
+            (
+                f"stream_{kind}_active_duration_ns",
+                f"Stream {kind} active duration in nanoseconds (-1 indicates inactive)",
+                ("active",),
+            ),
         )
-        put(
-            "stream_mirror_active_duration_ns",
-            "Stream mirror active duration in nanoseconds (-1 indicates inactive)",
-            mir,
-            mirror.get("active"),
-        )
+        _gauges(out, table, link_labels, link)
     for consumer in stream.get("consumer_detail") or []:
-        _consumer(put, labels, server_name, consumer)
+        _consumer(out, labels, server_name, consumer)
 
 
-def _consumer(put: Any, stream: dict[str, str], server_name: str, c: dict[str, Any]) -> None:
-    cluster = c.get("cluster")
-    leader = str(cluster.get("leader", "")) if cluster else ""
+def _consumer(out: Families, stream: dict[str, str], server_name: str, c: dict[str, Any]) -> None:
     labels = {
         **stream,
         "consumer_name": str(c.get("name", "")),
-        "consumer_leader": leader,
-        "is_consumer_leader": "true" if cluster is None or leader == server_name else "false",
+        **_leader_labels("consumer", c, server_name),
         "consumer_desc": str((c.get("config") or {}).get("description", "")),
     }
-    delivered = c.get("delivered") or {}
-    ack_floor = c.get("ack_floor") or {}
-    since = _seconds_between(c.get("ts"), delivered.get("last_active"))
-    if since is not None:
-        put(
-            "consumer_last_delivery_seconds",
-            "Seconds since last message delivery to consumer",
-            labels,
-            since,
-        )
-    since = _seconds_between(c.get("ts"), ack_floor.get("last_active"))
-    if since is not None:
-        put("consumer_last_ack_seconds", "Seconds since last ack from consumer", labels, since)
-    put(
-        "consumer_delivered_consumer_seq",
-        "Latest sequence number of a stream consumer",
-        labels,
-        delivered.get("consumer_seq"),
-    )
-    put(
-        "consumer_delivered_stream_seq",
-        "Latest sequence number of a stream",
-        labels,
-        delivered.get("stream_seq"),
-    )
-    put(
-        "consumer_num_ack_pending",
-        "Number of pending acks from a consumer",
-        labels,
-        c.get("num_ack_pending"),
-    )
-    put(
-        "consumer_num_redelivered",
-        "Number of redelivered messages from a consumer",
-        labels,
-        c.get("num_redelivered"),
-    )
-    put(
-        "consumer_num_waiting",
-        "Number of inflight fetch requests from a pull consumer",
-        labels,
-        c.get("num_waiting"),
-    )
-    put(
-        "consumer_num_pending",
-        "Number of pending messages from a consumer",
-        labels,
-        c.get("num_pending"),
-    )
-    put(
-        "consumer_ack_floor_stream_seq",
-        "Number of ack floor stream seq from a consumer",
-        labels,
-        ack_floor.get("stream_seq"),
-    )
-    put(
-        "consumer_ack_floor_consumer_seq",
-        "Number of ack floor consumer seq from a consumer",
-        labels,
-        ack_floor.get("consumer_seq"),
-    )
+    for family, help_text, key in CONSUMER_SINCE:
+        since = _seconds_between(c.get("ts"), (c.get(key) or {}).get("last_active"))
+        if since is not None:
+            out.add(f"{JETSTREAM}_{family}", help_text, labels, since)
+    _gauges(out, CONSUMER_GAUGES, labels, c)
 
 
 # --- our own families (harness_nats_*): what cluster alerts need and the official lacks ---
@@ -504,10 +455,10 @@ def families(snapshots: Iterable[Snapshot]) -> list[Metric]:
     """Every family served, from the latest snapshot of each server."""
     out = Families()
     for snapshot in snapshots:
-        if snapshot.varz is not None:
-            generic(out, "varz", snapshot.server_id, snapshot.varz)
-        if snapshot.routez is not None:
-            generic(out, "routez", snapshot.server_id, snapshot.routez)
+        for endpoint in GENERIC_ENDPOINTS:
+            body = getattr(snapshot, endpoint)
+            if body is not None:
+                generic(out, endpoint, snapshot.server_id, body)
         healthz(out, snapshot)
         jetstream(out, snapshot)
         own(out, snapshot)

@@ -11,15 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checks.dashboards import load_dashboards, panels
-from harness.coverage_rules import out_of_scope
+from harness.coverage_rules import out_of_scope, panel_scenarios, scenario_ids, unique_dashboards
 from harness.paths import deploy_dir, project_root
 from harness.rulefiles import alert_rules
 from harness.scenario import load_scenarios
 from harness.validate import contract_metrics
 from harness.yamlfile import load_yaml
-
-_IDS = re.compile(r"\b(?:S\d+|[A-Z][A-Z0-9]*-\d{3})(?:@[a-z][a-z0-9-]*)?\b")
-_PANEL_SCENARIOS = re.compile(r"Scenarios?:\s*([^\n]*)")
 
 
 @dataclass(frozen=True)
@@ -79,10 +76,6 @@ class Inventory:
         return ids
 
 
-def _ids(text: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(_IDS.findall(text or "")))
-
-
 def load_inventory(scenarios_dir: Path | None = None, deploy: Path | None = None) -> Inventory:
     """The inventory from the project's files (`scenarios/`, `deploy/`); a part whose files are
     missing stays empty (a report of old evidence still renders)."""
@@ -103,7 +96,7 @@ def load_inventory(scenarios_dir: Path | None = None, deploy: Path | None = None
         for alert, (rule, _, path) in alert_rules(rules_dir).items():
             annotations = rule.get("annotations") or {}
             inventory.rules[alert] = RuleEntry(
-                alert, path.name, _ids(str(annotations.get("scenarios", "")))
+                alert, path.name, tuple(scenario_ids(str(annotations.get("scenarios", ""))))
             )
     contract = deploy / "metrics-contract.yaml"
     if contract.is_file():
@@ -111,17 +104,10 @@ def load_inventory(scenarios_dir: Path | None = None, deploy: Path | None = None
         inventory.out_of_scope = out_of_scope(load_yaml(contract)[0] or {})
     dashboards_dir = deploy / "grafana" / "dashboards"
     if dashboards_dir.is_dir():
-        seen: set[int] = set()
-        for uid, dashboard in load_dashboards(dashboards_dir).items():
-            if id(dashboard) in seen:
-                continue
-            seen.add(id(dashboard))
-            name = dashboard.get("uid") or uid
+        for name, dashboard in unique_dashboards(load_dashboards(dashboards_dir)):
             for panel in panels(dashboard):
-                found = _PANEL_SCENARIOS.search(panel.get("description") or "")
-                inventory.panels.append(
-                    PanelEntry(name, panel.get("title", ""), _ids(found.group(1) if found else ""))
-                )
+                entry = PanelEntry(name, panel.get("title", ""), tuple(panel_scenarios(panel)))
+                inventory.panels.append(entry)
     return inventory
 
 

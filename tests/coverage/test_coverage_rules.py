@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.checks.dashboards import load_dashboards, panels
 from harness.coverage_rules import (
     catalogue_coverage_problems,
     coverage_problems,
@@ -18,9 +19,12 @@ from harness.coverage_rules import (
     out_of_scope,
     panel_problems,
     panel_scenarios,
+    scenario_ids,
     shown_families,
+    unique_dashboards,
 )
 from harness.paths import deploy_dir, project_root
+from harness.report.inventory import load_inventory
 from harness.scenario import Scenario, load_scenarios
 
 
@@ -71,6 +75,21 @@ def messages(problems) -> list[str]:
 def test_panel_scenarios_reads_the_description_line() -> None:
     assert panel_scenarios(ONE) == ["S1", "S2"]
     assert panel_scenarios({"description": "no line"}) == []
+
+
+def test_the_inventory_reads_panels_and_rules_with_the_same_id_rule() -> None:
+    """One ID rule for the validator and the report's inventory: the inventory's panel
+    scenarios are exactly what validation reads from each panel's description."""
+    assert scenario_ids("S1, JS-002@above and NATS-004; S1 (not s2, JS-02)") == [
+        "S1",
+        "JS-002@above",
+        "NATS-004",
+    ]
+    inventory = load_inventory(project_root() / "scenarios")
+    dashboards = unique_dashboards(load_dashboards(deploy_dir() / "grafana" / "dashboards"))
+    expected = [tuple(panel_scenarios(p)) for _, d in dashboards for p in panels(d)]
+    assert [p.scenarios for p in inventory.panels] == expected
+    assert any(expected)
 
 
 def test_a_named_scenario_that_does_not_check_the_panel() -> None:

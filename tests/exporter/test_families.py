@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.core import Metric
 
 from harness.exporter.families import Snapshot, families
-from tests.exporter.support import answers, cluster, snapshot
+from tests.exporter.support import answers, cluster, snapshot, with_source_and_mirror
 
 
 def values(metrics: list[Metric], name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -120,6 +120,37 @@ def test_jetstream_server_stream_and_consumer() -> None:
     )
     since = one(metrics, "jetstream_consumer_last_delivery_seconds", **n1)
     assert 0 <= since < 5  # ts minus delivered.last_active of the capture
+
+
+def test_sources_mirrors_accounts_and_absent_values_from_the_tables() -> None:
+    n1 = snapshot("n1")
+    metrics = families([with_source_and_mirror(n1)])
+    source = dict(stream_name="sourced", source_name="upstream", source_api="$JS.hub.API")
+    assert one(metrics, "jetstream_stream_source_lag", **source) == 7
+    assert one(metrics, "jetstream_stream_source_active_duration_ns", **source) == 250_000_000
+    mirror = dict(stream_name="mirrored", mirror_name="origin", mirror_api="", mirror_deliver="")
+    assert one(metrics, "jetstream_stream_mirror_lag", **mirror) == 3
+    assert one(metrics, "jetstream_stream_mirror_active_duration_ns", **mirror) == 1_000_000
+    account = n1.jsz["account_details"][0]  # type: ignore[index]
+    used = one(metrics, "jetstream_account_storage_used", account=account["name"])
+    assert used == account["storage"]
+    # A stream without `config` has no limit families; a consumer's missing numbers read 0.
+    jsz = answers("n1")["jsz"]
+    stream = jsz["account_details"][0]["stream_detail"][0]
+    del stream["config"]
+    consumer = stream["consumer_detail"][0]
+    del consumer["num_pending"], consumer["delivered"]
+    bare = families([snapshot("n1", jsz=jsz)])
+    name = dict(stream_name=stream["name"])
+    limits = values(bare, "jetstream_stream_limit_bytes")
+    assert limits and not [k for k in limits if ("stream_name", stream["name"]) in k]
+    assert one(bare, "jetstream_stream_total_messages", **name) == stream["state"]["messages"]
+    c = dict(consumer_name=consumer["name"])
+    assert one(bare, "jetstream_consumer_num_pending", **c) == 0
+    assert one(bare, "jetstream_consumer_delivered_stream_seq", **c) == 0
+    since = values(bare, "jetstream_consumer_last_delivery_seconds")
+    assert not [k for k in since if ("consumer_name", consumer["name"]) in k]
+    assert one(bare, "jetstream_consumer_last_ack_seconds", **c) >= 0
 
 
 def test_own_leader_and_replica_families() -> None:

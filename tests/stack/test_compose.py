@@ -29,7 +29,9 @@ SERVICES = COMPOSE["services"]
 
 
 def container_ports(service: str) -> set[int]:
-    return {int(str(p).split(":")[-1]) for p in SERVICES[service].get("ports", [])}
+    """Ports the service offers inside the compose network (published or only exposed)."""
+    published = {int(str(p).split(":")[-1]) for p in SERVICES[service].get("ports", [])}
+    return published | {int(p) for p in SERVICES[service].get("expose", [])}
 
 
 def host_ports(service: str) -> set[int]:
@@ -65,6 +67,7 @@ def flag(service: str, name: str) -> str:
 def test_services_and_images() -> None:
     assert set(SERVICES) == {
         "nats",
+        "nats-exporter",
         "toxiproxy",
         "router",
         "harness",
@@ -75,7 +78,7 @@ def test_services_and_images() -> None:
     }
     # our Toxiproxy-compatible server: the protocol-aware toxics exist only there
     assert SERVICES["toxiproxy"]["command"][:2] == ["harness", "toxiproxy-server"]
-    for built in ("router", "harness", "webhook", "toxiproxy"):
+    for built in ("router", "harness", "webhook", "toxiproxy", "nats-exporter"):
         assert SERVICES[built]["build"] == "."
     assert (ROOT / "Dockerfile").is_file()
 
@@ -272,7 +275,7 @@ def test_compose_target_file_matches_published_ports() -> None:
         assert spec.upstream == proxies[name]["upstream"]
 
 
-@pytest.mark.parametrize("service", ["router", "webhook"])
+@pytest.mark.parametrize("service", ["router", "webhook", "nats-exporter"])
 def test_built_commands_accept_their_flags(service: str) -> None:
     command = SERVICES[service]["command"]
     assert command[:2] == ["python", "-m"]
