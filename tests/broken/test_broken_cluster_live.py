@@ -43,7 +43,9 @@ def test_cluster_only_the_broken_checks_fail(broken_cluster: BrokenRun) -> None:
     forbids), and every fault was healed."""
     assert broken_cluster.returncode == 1, broken_cluster.stderr[-3000:]
     expected = {(b.scenario, b.check) for b in CLUSTER_BREAKAGES} | CLUSTER_CONSEQUENCES
-    assert broken_cluster.failing() == expected
+    failing = broken_cluster.failing()
+    surprises = {f"{s} / {c}": broken_cluster.check(s, c)["summary"] for s, c in failing ^ expected}
+    assert failing == expected, surprises
     checks = [c for s in CLUSTER_SCENARIOS for c in broken_cluster.scenario(s)["checks"]]
     passed = {c["kind"] for c in checks if c["status"] == "pass"}
     assert {"metric", "alert_forbidden", "dashboard", "delivery"} <= passed, passed
