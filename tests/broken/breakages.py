@@ -198,11 +198,17 @@ def rules_by_alert(path: Path) -> dict[str, dict]:
     return {r["alert"]: r for g in doc["groups"] for r in g["rules"] if "alert" in r}
 
 
+def changed_alerts(reference: Path, edited: Path) -> set[str]:
+    """The alerts whose rule differs between two copies of a rule file (every alert of
+    `reference` must still be in `edited`)."""
+    before, after = rules_by_alert(reference), rules_by_alert(edited)
+    return {a for a in before if after[a] != before[a]}
+
+
 def break_rules_and_routing(source: Path, dest: Path) -> Path:
     """Stack A: copy deploy/ and break rules and routing; returns `dest`."""
     shutil.copytree(source, dest)
     rules = dest / RULES
-    reference = rules_by_alert(source / RULES)
     text = rules.read_text()
     text = replace_in_rule(text, "RouterJetStreamMaxDeliverExhausted", "for: 2m", "for: 6m")
     text = replace_in_rule(text, "RouterNatsHighAckFailureRate", "> 0.01", "> 0.1")
@@ -211,8 +217,7 @@ def break_rules_and_routing(source: Path, dest: Path) -> Path:
     )
     text = set_expr(text, "RouterNatsConnectionDown", DEAD_EXPR)
     rules.write_text(text)
-    broken = rules_by_alert(rules)
-    changed = {a for a in reference if broken[a] != reference[a]}
+    changed = changed_alerts(source / RULES, rules)
     assert changed == {
         "RouterJetStreamMaxDeliverExhausted",
         "RouterNatsHighAckFailureRate",

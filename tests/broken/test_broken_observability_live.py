@@ -34,7 +34,7 @@ from tests.broken.breakages import (
     WRONG_LABEL,
     Breakage,
 )
-from tests.broken.conftest import BrokenRun
+from tests.broken.runs import BrokenRun
 
 # Checks that fail as a consequence of a breakage, beside the one that catches it directly.
 CONSEQUENCES_B = {
@@ -47,15 +47,6 @@ CONSEQUENCES_B = {
     ("S1", "panel router-jetstream / NATS Operation Failure Ratios"),
 }
 CONSEQUENCES_A: set[tuple[str, str]] = set()  # stack A's breakages each hit their own check
-
-
-def failing(run: BrokenRun) -> set[tuple[str, str]]:
-    return {
-        (s["scenario_id"], c["name"])
-        for s in run.evidence["scenarios"]
-        for c in s["checks"]
-        if c["status"] != "pass"
-    }
 
 
 def assert_caught(run: BrokenRun, breakage: Breakage) -> None:
@@ -83,7 +74,7 @@ def test_stack_a_only_the_broken_checks_fail(broken_a: BrokenRun) -> None:
         for s in SCENARIOS_A
         if any(c["name"] == DEAD_RULE.check for c in broken_a.scenario(s)["checks"])
     }
-    assert failing(broken_a) == expected
+    assert broken_a.failing() == expected
     kinds = {c["kind"] for s in SCENARIOS_A for c in broken_a.scenario(s)["checks"]}
     assert {"metric", "alert", "alert_forbidden", "dashboard", "delivery", "boundary"} <= kinds
     for s in SCENARIOS_A:
@@ -149,7 +140,7 @@ def test_stack_b_breakage_is_caught(broken_b: BrokenRun, breakage: Breakage) -> 
 def test_stack_b_only_the_broken_checks_fail(broken_b: BrokenRun) -> None:
     assert broken_b.returncode == 1, broken_b.stderr[-3000:]
     expected = {(b.scenario, b.check) for b in STACK_B} | CONSEQUENCES_B
-    assert failing(broken_b) == expected
+    assert broken_b.failing() == expected
     for s in SCENARIOS_B:
         assert all(f["heal"]["healed"] for f in broken_b.scenario(s)["faults"])
 
@@ -200,7 +191,7 @@ def test_stack_c_only_the_broken_panels_fail(broken_c: BrokenRun) -> None:
     """The control beside the breakages: with the same router, rules and routing, every other
     check of S1 and S3 passes, including the other queries of the broken panels' scenarios."""
     assert broken_c.returncode == 1, broken_c.stderr[-3000:]
-    assert failing(broken_c) == {(b.scenario, b.check) for b in STACK_C}
+    assert broken_c.failing() == {(b.scenario, b.check) for b in STACK_C}
     ratios = broken_c.check(RATIO_REF.scenario, RATIO_REF.check)["evidence"]["queries"]
     (ack,) = [q for q in ratios if q["refId"] == "C"]
     assert "router_nats_nak_failures_total" in ack["query"]  # judged as the dashboard has it

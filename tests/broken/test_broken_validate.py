@@ -1,6 +1,9 @@
-"""`harness validate` on stack A's deliberately broken files (breakages.py), no stack running:
+"""`harness validate` on deliberately broken files, no stack running. Stack A's (breakages.py):
 the slower `for:`, the raised threshold and the changed severity show in the files; the rest of
-its breakages only show live (test_broken_observability_live.py)."""
+its breakages only show live (test_broken_observability_live.py). The cluster alerts'
+(cluster_breakages.py): the demoted severity, the `for:` thirty times too long and the misnamed
+metric show; the route, the aggregation and the per-server count only live
+(test_broken_cluster_live.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ import sys
 from pathlib import Path
 
 from tests.broken.breakages import RULES
-from tests.broken.conftest import REPO_DEPLOY, harness_env
+from tests.broken.cluster_breakages import CLUSTER_RULES, break_cluster_rules_and_routing
+from tests.broken.runs import REPO_DEPLOY, harness_env
 
 SCENARIOS = REPO_DEPLOY.parent / "scenarios"
 
@@ -51,3 +55,22 @@ def test_validate_catches_what_can_be_seen_without_running(deploy_a: Path, tmp_p
         p.startswith(f"{rules} RouterDLQHighRateCritical: labels differ from the alerting contract")
         for p in problems
     ), problems
+
+
+def test_validate_catches_half_the_cluster_breakages_without_running(tmp_path: Path) -> None:
+    deploy = break_cluster_rules_and_routing(REPO_DEPLOY, tmp_path / "broken-deploy")
+    broken = _validate(tmp_path / "broken", deploy)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    problems = [ln for ln in broken.stderr.splitlines() if not ln.startswith(("note:", "error:"))]
+    rules = tmp_path / "broken" / "deploy" / CLUSTER_RULES
+    expected = [
+        "NatsJetStreamApiErrorRate: metric 'gnatsd_varz_jetstream_api_errors' is not in the "
+        "router's metric contract",
+        "alerts.NatsRouteMissing.detect_within: the rule cannot fire within 5m even in theory",
+        f"{rules} NatsServerUnhealthy: labels differ from the alerting contract: "
+        "severity='warning' (contract: 'critical')",
+    ]
+    assert len(problems) == len(expected), broken.stderr
+    for text in expected:
+        assert any(text in p for p in problems), (text, problems)
+    assert sum(p.startswith(str(rules)) for p in problems) == 2, problems
