@@ -27,12 +27,15 @@ def _target(kind: str) -> Target:
     )
 
 
-def test_cluster_scenarios_declare_their_topology_and_the_default_catalogue_is_single() -> None:
+def test_cluster_scenarios_declare_their_topology_and_belong_to_the_catalogue() -> None:
     cluster = [s for s, _ in load_scenarios(CLUSTER).values()]
-    single = [s for s, _ in load_scenarios(project_root() / "scenarios").values()]
+    whole = load_scenarios(project_root() / "scenarios")  # cluster/ included
     assert len({s.base_id for s in cluster}) >= 7
     assert all(s.topology == "cluster" for s in cluster)
-    assert single and all(s.topology == "single" for s in single)
+    assert {s.id for s in cluster} <= set(whole)
+    assert all(
+        (s.topology == "cluster") == (path.parent.name == "cluster") for s, path in whole.values()
+    )
 
 
 def test_placement_refuses_a_topology_no_slot_has() -> None:
