@@ -86,7 +86,8 @@ def unplaceable(scenarios: list[Scenario], targets: list[Target]) -> list[str]:
     return [
         f"{s.id} needs a {s.topology} NATS target; this run's slots are {', '.join(kinds)} "
         + (
-            "(start a cluster slot: harness up --nats-cluster 3)"
+            "(start a cluster slot beside the others: harness up --cluster-slots 1; or only "
+            "cluster slots: harness up --nats-cluster 3)"
             if s.topology == "cluster"
             else "(start a single-node slot: harness up)"
         )
