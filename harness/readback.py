@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 import nats
-from nats.aio.msg import Msg
 from nats.errors import Error as NatsClientError
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JetStreamClientError
@@ -119,32 +118,24 @@ async def read_stream(
         if info.state.messages == 0 or result.first_seq > result.last_seq:
             return result
         subjects = info.config.subjects or []
-        # A callback, not next_msg(): next_msg waits through a new task per message, so each
-        # message costs a whole turn of the event loop, and with 7 slots' checks, pollers and
-        # workloads on that loop a read crawled at ~77 messages/s (NATS-002: 1156 of 1376 in
-        # 15 s). The callback takes whatever is queued at once.
-        done, heard = anyio.Event(), [time.monotonic()]
-
-        async def take(msg: Msg) -> None:
-            seq = msg.metadata.sequence.stream
-            result.messages.append(ReadMessage(seq=seq, request_id=_request_id(msg.data)))
-            heard[0] = time.monotonic()
-            if seq >= result.last_seq:
-                done.set()
-
         sub = await js.subscribe(
             subjects[0] if len(subjects) == 1 else ">",
             stream=stream,
-            cb=take,
             ordered_consumer=True,
             config=ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=result.first_seq
             ),
         )
         with anyio.fail_after(timeout):
-            while not done.is_set() and time.monotonic() - heard[0] < idle:
-                with anyio.move_on_after(0.1):
-                    await done.wait()
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=idle)
+                except TimeoutError:
+                    break
+                seq = msg.metadata.sequence.stream
+                result.messages.append(ReadMessage(seq=seq, request_id=_request_id(msg.data)))
+                if seq >= result.last_seq:
+                    break
         await sub.unsubscribe()
     except TimeoutError:
         result.error = f"reading {stream} took longer than {timeout:g} s"
