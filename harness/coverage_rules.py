@@ -5,9 +5,9 @@ says why not.
   scenario; where the panel shows several queries, the scenario states each refId (up, down,
   flat, or any: not judged there), a check of `any` only judges nothing, and every query is
   stated up, down or flat by at least one of the scenarios the panel names.
-- Every family of the router's metric contract is moved, or shown flat, by at least one
-  scenario's check (a metric query, or a stated panel query), or carries `out_of_scope:` with a
-  one-line reason in the contract.
+- Every family of the metric contract (the router's and the NATS exporter's) is moved, or
+  shown flat, by at least one scenario's check (a metric query, or a stated panel query), or
+  carries `out_of_scope:` with a one-line reason in the contract.
 
 What a panel or a metric must do comes from the scenarios; the dashboards and the contract are
 only read for what they contain (the queries, the families). Pure: the loaders are the caller's.
@@ -142,11 +142,22 @@ def panel_problems(
     return problems
 
 
+def contract_families(contract: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every family of the metric contract: the router's, and the NATS exporter's (ours and the
+    official ones it serves)."""
+    nats = contract.get("nats_exporter") or {}
+    return [
+        *(contract.get("metrics") or []),
+        *(nats.get("metrics") or []),
+        *(nats.get("official") or []),
+    ]
+
+
 def out_of_scope(contract: dict[str, Any]) -> dict[str, str]:
     """Family → the contract's one-line reason it is not checked live."""
     return {
         m["name"]: str(m["out_of_scope"]).strip()
-        for m in contract.get("metrics") or []
+        for m in contract_families(contract)
         if "out_of_scope" in m
     }
 
@@ -185,7 +196,7 @@ def family_problems(
 ) -> list[CoverageProblem]:
     """Families no scenario moves or shows flat and that the contract does not put out of
     scope; an out-of-scope mark without a reason."""
-    metrics = contract.get("metrics") or []
+    metrics = contract_families(contract)
     histograms = {m["name"] for m in metrics if m.get("type") == "histogram"}
     shown = shown_families(scenarios, dashboards, histograms)
     reasons = out_of_scope(contract)

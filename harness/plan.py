@@ -89,10 +89,44 @@ def unplaceable(scenarios: list[Scenario], targets: list[Target]) -> list[str]:
     return [
         f"{s.id} needs a {s.topology} NATS target; this run's slots are {', '.join(kinds)} "
         + (
-            "(start a cluster slot: harness up --nats-cluster 3)"
+            "(start a cluster slot beside the others: harness up --cluster-slots 1; or only "
+            "cluster slots: harness up --nats-cluster 3)"
             if s.topology == "cluster"
             else "(start a single-node slot: harness up)"
         )
         for s in scenarios
         if not any(fits(s, t) for t in targets)
     ]
+
+
+AUTO_CLUSTER_SLOTS = 2
+"""Cluster slots `harness up --slots auto` adds beside the single-node ones: the cluster
+scenarios (about 8 minutes of scenario time) end within the single-node catalogue's time on two.
+A slot's processes mostly wait on timers and the network: with five single-node slots the two
+cores were about 80 % idle."""
+
+
+def auto_cluster_slots(single_slots: int) -> int:
+    """Cluster slots to add to `single_slots` single-node ones when the slot count is `auto`:
+    two, or one on a machine that holds at most two slots."""
+    return AUTO_CLUSTER_SLOTS if single_slots > 2 else 1
+
+
+def slot_plan(
+    scenarios: list[Scenario], profile: Profile, topologies: list[str]
+) -> tuple[list[list[Scenario]], list[Scenario]]:
+    """Which scenario each slot runs, as `harness run` hands them out: longest first, each to
+    the slot of its topology that is free first (times are each scenario's longest on the
+    target's clock); and the scenarios no slot can take."""
+    ends = [0.0] * len(topologies)
+    plan: list[list[Scenario]] = [[] for _ in topologies]
+    left = []
+    for s in sorted(scenarios, key=lambda s: -plan_for(s, profile).total_s):
+        mine = [i for i, kind in enumerate(topologies) if kind == s.topology]
+        if not mine:
+            left.append(s)
+            continue
+        k = min(mine, key=lambda i: ends[i])
+        plan[k].append(s)
+        ends[k] += plan_for(s, profile).total_s
+    return plan, left

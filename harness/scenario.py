@@ -219,14 +219,22 @@ def load_scenario(path: Path | str) -> Scenario:
     return _load_file(Path(path))[0]
 
 
+TOPOLOGY_DIRS = ("cluster",)
+"""Subdirectories of a catalogue that belong to it: `cluster/` holds the scenarios that need a
+3-node JetStream cluster (`topology: cluster`); a run places them on cluster slots."""
+
+
 def scenario_files(directory: Path | str) -> list[Path]:
-    """The scenario files of a directory (the alerting contract lives beside them); a missing
-    directory is a FileProblems, not an empty catalogue."""
+    """The scenario files of a catalogue directory and of its `cluster/` subdirectory (the
+    alerting contract lives beside them); a missing directory is a FileProblems, not an empty
+    catalogue."""
     directory = Path(directory)
     if not directory.is_dir():
         reason = "not a directory" if directory.exists() else "no such directory"
         raise FileProblems([Problem(str(directory), None, "", reason)])
-    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    files = []
+    for folder in [directory, *(directory / d for d in TOPOLOGY_DIRS)]:
+        files += sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
     return [f for f in files if f.name != CONTRACT_FILE]
 
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from harness.config import Target, load_target
+from harness.plan import auto_cluster_slots
 from harness.stack import slots as slot_stacks
 from harness.stack.component import StackOptions
 from harness.stack.components.nats import Nats
@@ -125,8 +126,14 @@ def catalogue_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogu
     anything a router the team did not write may lack."""
     base = tmp_path_factory.mktemp("catalogue")
     options = StackOptions(router_fault_hook=False, router_readyz=False)
-    # The default slot count, as `make run` uses it: the catalogue in parallel isolated slots.
-    stacks = anyio.run(partial(slot_stacks.up, base / "stack", default_slots(), options=options))
+    # The default slot mix, as `make run` starts it: the catalogue in parallel isolated slots,
+    # the cluster scenarios on their cluster slots beside the single-node ones.
+    single = default_slots()
+    mix = [
+        (single, options),
+        (single + auto_cluster_slots(single), replace(options, nats_cluster=3)),
+    ]
+    stacks = anyio.run(partial(slot_stacks.up_mix, base / "stack", mix))
     out = base / "run"
     try:
         result = subprocess.run(

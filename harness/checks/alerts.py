@@ -300,8 +300,15 @@ def _judge_alert(
     if not firing:
         why = f" (rule health {rule.health}: {rule.last_error})" if rule.last_error else ""
         return "fail", f"never fired{why}" + _also(failures)
-    first, instance = min(firing, key=lambda x: x[0])
+    first, _ = min(firing, key=lambda x: x[0])
     layers["first_firing"] = first
+    # The notification is judged for the instance that fired longest: the fault's own. A
+    # sibling that fired for one evaluation (a healthy node's /healthz not ok for a second
+    # while its peer is paused) may resolve before Alertmanager's first flush and is then
+    # rightly never notified as firing. Detection still counts from the first instance.
+    instance = max(
+        (i for i in obs.alerts_series if i.firing), key=lambda i: (len(i.firing), -i.firing[0])
+    )
     layers["instance_labels"] = instance.labels
     pendings = [t for i in obs.alerts_series for t in i.pending]
     layers["first_pending"] = min(pendings) if pendings else None
@@ -332,7 +339,7 @@ def _judge_alert(
         )
     # the notification
     wanted = {"alertname": obs.alert, **instance.labels}
-    fired = _notified(obs.notifications, "firing", wanted, first)
+    fired = _notified(obs.notifications, "firing", wanted, instance.firing[0])
     mine = [(n, labels) for n, labels in fired if n.receiver == want.receiver]
     if mine:
         at = min(n.received_at for n, _ in mine)

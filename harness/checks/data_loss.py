@@ -167,9 +167,11 @@ class DataLossCheck(Check):
             evidence.readback = StreamReadback(stream="", error=str(exc))
             return evidence
         seqs = [seq for _, seq in evidence.published if seq is not None]
-        evidence.readback = await streams.read(  # within the verdict's 30 s
-            stream, start_seq=min(seqs, default=1), timeout=15
-        )
+        # within the verdict's 30 s a check. 15 s was too short with 7 slots on 2 cores: each
+        # next_msg costs a turn of the one event loop every slot shares, and NATS-002's read
+        # crawled at ~77 messages/s (1156 of 1376 in 15 s, twice). A callback reader was fast
+        # but once read nothing at all after CL-007's restart, so the proven reader stays.
+        evidence.readback = await streams.read(stream, start_seq=min(seqs, default=1), timeout=25)
         evidence.readback.nodes = await streams.nodes(stream)
         return evidence
 

@@ -30,7 +30,7 @@ from harness.contract import Contract, default_contract_path
 from harness.coverage_rules import catalogue_coverage_problems
 from harness.durations import format_duration
 from harness.output import cell, say
-from harness.paths import deploy_dir, project_root
+from harness.paths import deploy_dir
 from harness.scenario import Scenario, catalogue_clashes, id_order
 from harness.validate import (
     capability,
@@ -42,10 +42,6 @@ from harness.validate import (
     rule_problems,
 )
 from harness.yamlfile import FileProblems, load_yaml
-
-CLUSTER_SCENARIOS = project_root() / "scenarios" / "cluster"
-"""The cluster scenarios (CL-…): beside the default catalogue, which runs on single-node slots;
-run them with `--scenarios scenarios/cluster` on a cluster slot. `validate` checks both."""
 
 
 def list_scenarios(
@@ -117,9 +113,7 @@ def validate(
     contract_path = contracts[0] if contracts else default_contract_path()
     promises = _contract(contract_path)
     given = kinds["scenario"]
-    catalogue = _catalogue(scenarios, given or None)
-    if not given and scenarios is None and CLUSTER_SCENARIOS.is_dir():
-        catalogue |= _catalogue(CLUSTER_SCENARIOS)  # the whole catalogue, cluster included
+    catalogue = _catalogue(scenarios, given or None)  # cluster/ included
     targets = [_load_target(t) for t in [*kinds["target"], *(target or [])]]
     if not targets:
         local = _resolve_target(None, run_dir)

@@ -41,7 +41,7 @@ from harness.logs import configure_logging
 from harness.output import cell, say
 from harness.paths import deploy_dir, output_dir_problem
 from harness.paths import run_dir as resolve_run_dir
-from harness.plan import plan_for, unplaceable
+from harness.plan import auto_cluster_slots, plan_for, slot_plan, unplaceable
 from harness.scenario import Scenario, UnknownScenarios, select_scenarios
 from harness.stack import slots as slot_stacks
 from harness.stack.stack import LocalStack, StackError
@@ -150,29 +150,28 @@ def _print_plan(scenarios: list[Scenario], name: str, profile: Profile, contract
             say(f"  check panel: {p.dashboard} / {p.panel} ({how})")
 
 
-def slot_plan(scenarios: list[Scenario], profile: Profile, slots: int) -> list[list[Scenario]]:
-    """Which scenario each slot runs, as `harness run` hands them out: longest first, each to
-    the slot that is free first (times are each scenario's longest on the target's clock)."""
-    ends = [0.0] * slots
-    plan: list[list[Scenario]] = [[] for _ in range(slots)]
-    for s in sorted(scenarios, key=lambda s: -plan_for(s, profile).total_s):
-        k = min(range(slots), key=lambda i: ends[i])
-        plan[k].append(s)
-        ends[k] += plan_for(s, profile).total_s
-    return plan
-
-
-def _print_slots(scenarios: list[Scenario], profile: Profile, slots: int, why: str) -> None:
+def _print_slots(
+    scenarios: list[Scenario], profile: Profile, topologies: list[str], why: str
+) -> None:
     factor = profile.time_compression
-    plan = slot_plan(scenarios, profile, slots)
+    plan, left = slot_plan(scenarios, profile, topologies)
+    kinds = ", ".join(f"{topologies.count(k)} {k}" for k in dict.fromkeys(topologies))
     say("")
-    say(f"slot plan: {len(scenarios)} scenario(s) on {slots} slot(s) ({why})", "bold")
+    say(
+        f"slot plan: {len(scenarios)} scenario(s) on {len(topologies)} slot(s), {kinds} ({why})",
+        "bold",
+    )
     ends = []
     for k, chosen in enumerate(plan):
         on_target = sum(plan_for(s, profile).total_s for s in chosen)
         ends.append(on_target)
         ids = ", ".join(s.id for s in chosen) or "idle"
-        say(f"  slot {k}: {ids}  (at most {format_duration(round(on_target, 3))} here)")
+        say(
+            f"  slot {k} ({topologies[k]}): {ids}  "
+            f"(at most {format_duration(round(on_target, 3))} here)"
+        )
+    if left:
+        say(f"  no slot of their topology: {', '.join(s.id for s in left)}", "red")
     production = sum(
         s.fault_window + s.timeouts.baseline + s.timeouts.heal + s.timeouts.recover
         for s in scenarios
@@ -238,7 +237,7 @@ def run(
             say(f"note: {finding} (the notification checks would fail)", to=err)
         _print_plan(chosen, spec.name if spec else f"(none, profile {clock.name})", clock, promises)
         if len(chosen) > 1:
-            _print_slots(chosen, clock, *_dry_slots(files, count, spec, run_dir))
+            _print_slots(chosen, clock, *_dry_slots(files, slots, spec, run_dir))
         if problems:
             raise _fail(f"{len(problems)} problem(s) in the chosen scenarios", BAD_INPUT)
         raise typer.Exit(OK)
@@ -295,20 +294,25 @@ def _receiver_findings(
 
 
 def _dry_slots(
-    files: list[Path], count: int | None, spec: Target | None, run_dir: Path | None
-) -> tuple[int, str]:
-    """How many slots a run would have, and why."""
+    files: list[Path], slots: str | None, spec: Target | None, run_dir: Path | None
+) -> tuple[list[str], str]:
+    """The topology of each slot a run would have, and why."""
     if files:
-        return len(files), "one per --target"
-    if count is not None:
-        return count, "--slots"
-    if spec is not None and spec.kind == "local":
-        have = len(slot_stacks.existing(resolve_run_dir(run_dir)))
+        return [_load_target(f).topology.kind for f in files], "one per --target"
+    if slots is not None and slots != "auto":
+        return ["single"] * _slot_count(slots), "--slots"
+    if slots is None and spec is not None and spec.kind == "local":
+        have = slot_stacks.existing(resolve_run_dir(run_dir))
         if have:
-            return have, "the slots of the local stack that is up"
-    if spec is not None:
-        return 1, f"target {spec.name}"
-    return slot_stacks.default_slots(), "what `harness up` starts on this machine"
+            kinds = [_load_target(s.target_path).topology.kind for s in have]
+            return kinds, "the slots of the local stack that is up"
+    if slots is None and spec is not None:
+        return [spec.topology.kind], f"target {spec.name}"
+    single = slot_stacks.default_slots()
+    return (
+        ["single"] * single + ["cluster"] * auto_cluster_slots(single),
+        "what `harness up --slots auto` starts on this machine",
+    )
 
 
 def _run_targets(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,7 @@ from harness.config import PROFILES
 from harness.logs import configure_logging
 from harness.output import cell, say
 from harness.paths import run_dir as resolve_run_dir
+from harness.plan import AUTO_CLUSTER_SLOTS, auto_cluster_slots
 from harness.stack import slots as slot_stacks
 from harness.stack.process import tail
 from harness.stack.stack import ComponentStatus, LocalStack, StackError, StackOptions
@@ -82,12 +84,22 @@ def up(
             "route and client link through Toxiproxy, R3 streams, the NATS exporter)"
         ),
     ] = 1,
+    cluster_slots: Annotated[
+        str | None,
+        typer.Option(
+            help="3-node cluster slots to add beside the --slots ones, for the cluster "
+            "scenarios: a number, or `auto` [with --slots auto and --nats-cluster 1: "
+            f"{AUTO_CLUSTER_SLOTS}; else 0]"
+        ),
+    ] = None,
     run_dir: RunDir = None,
 ) -> None:
     """Start the local stack (every slot); stay in the foreground until Ctrl-C unless
     --detach."""
     if nats_cluster not in (1, 3):
         bad_flag("--nats-cluster", f"must be 1 or 3, got {nats_cluster}")
+    count = _slot_count(slots)
+    extra = _cluster_slots(cluster_slots, slots, nats_cluster, count)
     configure_logging()
     if profile not in PROFILES:
         raise _fail(
@@ -107,18 +119,13 @@ def up(
         router_readyz=router_readyz,
         nats_cluster=nats_cluster,
     )
+    mix = [(count, options)]
+    if extra:
+        mix.append((count + extra, replace(options, nats_cluster=3)))
     # SIGTERM tears down like Ctrl-C does, also half-way through start-up.
     signal.signal(signal.SIGTERM, lambda *_: _raise_interrupt())
     try:
-        started = anyio.run(
-            partial(
-                slot_stacks.up,
-                directory,
-                _slot_count(slots),
-                profile=PROFILES[profile],
-                options=options,
-            )
-        )
+        started = anyio.run(partial(slot_stacks.up_mix, directory, mix, profile=PROFILES[profile]))
     except StackError as exc:
         raise _fail(str(exc), CANNOT_EVALUATE) from None
     except KeyboardInterrupt:
@@ -134,6 +141,22 @@ def up(
     except KeyboardInterrupt:
         slot_stacks.down(started)
         console.print("stack stopped")
+
+
+def _cluster_slots(text: str | None, slots: str, nats_cluster: int, count: int) -> int:
+    """Cluster slots to add beside the `--slots` ones (`--cluster-slots`, or what `auto`
+    means: some beside automatic single-node slots, none beside a count the user chose)."""
+    if text is None:
+        text = "auto"
+    if text == "auto":
+        return auto_cluster_slots(count) if slots == "auto" and nats_cluster == 1 else 0
+    if not text.isdigit() or count + int(text) > slot_stacks.MAX_SLOTS:
+        bad_flag(
+            "--cluster-slots",
+            f"must be auto or 0..{slot_stacks.MAX_SLOTS - count} beside {count} slot(s), "
+            f"got {text!r}",
+        )
+    return int(text)
 
 
 async def _alive(stack: LocalStack) -> bool:

@@ -1,5 +1,7 @@
 """Damaged storage: a follower stopped, its newest block file of a stream truncated or bit-flipped,
-the follower started again (the corruption class in which acknowledged writes were lost).
+the follower started again (the corruption class in which acknowledged writes were lost): at
+once, or (`restart: at_heal`) only on heal, so the cluster first runs without it for the fault's
+duration (a node that comes back within NATS's 10 s is never reported not current).
 
 Read-back shows the file changed (size and SHA-256 before and after the damage). Heal proves
 the node rejoined and its replica is current (the leader's `/jsz` raft view: `current`, lag 0)
@@ -96,7 +98,10 @@ class StorageDamageDriver(cluster.LocalNodeDriver):
                 block, self.spec.damage, bits=self.spec.bits, keep=self.spec.keep,
                 seed=self.spec.seed,
             )  # fmt: skip
-        finally:
+        except BaseException:
+            await cluster.start_node(self.ctx, node, RESTART_WAIT)
+            raise
+        if self.spec.restart == "at_once":
             await cluster.start_node(self.ctx, node, RESTART_WAIT)
 
     async def read_back(self) -> dict[str, Any]:
@@ -108,6 +113,7 @@ class StorageDamageDriver(cluster.LocalNodeDriver):
             "role": self.spec.node,
             "stream": self.spec.stream,
             **damage,
+            "restart": self.spec.restart,
             "restarted": cluster.node_alive(self.ctx, self.state["node"]),
         }
 

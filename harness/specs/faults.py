@@ -279,7 +279,8 @@ class StepdownFault(FaultBase):
 
 
 class StorageDamageFault(NodeFault):
-    """Stop a node, damage its newest block file of `stream`, start it again."""
+    """Stop a node, damage its newest block file of `stream`, start it again (at once, or on
+    heal)."""
 
     kind: Literal["storage_damage"]
     node: str = Field("follower", description="the damaged node: a role or a node name")
@@ -289,6 +290,11 @@ class StorageDamageFault(NodeFault):
         0.5, ge=0.0, lt=1.0, description="share of the file kept (damage: truncate)"
     )
     seed: int | None = Field(None, description="random seed of the flipped positions")
+    restart: Literal["at_once", "at_heal"] = Field(
+        "at_once",
+        description="start the damaged node again right after the damage, or keep it stopped "
+        "for the fault's duration and start it on heal (its absence is then seen first)",
+    )
     why: str | None = Field(
         STORAGE_WHY, description="why this fault is not driven through Toxiproxy"
     )

@@ -85,6 +85,28 @@ async def up(
     return started
 
 
+async def up_mix(
+    run_dir: Path,
+    mix: list[tuple[int, StackOptions]],
+    *,
+    profile: Profile | None = None,
+    deploy_dir: Path | None = None,
+) -> list[LocalStack]:
+    """Slots of several kinds: for each (count, options) in order, the slots up to `count` with
+    those options (e.g. single-node slots 0..4, then cluster slots 5..6). If a later group
+    fails, the slots started earlier are stopped again."""
+    started: list[LocalStack] = []
+    try:
+        for count, options in mix:
+            started += await up(
+                run_dir, count, profile=profile, options=options, deploy_dir=deploy_dir
+            )
+    except BaseException:
+        down(started)
+        raise
+    return started
+
+
 def name(stack: LocalStack) -> str:
     """`slot 0`, `slot 1`, ... from the stack's directory."""
     return f"slot {stack.run_dir.name}" if stack.run_dir.parent.name == "slots" else "slot 0"

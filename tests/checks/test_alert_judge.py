@@ -253,3 +253,24 @@ def test_prometheus_timestamps_with_nanoseconds_or_none() -> None:
     assert parse_timestamp("2026-12-01T10:18:54.285063776Z") == pytest.approx(1796120334.285063)
     assert parse_timestamp("2026-12-01T10:18:54Z") == 1796120334.0
     assert parse_timestamp("0001-01-01T00:00:00Z") is None and parse_timestamp(None) is None
+
+
+def test_a_sibling_that_fired_for_one_evaluation_is_not_the_instance_judged() -> None:
+    """A paused node's alert fires and is notified; a healthy peer's instance fired first, for
+    one evaluation, and resolved before Alertmanager's first flush (never notified firing).
+    Detection counts from the first instance; the notification is judged for the fault's own."""
+    blip = {**INSTANCE_LABELS, "server_id": "n2"}
+    paused = {**INSTANCE_LABELS, "server_id": "n1"}
+    series = [
+        instance(blip, pending=[T0 + 3], firing=[T0 + 5]),
+        instance(paused, pending=[T0 + 5], firing=[T0 + 7 + i for i in range(20)]),
+    ]
+    notes = [note(T0 + 16, "firing", server_id="n1"), note(HEALED + 10, "resolved", server_id="n1")]
+    status, summary, layers = judge_alert(good(alerts_series=series, notifications=notes))
+    assert status == "pass", summary
+    assert layers.time_to_fire_s == 5.0
+    assert layers.instance_labels == paused
+    # the fault's own instance never notified: still a failure
+    unsent = [note(HEALED + 10, "resolved", server_id="n1")]
+    status, summary, _ = judge_alert(good(alerts_series=series, notifications=unsent))
+    assert status == "fail" and "no firing notification reached router-critical" in summary

@@ -266,7 +266,7 @@ def _collect(series: list[Series]) -> tuple[Any, FakePrometheus]:
     )
     loss_check = DataLossCheck(DataLossExpectation(), prometheus)  # type: ignore[arg-type]
     checked = anyio.run(loss_check.verdict, view)
-    assert streams.reads == [{"stream": "FAKE", "start_seq": 1, "timeout": 15}]
+    assert streams.reads == [{"stream": "FAKE", "start_seq": 1, "timeout": 25}]
     result.checks.append(checked)
     return result, prometheus
 

@@ -34,6 +34,10 @@ def test_roles_and_defaults_from_yaml_shapes() -> None:
     assert fault(kind="leader_stepdown", group="meta", duration="5s").group == "meta"
     with pytest.raises(ValueError, match="damage"):
         fault(kind="storage_damage", damage="shred", duration="1m")
+    assert fault(kind="storage_damage", duration="1m").restart == "at_once"
+    assert fault(kind="storage_damage", restart="at_heal", duration="1m").restart == "at_heal"
+    with pytest.raises(ValueError, match="restart"):
+        fault(kind="storage_damage", restart="later", duration="1m")
 
 
 def test_a_kind_with_a_timeout_floor_gets_it_from_the_runner(tmp_path: Path) -> None:

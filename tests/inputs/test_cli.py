@@ -108,10 +108,11 @@ def test_an_ambiguous_alias_is_refused() -> None:
 
 
 def test_dry_run_for_all_has_a_slot_plan_and_a_total() -> None:
-    code, out = harness("run", "--all", "--dry-run", "--profile", "local", "--slots", "3")
+    code, out = harness("run", "--all", "--dry-run", "--profile", "local", "--slots", "auto")
     assert code == 0, out
-    assert "slot plan: 27 scenario(s) on 3 slot(s) (--slots)" in out
-    assert re.search(r"slot 2: \S+", out)
+    assert re.search(r"slot plan: 35 scenario\(s\) on \d slot\(s\), \d single, \d cluster", out)
+    assert re.search(r"slot \d \(cluster\): CL-\d{3}", out)
+    assert re.search(r"slot 2 \(single\): \S+", out)
     assert "total: at most" in out
     assert "{'" not in out, "no raw Python dicts"
 

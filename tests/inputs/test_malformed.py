@@ -421,6 +421,13 @@ CLI = [
         CAT,
     ),
     Case(
+        "cluster-slots-too-many",
+        ["up", "--slots", "7", "--cluster-slots", "2", "--run-dir", "{tmp}/run"],
+        2,
+        ["--cluster-slots: must be auto or 0..1 beside 7 slot(s), got '2'"],
+        CAT,
+    ),
+    Case(
         "out-is-file",
         ["run", "TST-901", "--dry-run", "--out", "{tmp}/cat/s.yaml", *S],
         2,

@@ -10,13 +10,15 @@ import pytest
 
 from harness.evidence.record import EVIDENCE_SCHEMA
 from harness.paths import project_root
+from harness.plan import auto_cluster_slots
 from harness.scenario import load_scenarios
 from harness.stack.slots import default_slots
 from tests.conftest import CatalogueRun
 
 pytestmark = pytest.mark.live
 
-CATALOGUE = sorted(load_scenarios(project_root() / "scenarios"))
+CATALOGUE = sorted(load_scenarios(project_root() / "scenarios"))  # cluster/ (CL-…) included
+SLOTS = default_slots() + auto_cluster_slots(default_slots())
 PHASES = ["preflight", "baseline", "inject", "observe", "heal", "recover", "verdict"]
 
 
@@ -50,9 +52,15 @@ def test_the_run_as_a_whole(catalogue_run: CatalogueRun) -> None:
     # the router had neither the hook nor /readyz, and the scenarios did not need them
     target = evidence["target"]
     assert target["router_ready_urls"] == []
-    # in parallel isolated slots, each scenario starting from fresh alert state
-    assert len(evidence["slots"]) == default_slots()
-    assert len({s["target"] for s in evidence["scenarios"]}) == default_slots()
+    assert any(s.startswith("CL-") for s in CATALOGUE), "the cluster scenarios run too"
+    # in parallel isolated slots (single-node and cluster), each scenario starting from fresh
+    # alert state, each on a slot of its topology
+    assert len(evidence["slots"]) == SLOTS
+    assert len({s["target"] for s in evidence["scenarios"]}) == SLOTS
+    topology = {t["name"]: t["topology"]["kind"] for t in evidence["slots"]}
+    for s in evidence["scenarios"]:
+        kind = "cluster" if s["scenario_id"].startswith("CL-") else "single"
+        assert topology[s["target"]] == kind, s["scenario_id"]
     assert all(s["preflight"]["alerting_reset_s"] >= 0 for s in evidence["scenarios"])
     suites = ET.parse(catalogue_run.out / "junit.xml").getroot()
     assert suites.get("failures") == "0" and suites.get("errors") == "0"

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.config import NatsTopology, Target
+from harness.config import PROFILES, NatsTopology, Target
 from harness.paths import project_root
-from harness.plan import fits, unplaceable
-from harness.scenario import load_scenarios
+from harness.plan import auto_cluster_slots, fits, slot_plan, unplaceable
+from harness.scenario import Scenario, load_scenarios, scenario_files
 
 CLUSTER = project_root() / "scenarios" / "cluster"
 
@@ -27,12 +27,15 @@ def _target(kind: str) -> Target:
     )
 
 
-def test_cluster_scenarios_declare_their_topology_and_the_default_catalogue_is_single() -> None:
+def test_cluster_scenarios_declare_their_topology_and_belong_to_the_catalogue() -> None:
     cluster = [s for s, _ in load_scenarios(CLUSTER).values()]
-    single = [s for s, _ in load_scenarios(project_root() / "scenarios").values()]
+    whole = load_scenarios(project_root() / "scenarios")  # cluster/ included
     assert len({s.base_id for s in cluster}) >= 7
     assert all(s.topology == "cluster" for s in cluster)
-    assert single and all(s.topology == "single" for s in single)
+    assert {s.id for s in cluster} <= set(whole)
+    assert all(
+        (s.topology == "cluster") == (path.parent.name == "cluster") for s, path in whole.values()
+    )
 
 
 def test_placement_refuses_a_topology_no_slot_has() -> None:
@@ -63,3 +66,46 @@ def test_run_refuses_a_cluster_scenario_on_a_single_node_target(tmp_path: Path) 
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "CL-001 needs a cluster NATS target" in done.stdout + done.stderr
+
+
+def _scenario(sid: str, kind: str, baseline: str = "1m") -> Scenario:
+    return Scenario.model_validate(
+        {
+            "id": sid,
+            "title": sid,
+            "topology": kind,
+            "faults": [{"kind": "poison", "fraction": 0.1, "start": "0s", "duration": "1m"}],
+            "timeouts": {"baseline": baseline},
+        }
+    )
+
+
+def test_the_slot_plan_gives_each_slot_only_scenarios_of_its_topology() -> None:
+    scenarios = [
+        _scenario("S1", "single", "9m"),
+        _scenario("S2", "single"),
+        _scenario("CL-001", "cluster"),
+        _scenario("CL-002", "cluster", "5m"),
+    ]
+    plan, left = slot_plan(scenarios, PROFILES["local"], ["single", "cluster", "cluster"])
+    assert left == []
+    assert [[s.id for s in slot] for slot in plan] == [["S1", "S2"], ["CL-002"], ["CL-001"]]
+    plan, left = slot_plan(scenarios, PROFILES["local"], ["single"])
+    assert [s.id for s in left] == ["CL-002", "CL-001"]
+
+
+def test_auto_adds_cluster_slots_beside_the_single_node_ones() -> None:
+    assert auto_cluster_slots(5) == 2
+    assert auto_cluster_slots(1) == 1
+
+
+def test_a_catalogue_directory_reads_its_cluster_subdirectory(tmp_path: Path) -> None:
+    (tmp_path / "cluster").mkdir()
+    (tmp_path / "a.yaml").write_text("id: S1\ntitle: a\nfaults: []\n")
+    (tmp_path / "cluster" / "b.yaml").write_text("id: CL-001\ntitle: b\ntopology: cluster\n")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "c.yaml").write_text("id: S3\ntitle: c\n")
+    assert [p.relative_to(tmp_path).as_posix() for p in scenario_files(tmp_path)] == [
+        "a.yaml",
+        "cluster/b.yaml",
+    ]
