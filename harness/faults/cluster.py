@@ -41,13 +41,15 @@ class NodeNotResolved(FaultNotInEffect):
 
 @dataclass
 class ClusterSnapshot:
-    """Every node's `/jsz?streams=true&raft=true` and `/routez`, keyed by node name (`n1`);
-    a node that did not answer is in `errors` instead."""
+    """Every node's `/jsz?streams=true&raft=true`, `/routez` and `/healthz`, keyed by node name
+    (`n1`); a node that did not answer is in `errors` instead."""
 
     servers: dict[str, str]
     """node name → server name (from the target's topology)."""
     jsz: dict[str, dict[str, Any]] = field(default_factory=dict)
     routez: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unhealthy: dict[str, str] = field(default_factory=dict)
+    """node → why its `/healthz` is not ok (JetStream still catching up answers 503)."""
     errors: dict[str, str] = field(default_factory=dict)
 
     def node_of(self, server: str | None) -> str | None:
@@ -172,6 +174,7 @@ class ClusterSnapshot:
         """Why the cluster is not whole: a node silent, a route missing, no meta leader, a
         stream without a leader or with a replica behind. Empty when whole."""
         problems = [f"{n} did not answer: {e}" for n, e in sorted(self.errors.items())]
+        problems += [f"{n} /healthz: {why}" for n, why in sorted(self.unhealthy.items())]
         for node, server in self.servers.items():
             if node not in self.routez:
                 continue
@@ -237,14 +240,17 @@ async def snapshot(ctx: FaultContext) -> ClusterSnapshot:
 
     async def one(spec: NatsNodeSpec) -> None:
         try:
-            with anyio.fail_after(MONITOR_TIMEOUT * 2 + 0.5):
+            with anyio.fail_after(MONITOR_TIMEOUT * 3 + 0.5):
                 jsz = await _get(ctx.http, f"{spec.monitor_url}/jsz?streams=true&raft=true")
                 routez = await _get(ctx.http, f"{spec.monitor_url}/routez")
+                health = await ctx.http.get(f"{spec.monitor_url}/healthz", timeout=MONITOR_TIMEOUT)
         except Exception as exc:
             snap.errors[spec.name] = f"{type(exc).__name__}: {exc}".rstrip(": ")
             return
         snap.jsz[spec.name] = jsz
         snap.routez[spec.name] = routez
+        if health.status_code != 200:
+            snap.unhealthy[spec.name] = f"HTTP {health.status_code} {health.text.strip()[:200]}"
 
     async with anyio.create_task_group() as tg:
         for spec in nodes:

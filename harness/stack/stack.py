@@ -271,7 +271,7 @@ class LocalStack:
             raise failures[0]
 
     async def _wait_ready(self, component: Component, client: httpx.AsyncClient) -> str:
-        popen = self._popens.get(component.name)  # None: started by another process
+        popen = self._own_popen(component.name)  # None: started by another process
         record = None if popen is not None else self.record(component.name)
         log_path = str(self.run_dir / "logs" / f"{component.name}.log")
         deadline = time.monotonic() + component.ready_timeout
@@ -332,7 +332,7 @@ class LocalStack:
         stopped, stuck = [], []
         for record in reversed(self.records(state)):
             was_alive = record.alive()
-            if stop_process(record, popen=self._popens.get(record.name)):
+            if stop_process(record, popen=self._own_popen(record.name)):
                 if was_alive:
                     stopped.append(record.name)
                     log.info("component_stopped", component=record.name, pid=record.pid)
@@ -393,6 +393,17 @@ class LocalStack:
                 return component
         raise StackError(f"no component {name!r} in this stack")
 
+    def _own_popen(self, name: str) -> subprocess.Popen[bytes] | None:
+        """This object's handle on `name`'s process, unless another process has started it
+        again since (a `harness run` rebuilding the slot): then stack.json's record is the
+        truth, and the old handle only says the old process exited."""
+        popen = self._popens.get(name)
+        state = self.read_state()
+        raw = state.processes.get(name) if state is not None else None
+        if popen is None or raw is None or ProcessRecord(**raw).pid != popen.pid:
+            return None
+        return popen
+
     def record(self, name: str) -> ProcessRecord:
         state = self.read_state()
         if state is None or name not in state.processes:
@@ -401,7 +412,7 @@ class LocalStack:
 
     def stop_component(self, name: str) -> None:
         """Stop one component; its ports stay reserved for `start_component`."""
-        if not stop_process(self.record(name), popen=self._popens.get(name)):
+        if not stop_process(self.record(name), popen=self._own_popen(name)):
             raise StackError(f"could not stop {name}")
         log.info("component_stopped", component=name)
 
