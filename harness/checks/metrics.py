@@ -427,9 +427,11 @@ class MetricCheck(Check):
             # rate()/increase() over the window sees no growth at all.
             window = Window(max(baseline.start, fault.start - 2 * self.step), fault.end)
         else:
+            # The same lookback at the heal: a counter stepping at the first scrape after it
+            # (backpressure's recovery in PERF-004) needs the sample before the step.
             recover = run.span(Phase.RECOVER)
             end = recover.end if recover and recover.end else time.time()
-            window = Window(fault.end, max(end, fault.end + 1.0))
+            window = Window(fault.end - 2 * self.step, max(end, fault.end + 1.0))
         base, _, _, _ = await self._value(baseline)
         value, series, matched, labels = await self._value(window)
         plot = await series_over_run(
