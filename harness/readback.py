@@ -80,6 +80,9 @@ def _request_id(data: bytes) -> str | None:
     return rid if isinstance(rid, str) else None
 
 
+FIRST_MESSAGE_WITHIN = 10.0
+
+
 async def read_stream(
     servers: Sequence[str],
     stream: str,
@@ -94,7 +97,8 @@ async def read_stream(
 
     Stops when the last sequence is reached, or after `idle` seconds without a message (the
     rest is then missing, which is what the judge counts), or at `timeout` (an error: the
-    read-back is incomplete, so loss cannot be judged).
+    read-back is incomplete, so loss cannot be judged). No message at all within
+    FIRST_MESSAGE_WITHIN seconds, from a stream whose state lists some, is an error too.
     """
     started = time.monotonic()
     result = StreamReadback(stream=stream)
@@ -128,9 +132,18 @@ async def read_stream(
         )
         with anyio.fail_after(timeout):
             while True:
+                # the first message may take a while (a consumer placed while the cluster
+                # settles after a restart); after it, `idle` without one means the rest is gone
+                wait = idle if result.messages else min(FIRST_MESSAGE_WITHIN, timeout)
                 try:
-                    msg = await sub.next_msg(timeout=idle)
+                    msg = await sub.next_msg(timeout=wait)
                 except TimeoutError:
+                    if not result.messages:
+                        # the stream says it holds them: not reading them is no proof of loss
+                        result.error = (
+                            f"no message of {stream} delivered in {wait:g} s although it holds "
+                            f"seq {result.first_seq}-{result.last_seq}"
+                        )
                     break
                 seq = msg.metadata.sequence.stream
                 result.messages.append(ReadMessage(seq=seq, request_id=_request_id(msg.data)))

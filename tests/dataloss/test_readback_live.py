@@ -64,3 +64,33 @@ def test_an_unreachable_server_is_an_error() -> None:
     readback = anyio.run(read_stream, ["nats://127.0.0.1:1"], "READBACK")
     assert readback.error and "127.0.0.1:1" in readback.error
     assert not judge_loss([Published("rb-1", 1)], readback, tag="rb").evaluable
+
+
+def test_a_stream_that_delivers_nothing_in_time_is_an_error_not_a_loss(
+    nats_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer that delivers nothing (placed late while a cluster settles) proves nothing
+    about the stream it reads: the read-back is an error, never a total loss."""
+    from nats.errors import TimeoutError as NatsTimeout
+    from nats.js.client import JetStreamContext
+
+    from harness import readback
+
+    anyio.run(_publish, nats_server.url, 5)
+    subscribe = JetStreamContext.subscribe
+
+    async def silent(self: JetStreamContext, *args: object, **kwargs: object) -> object:
+        sub = await subscribe(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        async def nothing(timeout: float = 1.0) -> None:
+            await anyio.sleep(timeout)
+            raise NatsTimeout
+
+        sub.next_msg = nothing  # type: ignore[method-assign]
+        return sub
+
+    monkeypatch.setattr(JetStreamContext, "subscribe", silent)
+    monkeypatch.setattr(readback, "FIRST_MESSAGE_WITHIN", 0.5)
+    result = anyio.run(read_stream, [nats_server.url], "READBACK")
+    assert result.messages == []
+    assert result.error is not None and "seq 1-5" in result.error, result.error
