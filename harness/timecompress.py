@@ -55,6 +55,12 @@ def compress_promql(expr: str, factor: float, min_range_ms: int = 0) -> str:
     return "".join(out)
 
 
+def longest_range_s(expr: str) -> float:
+    """The longest `[range]` in `expr` in seconds (0 when it has none), string literals aside."""
+    ranges = [parse_duration_ms(m["range"]) for m in _RANGE.finditer(_STRING.sub('""', expr))]
+    return max(ranges, default=0) / 1000.0
+
+
 def compress_rule_groups(doc: dict, factor: float, min_range_ms: int = 0) -> dict:
     """A compressed copy of a parsed rule file (`{"groups": [...]}`)."""
     groups = []

@@ -39,6 +39,7 @@ from harness.config import Strict
 from harness.durations import format_duration
 from harness.evidence.record import CheckEvidence, ScenarioResult, Status
 from harness.paths import deploy_dir
+from harness.timecompress import longest_range_s
 
 if TYPE_CHECKING:
     from harness.prometheus import PrometheusAPI
@@ -47,6 +48,11 @@ if TYPE_CHECKING:
 Direction = Literal["up", "down", "flat", "any"]
 _LEGEND_LABEL = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 MOVE_MARGIN = 0.1
+# A range this long holds the slot's history from long before the scenario (the dashboard's
+# 24 h "top assignments"): its value counts every earlier scenario's events too, so a margin
+# relative to it measures the history, not the fault. Such a query moved when it rose above
+# the baseline by more than twice the baseline's own wobble (rate's extrapolation at the edges).
+LONG_RANGE_S = 3600.0
 """A panel moved when its fault-window value is this share beyond the baseline's."""
 
 
@@ -131,7 +137,7 @@ class PanelQuery(Record):
                 data.pop(key, None)
         return data
 
-    def _totals(self, window: tuple[float, float]) -> list[float]:
+    def totals(self, window: tuple[float, float]) -> list[float]:
         per_time: dict[float, float] = {}
         for s in self.result:
             for t, v in s.points:
@@ -140,7 +146,7 @@ class PanelQuery(Record):
         return list(per_time.values())
 
     def level(self, window: tuple[float, float], *, low: bool = False) -> float | None:
-        values = self._totals(window)
+        values = self.totals(window)
         if not values:
             return None
         return min(values) if low else max(values)
@@ -148,7 +154,7 @@ class PanelQuery(Record):
     def typical(self, window: tuple[float, float]) -> float | None:
         """The median of the window: a `down` is judged against it, since a rate's window
         ramps up from zero as the baseline's workload starts."""
-        values = sorted(self._totals(window))
+        values = sorted(self.totals(window))
         return values[len(values) // 2] if values else None
 
     def has_data(self) -> bool:
@@ -165,12 +171,16 @@ class PanelEvidence(CheckEvidence):
     queries: list[PanelQuery] = Field(default_factory=list)
 
 
-def moved(direction: Direction, base: float | None, value: float | None) -> bool:
+def moved(
+    direction: Direction, base: float | None, value: float | None, margin: float | None = None
+) -> bool:
+    """`value` beyond `base` by `margin` (default: MOVE_MARGIN of the baseline)."""
     if direction == "any":
         return True
     if base is None or value is None:
         return False
-    margin = MOVE_MARGIN * abs(base)
+    if margin is None:
+        margin = MOVE_MARGIN * abs(base)
     if direction == "up":
         return value > base + margin
     if direction == "down":
@@ -178,12 +188,23 @@ def moved(direction: Direction, base: float | None, value: float | None) -> bool
     return abs(value - base) <= max(margin, 1e-9)
 
 
-def showed(direction: Direction, base: float | None, value: float | None) -> bool:
+def showed(
+    direction: Direction, base: float | None, value: float | None, margin: float | None = None
+) -> bool:
     """`moved`, plus a line that appears: a query with no data in the baseline (a ratio over
     an idle denominator) that shows a positive value in the fault moved up, as on screen."""
     if direction == "up" and base is None and value is not None:
         return value > 0
-    return moved(direction, base, value)
+    return moved(direction, base, value, margin)
+
+
+def history_margin(q: PanelQuery, baseline: tuple[float, float]) -> float | None:
+    """For a query over a LONG_RANGE_S window: twice its spread in the baseline (None: the
+    default relative margin applies)."""
+    if longest_range_s(q.query) < LONG_RANGE_S:
+        return None
+    values = q.totals(baseline)
+    return 2 * (max(values) - min(values)) if values else None
 
 
 def judge_query(
@@ -196,6 +217,7 @@ def judge_query(
     this refId; when None, `panel_move` is how the panel as a whole must move (None: the
     scenario states other queries only, this one must just show data)."""
     baseline, fault = windows
+    margin = history_margin(q, baseline)
     low = (wanted or panel_move) == "down"
     base = q.typical(baseline) if low else q.level(baseline)
     value = q.level(fault, low=low)
@@ -220,8 +242,8 @@ def judge_query(
         failures.append(f"query {q.refId}: series lack legend label(s) {', '.join(lacking)}")
     if wanted is None:
         if panel_move is not None:
-            row.moved = showed(panel_move, base, value)
-    elif showed(wanted, base, value):
+            row.moved = showed(panel_move, base, value, margin)
+    elif showed(wanted, base, value, margin):
         row.moved = wanted in ("up", "down")
         row.flat = wanted == "flat"
     else:

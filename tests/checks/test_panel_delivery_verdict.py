@@ -335,3 +335,29 @@ def test_each_query_plot_says_what_was_judged() -> None:
     ]
     whole = judge_panel(panel(PANEL, None, [query("A", 0.0, 0.0)]))[2]
     assert query_said(whole.queries[0]) == "did not move"
+
+
+def history(fault: float, wobble: float = 0.0) -> PanelQuery:
+    """A 24 h rate whose baseline already counts earlier scenarios' events (1.0/s-ish),
+    wobbling by `wobble` as rate's extrapolation does."""
+    base_points = [(float(t), 1.0 - wobble * (t % 2)) for t in range(0, 10)]
+    fault_points = [(float(t), fault) for t in range(10, 41)]
+    expr = "topk(10, sum by (a) (rate(x_total[24h])))"
+    return line("A", expr, base_points + fault_points)
+
+
+def test_a_long_window_panel_is_judged_on_the_faults_own_events() -> None:
+    # the slot's history makes the baseline large: a 5 % rise is the fault's whole contribution
+    status, summary, judged = judge_panel(panel(PANEL, None, [history(1.05)]))
+    assert status == "pass", summary
+    assert judged.queries[0].moved is True
+    # the same rise on a short window is within the relative margin: not shown
+    short = line("A", "sum(rate(x_total[1m]))", history(1.05).result[0].points)
+    assert judge_panel(panel(PANEL, None, [short]))[0] == "fail"
+
+
+def test_a_long_window_panel_that_only_wobbles_does_not_pass() -> None:
+    status, summary, _ = judge_panel(panel(PANEL, None, [history(1.01, wobble=0.01)]))
+    assert status == "fail" and "the symptom is not shown" in summary
+    status, summary, _ = judge_panel(panel(PANEL, None, [history(1.0)]))
+    assert status == "fail", summary

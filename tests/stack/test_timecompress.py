@@ -78,3 +78,10 @@ def test_rendered_file_passes_promtool(tmp_path: Path) -> None:
         ["promtool", "check", "rules", str(rendered)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_longest_range_ignores_strings_and_reads_subqueries() -> None:
+    from harness.timecompress import longest_range_s
+
+    assert longest_range_s('rate(x{a="[48h]"}[5m]) / max_over_time(y[1h:1m])') == 3600.0
+    assert longest_range_s("up") == 0.0
