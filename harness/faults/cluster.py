@@ -72,21 +72,30 @@ class ClusterSnapshot:
         }
         return sorted(found)
 
+    def stream_claimants(self, stream: str) -> list[str]:
+        """Every node leading `stream` by its own word: more than one while a paused or cut-off
+        old leader has not yet noticed that it lost its term."""
+        return [
+            node
+            for node, server in self.servers.items()
+            if ((self._stream(node, stream) or {}).get("cluster") or {}).get("leader") == server
+        ]
+
     def stream_leader(self, stream: str) -> str | None:
         """The node leading `stream` by its own word, None when no node claims it."""
-        for node, server in self.servers.items():
-            detail = self._stream(node, stream)
-            if detail and (detail.get("cluster") or {}).get("leader") == server:
-                return node
-        return None
+        return next(iter(self.stream_claimants(stream)), None)
+
+    def meta_claimants(self) -> list[str]:
+        """Every node leading the meta group by its own word."""
+        return [
+            node
+            for node, server in self.servers.items()
+            if (self.jsz.get(node, {}).get("meta_cluster") or {}).get("leader") == server
+        ]
 
     def meta_leader(self) -> str | None:
         """The node leading the meta group by its own word."""
-        for node, server in self.servers.items():
-            meta = self.jsz.get(node, {}).get("meta_cluster") or {}
-            if meta.get("leader") == server:
-                return node
-        return None
+        return next(iter(self.meta_claimants()), None)
 
     def replicas(self, stream: str) -> list[dict[str, Any]]:
         """The followers of `stream` as its leader sees them (name → node added), [] leaderless."""
@@ -183,7 +192,12 @@ class ClusterSnapshot:
                 problems.append(f"{node} has no route to {', '.join(sorted(missing))}")
         if self.meta_leader() is None:
             problems.append("no meta leader")
+        if len(self.meta_claimants()) > 1:
+            problems.append(f"several nodes claim the meta leadership: {self.meta_claimants()}")
         for stream in self.streams():
+            claimants = self.stream_claimants(stream)
+            if len(claimants) > 1:
+                problems.append(f"stream {stream}: several nodes claim to lead it: {claimants}")
             problems += self.replica_problems(stream)
         return problems
 

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import structlog
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, describe
 from harness.evidence.record import HealOutcome
 from harness.faults import driver_for
 from harness.faults.base import FaultContext, FaultDriver, FaultNotInEffect
@@ -54,8 +54,14 @@ class FaultRunner:
         return max(self.timeout, float(getattr(driver, "timeout_floor", 0.0)))
 
     async def inject(self, driver: FaultDriver, read_back_within: float = 5.0) -> dict[str, Any]:
-        """Journal, apply, and poll read-back until it shows the fault; evidence returned."""
-        await driver.prepare()
+        """Journal, apply, and poll read-back until it shows the fault; evidence returned.
+        Whatever goes wrong is a FaultApplyError naming the step: the scenario then fails on
+        its fault, never with a bare exception."""
+        try:
+            with anyio.fail_after(self._timeout(driver)):
+                await driver.prepare()
+        except Exception as exc:
+            raise FaultApplyError(f"{driver.describe()}: could not prepare: {exc}") from exc
         self.journal.add(
             driver.key,
             {
@@ -74,11 +80,14 @@ class FaultRunner:
         deadline = time.monotonic() + read_back_within
         while True:
             try:
-                evidence = await driver.read_back()
+                with anyio.fail_after(self._timeout(driver)):
+                    evidence = await driver.read_back()
                 break
-            except FaultNotInEffect as exc:
+            except (FaultNotInEffect, HarnessError, TimeoutError) as exc:
+                # not in effect yet, or the API did not answer (a loaded machine): ask again
                 if time.monotonic() > deadline:
-                    raise FaultApplyError(f"{driver.describe()}: not in effect: {exc}") from exc
+                    why = "not in effect" if isinstance(exc, FaultNotInEffect) else "read-back"
+                    raise FaultApplyError(f"{driver.describe()}: {why}: {describe(exc)}") from exc
                 await anyio.sleep(0.1)
         self.journal.update(driver.key, state=driver.state, applied_at=time.time())
         log.info("fault_in_effect", key=driver.key, kind=driver.kind)

@@ -81,6 +81,14 @@ class BrokenRun:
             if c["status"] != "pass"
         }
 
+    def phase_errors(self) -> dict[str, str]:
+        """scenario → its phase error, for a failing assertion to say why a run went wrong."""
+        return {
+            s["scenario_id"]: s["phase_error"]
+            for s in self.evidence["scenarios"]
+            if s.get("phase_error")
+        }
+
 
 @contextmanager
 def broken_stack(

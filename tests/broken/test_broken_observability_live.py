@@ -51,7 +51,8 @@ CONSEQUENCES_A: set[tuple[str, str]] = set()  # stack A's breakages each hit the
 
 def assert_caught(run: BrokenRun, breakage: Breakage) -> None:
     check = run.check(breakage.scenario, breakage.check)
-    assert check["status"] == "fail", (breakage.what, check["status"], check["summary"])
+    why = run.phase_errors().get(breakage.scenario)
+    assert check["status"] == "fail", (breakage.what, check["status"], check["summary"], why)
     assert breakage.caught_by in check["summary"], (breakage.what, check["summary"])
 
 
@@ -74,7 +75,7 @@ def test_stack_a_only_the_broken_checks_fail(broken_a: BrokenRun) -> None:
         for s in SCENARIOS_A
         if any(c["name"] == DEAD_RULE.check for c in broken_a.scenario(s)["checks"])
     }
-    assert broken_a.failing() == expected
+    assert broken_a.failing() == expected, broken_a.phase_errors()
     kinds = {c["kind"] for s in SCENARIOS_A for c in broken_a.scenario(s)["checks"]}
     assert {"metric", "alert", "alert_forbidden", "dashboard", "delivery", "boundary"} <= kinds
     for s in SCENARIOS_A:
@@ -140,7 +141,7 @@ def test_stack_b_breakage_is_caught(broken_b: BrokenRun, breakage: Breakage) -> 
 def test_stack_b_only_the_broken_checks_fail(broken_b: BrokenRun) -> None:
     assert broken_b.returncode == 1, broken_b.stderr[-3000:]
     expected = {(b.scenario, b.check) for b in STACK_B} | CONSEQUENCES_B
-    assert broken_b.failing() == expected
+    assert broken_b.failing() == expected, broken_b.phase_errors()
     for s in SCENARIOS_B:
         assert all(f["heal"]["healed"] for f in broken_b.scenario(s)["faults"])
 
@@ -191,7 +192,7 @@ def test_stack_c_only_the_broken_panels_fail(broken_c: BrokenRun) -> None:
     """The control beside the breakages: with the same router, rules and routing, every other
     check of S1 and S3 passes, including the other queries of the broken panels' scenarios."""
     assert broken_c.returncode == 1, broken_c.stderr[-3000:]
-    assert broken_c.failing() == {(b.scenario, b.check) for b in STACK_C}
+    assert broken_c.failing() == {(b.scenario, b.check) for b in STACK_C}, broken_c.phase_errors()
     ratios = broken_c.check(RATIO_REF.scenario, RATIO_REF.check)["evidence"]["queries"]
     (ack,) = [q for q in ratios if q["refId"] == "C"]
     assert "router_nats_nak_failures_total" in ack["query"]  # judged as the dashboard has it

@@ -114,3 +114,18 @@ def test_a_silent_node_or_missing_route_makes_it_not_whole() -> None:
     problems = snapshot(cut, silent=("n2",)).whole_problems()
     assert problems[0].startswith("n2 did not answer")
     assert "n3 has no route to harness-n1" in problems
+
+
+def test_an_old_leader_that_still_claims_its_stream_makes_it_not_whole() -> None:
+    """A paused leader resumed believes it still leads until it hears the newer term: two
+    claimants are not a whole cluster, even when each view on its own looks healthy."""
+    raw = answers()
+    stale = stream(raw["n2"], "router-stream")
+    stale["cluster"]["leader"] = "harness-n2"
+    stale["cluster"]["replicas"] = copy.deepcopy(
+        stream(raw["n1"], "router-stream")["cluster"]["replicas"]
+    )
+    raw["n3"]["jsz"]["meta_cluster"]["leader"] = "harness-n3"
+    problems = snapshot(raw).whole_problems()
+    assert "stream router-stream: several nodes claim to lead it: ['n1', 'n2']" in problems
+    assert "several nodes claim the meta leadership: ['n2', 'n3']" in problems
