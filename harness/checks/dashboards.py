@@ -48,12 +48,12 @@ if TYPE_CHECKING:
 Direction = Literal["up", "down", "flat", "any"]
 _LEGEND_LABEL = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 MOVE_MARGIN = 0.1
-# A range this long holds the slot's history from long before the scenario (the dashboard's
-# 24 h "top assignments"): its value counts every earlier scenario's events too, so a margin
-# relative to it measures the history, not the fault. Such a query moved when it rose above
-# the baseline by more than twice the baseline's own wobble (rate's extrapolation at the edges).
-LONG_RANGE_S = 3600.0
 """A panel moved when its fault-window value is this share beyond the baseline's."""
+LONG_RANGE_S = 3600.0
+"""A range this long holds the slot's history from long before the scenario (the dashboard's
+24 h "top assignments"): its value counts every earlier scenario's events too, so a margin
+relative to it measures the history, not the fault. Such a query moved when it rose above the
+baseline by more than twice the baseline's own wobble (rate's extrapolation at the edges)."""
 
 
 class PanelExpectation(Strict):
