@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
@@ -74,6 +74,12 @@ class StreamReadback(_Model):
     nodes: list[NodeState] = Field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    read_by: Literal["ordered_consumer", "msg_get"] = Field(
+        "ordered_consumer",
+        description="msg_get: the ordered consumer delivered nothing, so each sequence was "
+        "asked of the stream leader (STREAM.MSG.GET); `note` says why",
+    )
+    note: str | None = None
 
     @field_serializer("messages", when_used="json")
     def _pairs(self, messages: list[ReadMessage]) -> list[tuple[int, str | None]]:

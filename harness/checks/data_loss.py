@@ -106,6 +106,10 @@ def judge_data_loss(obs: DataLossEvidence) -> tuple[Status, str, LossReport | No
     if report.unexpected > spec.unexpected:
         failures.append(f"{report.unexpected} unexpected message(s) (allowed {spec.unexpected})")
     nodes = "; ".join(_node_line(n) for n in report.nodes if n.lacking or n.holes)
+    if obs.readback.read_by == "msg_get":
+        nodes = "; ".join(
+            filter(None, [nodes, f"read from the stream leader: {obs.readback.note}"])
+        )
     if failures:
         silent = "" if obs.alerts_fired or obs.alerts_error else "; no contract alert fired"
         return "fail", "; ".join(failures + ([nodes] if nodes else [])) + silent, report

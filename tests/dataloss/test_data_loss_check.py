@@ -91,6 +91,16 @@ def test_nothing_lost_passes() -> None:
     assert "10 of 10 acknowledged read back from DECIDE" in summary
 
 
+def test_a_read_from_the_leader_says_so_in_the_verdict() -> None:
+    evidence = _evidence()
+    assert evidence.readback is not None
+    evidence.readback.read_by, evidence.readback.note = "msg_get", "the consumer said nothing"
+    status, summary, _ = judge_data_loss(evidence)
+    assert status == "pass" and "read from the stream leader: the consumer said nothing" in summary
+    again = StreamReadback.model_validate_json(evidence.readback.model_dump_json())
+    assert again.read_by == "msg_get" and again.note == "the consumer said nothing"
+
+
 def test_lost_messages_fail_with_their_sequence_ranges() -> None:
     status, summary, report = judge_data_loss(_evidence(10, [1, 2, 3, 6, 7], last=10))
     assert status == "fail" and report is not None

@@ -66,17 +66,14 @@ def test_an_unreachable_server_is_an_error() -> None:
     assert not judge_loss([Published("rb-1", 1)], readback, tag="rb").evaluable
 
 
-def test_a_stream_that_delivers_nothing_in_time_is_an_error_not_a_loss(
-    nats_server, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A consumer that delivers nothing (placed late while a cluster settles) proves nothing
-    about the stream it reads: the read-back is an error, never a total loss."""
+def _silent_consumers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ordered consumer delivers nothing, as one placed on a replica that cannot serve it
+    (seen after CL-007 damaged a follower's block file)."""
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.client import JetStreamContext
 
     from harness import readback
 
-    anyio.run(_publish, nats_server.url, 5)
     subscribe = JetStreamContext.subscribe
 
     async def silent(self: JetStreamContext, *args: object, **kwargs: object) -> object:
@@ -91,6 +88,37 @@ def test_a_stream_that_delivers_nothing_in_time_is_an_error_not_a_loss(
 
     monkeypatch.setattr(JetStreamContext, "subscribe", silent)
     monkeypatch.setattr(readback, "FIRST_MESSAGE_WITHIN", 0.5)
+
+
+def test_a_consumer_that_delivers_nothing_is_read_again_from_the_leader(
+    nats_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silence from a consumer proves nothing about the stream: each sequence is asked of the
+    stream leader instead, and what it does not have is missing, judged as loss."""
+    published = anyio.run(_publish, nats_server.url, 40)
+    anyio.run(_delete, nats_server.url, [7, 40])
+    _silent_consumers(monkeypatch)
     result = anyio.run(read_stream, [nats_server.url], "READBACK")
-    assert result.messages == []
-    assert result.error is not None and "seq 1-5" in result.error, result.error
+    assert result.error is None, result.error
+    assert result.read_by == "msg_get" and result.note and "seq 1-40" in result.note
+    assert [m.seq for m in result.messages] == [s for s in range(1, 41) if s not in (7, 40)]
+    report = judge_loss(published, result, tag="rb")
+    assert report.evaluable and report.lost == 2 and report.lost_suffix == ["rb-40"]
+
+
+def test_a_stream_the_leader_cannot_answer_either_is_an_error_not_a_loss(
+    nats_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nats.errors import TimeoutError as NatsTimeout
+    from nats.js.manager import JetStreamManager
+
+    published = anyio.run(_publish, nats_server.url, 5)
+    _silent_consumers(monkeypatch)
+
+    async def no_answer(self: JetStreamManager, *args: object, **kwargs: object) -> None:
+        raise NatsTimeout
+
+    monkeypatch.setattr(JetStreamManager, "get_msg", no_answer)
+    result = anyio.run(read_stream, [nats_server.url], "READBACK")
+    assert result.error is not None and "READBACK" in result.error, result.error
+    assert not judge_loss(published, result, tag="rb").evaluable
