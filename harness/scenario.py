@@ -81,15 +81,16 @@ class Boundary(Strict):
 class Variant(Strict):
     """A variant of the file's scenario: the same scenario with some fields overridden.
 
-    `faults` overrides fault fields by index (e.g. `{0: {toxicity: 0.03}}`); `expect` is
-    merged into the scenario's expectations (mappings merge, lists are replaced).
+    `faults` overrides fault fields by index (e.g. `{0: {toxicity: 0.03}}`), or drops the
+    fault with `null` (e.g. `{2: null}`: one stepdown fewer); `expect` is merged into the
+    scenario's expectations (mappings merge, lists are replaced).
     """
 
     name: Annotated[str, Field(pattern=rf"^{VARIANT_NAME}$")]
     title: str | None = None
     description: str = ""
     boundary: Boundary | None = None
-    faults: dict[int, dict[str, Any]] = Field(default_factory=dict)
+    faults: dict[int, dict[str, Any] | None] = Field(default_factory=dict)
     workload: dict[str, Any] = Field(default_factory=dict)
     expect: dict[str, Any] = Field(default_factory=dict)
 
@@ -167,7 +168,8 @@ def variant_document(data: dict[str, Any], variant: Variant) -> dict[str, Any]:
         doc["description"] = variant.description
     faults = doc.get("faults") or []
     for index, fields in variant.faults.items():
-        faults[index] = merge(faults[index], fields)
+        faults[index] = None if fields is None else merge(faults[index], fields)
+    doc["faults"] = [f for f in faults if f is not None]
     if variant.workload:
         doc["workload"] = merge(doc.get("workload") or {}, variant.workload)
     expect = merge(doc.get("expect") or {}, variant.expect)
