@@ -1,0 +1,118 @@
+"""Preflight's step for a scenario's `nats: {sync_interval: …}`: make the target's NATS servers
+run with it, or refuse the scenario.
+
+Why here and not in the stack: whether a restart is needed is read back from the servers
+(`/varz`), never assumed from what we last configured, and a cluster restarted is only fit for
+a baseline once it is whole again (every stream led, every replica current), which the cluster
+fault module already knows how to wait for. A local stack restarts its nodes with the setting
+(and with its own again after the scenario, `restore`); an external target's servers are not
+ours to restart, so a scenario that needs a setting they do not run is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+import structlog
+
+from harness.errors import HarnessError, describe
+from harness.faults.base import FaultContext
+from harness.faults.cluster import wait_whole
+from harness.readback import durability, monitors_of
+from harness.scenario import Scenario
+from harness.syncinterval import SyncIntervalApplied, mismatches
+from harness.syncinterval import describe as describe_setting
+
+log = structlog.get_logger("sync_apply")
+
+WHOLE_WITHIN_S = 60.0
+"""How long a restarted cluster may take to be whole again (every stream led and current)."""
+
+
+RESTORE_WITHIN_S = 120.0
+"""How long restoring the slot's own setting after a scenario may take (it runs shielded)."""
+
+
+class SyncIntervalRefused(HarnessError):
+    """The target's servers do not run the scenario's sync interval and cannot be made to."""
+
+
+def _restarter(ctx: FaultContext) -> Any | None:
+    """The local stack, if it can restart its NATS servers with another setting."""
+    if ctx.target.kind != "local" or ctx.stack is None:
+        return None
+    return ctx.stack if hasattr(ctx.stack, "set_sync_interval") else None
+
+
+async def apply(ctx: FaultContext, want: str | None) -> SyncIntervalApplied | None:
+    """Make the servers run with `want` (None: the local slot's own setting, the server's
+    default). Returns what ran, read back after any restart; None when the scenario set
+    nothing and nothing had to change. Raises SyncIntervalRefused when it cannot be done."""
+    stack = _restarter(ctx)
+    if want is None and stack is None:
+        return None  # nothing asked, nothing of ours to restore
+    monitors = monitors_of(ctx.target)
+    if not monitors:
+        if want is None:
+            return None
+        raise SyncIntervalRefused(
+            f"the scenario needs {describe_setting(want)}, but target {ctx.target.name} names "
+            "no NATS monitoring endpoint to prove its servers run with it"
+        )
+    running = await durability(monitors)
+    wrong = mismatches(want, running)
+    if want is None:  # restoring: a node that does not answer is preflight's to report
+        wrong = mismatches(want, [d for d in running if d.error is None])
+    if not wrong:
+        if want is None:
+            return None
+        return SyncIntervalApplied(wanted=want, running=running)
+    if stack is None:
+        raise SyncIntervalRefused(
+            f"the scenario needs {describe_setting(want)}, but target {ctx.target.name} runs "
+            f"{'; '.join(wrong)}; the harness restarts only a local stack's servers: configure "
+            "jetstream.sync_interval on the target, or run the scenario on a local slot"
+        )
+    started = time.monotonic()
+    try:
+        restarted = await stack.set_sync_interval(want)
+    except HarnessError as exc:
+        raise SyncIntervalRefused(
+            f"could not restart the NATS servers with {describe_setting(want)}: {exc}"
+        ) from exc
+    if ctx.target.topology.kind == "cluster":
+        _, problems = await wait_whole(ctx, WHOLE_WITHIN_S)
+        if problems:
+            raise SyncIntervalRefused(
+                f"the cluster restarted with {describe_setting(want)} is not whole after "
+                f"{WHOLE_WITHIN_S:g}s: {'; '.join(problems)}"
+            )
+    seconds = round(time.monotonic() - started, 2)
+    running = await durability(monitors)
+    wrong = mismatches(want, running)
+    if wrong:
+        raise SyncIntervalRefused(
+            f"restarted with {describe_setting(want)}, the servers report {'; '.join(wrong)}"
+        )
+    log.info("sync_interval_applied", wanted=want or "default", restarted=restarted, s=seconds)
+    return SyncIntervalApplied(
+        wanted=want or "default", restarted=restarted, restart_s=seconds, running=running
+    )
+
+
+def wanted(scenario: Scenario) -> str | None:
+    """The sync interval the scenario sets, if it sets one."""
+    return scenario.nats.sync_interval if scenario.nats is not None else None
+
+
+async def restore(ctx: FaultContext) -> None:
+    """After a scenario that set a sync interval: the local slot's own setting again, so the
+    next scenario runs as the slot is configured. Never raises: a failure is logged, and the
+    next scenario's preflight restores it (or refuses to start)."""
+    try:
+        with anyio.fail_after(RESTORE_WITHIN_S):
+            await apply(ctx, None)
+    except Exception as exc:  # logged; the next preflight tries again
+        log.warning("sync_interval_restore_failed", error=describe(exc))
