@@ -20,6 +20,7 @@ import structlog
 from harness.errors import HarnessError, describe
 from harness.faults.base import FaultContext
 from harness.faults.cluster import wait_whole
+from harness.preflight import PreflightFailed
 from harness.readback import durability, monitors_of
 from harness.scenario import Scenario
 from harness.syncinterval import SyncIntervalApplied, mismatches
@@ -35,10 +36,6 @@ RESTORE_WITHIN_S = 120.0
 """How long restoring the slot's own setting after a scenario may take (it runs shielded)."""
 
 
-class SyncIntervalRefused(HarnessError):
-    """The target's servers do not run the scenario's sync interval and cannot be made to."""
-
-
 def _restarter(ctx: FaultContext) -> Any | None:
     """The local stack, if it can restart its NATS servers with another setting."""
     if ctx.target.kind != "local" or ctx.stack is None:
@@ -49,7 +46,7 @@ def _restarter(ctx: FaultContext) -> Any | None:
 async def apply(ctx: FaultContext, want: str | None) -> SyncIntervalApplied | None:
     """Make the servers run with `want` (None: the local slot's own setting, the server's
     default). Returns what ran, read back after any restart; None when the scenario set
-    nothing and nothing had to change. Raises SyncIntervalRefused when it cannot be done."""
+    nothing and nothing had to change. Raises PreflightFailed when it cannot be done."""
     stack = _restarter(ctx)
     if want is None and stack is None:
         return None  # nothing asked, nothing of ours to restore
@@ -57,7 +54,7 @@ async def apply(ctx: FaultContext, want: str | None) -> SyncIntervalApplied | No
     if not monitors:
         if want is None:
             return None
-        raise SyncIntervalRefused(
+        raise PreflightFailed(
             f"the scenario needs {describe_setting(want)}, but target {ctx.target.name} names "
             "no NATS monitoring endpoint to prove its servers run with it"
         )
@@ -70,7 +67,7 @@ async def apply(ctx: FaultContext, want: str | None) -> SyncIntervalApplied | No
             return None
         return SyncIntervalApplied(wanted=want, running=running)
     if stack is None:
-        raise SyncIntervalRefused(
+        raise PreflightFailed(
             f"the scenario needs {describe_setting(want)}, but target {ctx.target.name} runs "
             f"{'; '.join(wrong)}; the harness restarts only a local stack's servers: configure "
             "jetstream.sync_interval on the target, or run the scenario on a local slot"
@@ -79,13 +76,13 @@ async def apply(ctx: FaultContext, want: str | None) -> SyncIntervalApplied | No
     try:
         restarted = await stack.set_sync_interval(want)
     except HarnessError as exc:
-        raise SyncIntervalRefused(
+        raise PreflightFailed(
             f"could not restart the NATS servers with {describe_setting(want)}: {exc}"
         ) from exc
     if ctx.target.topology.kind == "cluster":
         _, problems = await wait_whole(ctx, WHOLE_WITHIN_S)
         if problems:
-            raise SyncIntervalRefused(
+            raise PreflightFailed(
                 f"the cluster restarted with {describe_setting(want)} is not whole after "
                 f"{WHOLE_WITHIN_S:g}s: {'; '.join(problems)}"
             )
@@ -93,7 +90,7 @@ async def apply(ctx: FaultContext, want: str | None) -> SyncIntervalApplied | No
     running = await durability(monitors)
     wrong = mismatches(want, running)
     if wrong:
-        raise SyncIntervalRefused(
+        raise PreflightFailed(
             f"restarted with {describe_setting(want)}, the servers report {'; '.join(wrong)}"
         )
     log.info("sync_interval_applied", wanted=want or "default", restarted=restarted, s=seconds)
