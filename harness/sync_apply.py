@@ -19,10 +19,11 @@ import structlog
 
 from harness.errors import HarnessError, describe
 from harness.faults.base import FaultContext
-from harness.faults.cluster import wait_whole
+from harness.faults.cluster import snapshot, wait_whole
 from harness.preflight import PreflightFailed
 from harness.readback import durability, monitors_of
 from harness.scenario import Scenario
+from harness.stack import cluster as cluster_names
 from harness.syncinterval import SyncIntervalApplied, mismatches
 from harness.syncinterval import describe as describe_setting
 
@@ -73,19 +74,25 @@ async def apply(ctx: FaultContext, want: str | None) -> SyncIntervalApplied | No
             "jetstream.sync_interval on the target, or run the scenario on a local slot"
         )
     started = time.monotonic()
+    clustered = ctx.target.topology.kind == "cluster"
+
+    async def whole(component: str) -> None:
+        _, problems = await wait_whole(ctx, WHOLE_WITHIN_S)
+        if problems:
+            raise PreflightFailed(
+                f"the cluster is not whole {WHOLE_WITHIN_S:g}s after {component} restarted "
+                f"with {describe_setting(want)}: {'; '.join(problems)}"
+            )
+
     try:
-        restarted = await stack.set_sync_interval(want)
+        order = await leaders_last(ctx) if clustered else None
+        restarted = await stack.set_sync_interval(want, order, whole if clustered else None)
+    except PreflightFailed:
+        raise
     except HarnessError as exc:
         raise PreflightFailed(
             f"could not restart the NATS servers with {describe_setting(want)}: {exc}"
         ) from exc
-    if ctx.target.topology.kind == "cluster":
-        _, problems = await wait_whole(ctx, WHOLE_WITHIN_S)
-        if problems:
-            raise PreflightFailed(
-                f"the cluster restarted with {describe_setting(want)} is not whole after "
-                f"{WHOLE_WITHIN_S:g}s: {'; '.join(problems)}"
-            )
     seconds = round(time.monotonic() - started, 2)
     running = await durability(monitors)
     wrong = mismatches(want, running)
@@ -97,6 +104,17 @@ async def apply(ctx: FaultContext, want: str | None) -> SyncIntervalApplied | No
     return SyncIntervalApplied(
         wanted=want or "default", restarted=restarted, restart_s=seconds, running=running
     )
+
+
+async def leaders_last(ctx: FaultContext) -> list[str]:
+    """The cluster's node components in restart order: followers first, then the meta
+    leader, the stream leaders last. Each leadership then moves once, not once per restart:
+    a rolling restart must not look like the leader churn an alert watches for."""
+    snap = await snapshot(ctx)
+    streams = {snap.stream_leader(s) for s in snap.streams()}
+    meta = snap.meta_leader()
+    nodes = sorted(snap.servers, key=lambda n: (n in streams, n == meta))
+    return [cluster_names.component_name(n) for n in nodes]
 
 
 def wanted(scenario: Scenario) -> str | None:

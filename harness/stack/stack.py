@@ -10,7 +10,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -436,22 +436,34 @@ class LocalStack:
         """The names of the stack's NATS servers (`nats`, or a cluster's `nats-n1`, …)."""
         return [c.name for c in self.components if isinstance(c, Nats | NatsNode)]
 
-    async def set_sync_interval(self, value: str | None) -> list[str]:
+    async def set_sync_interval(
+        self,
+        value: str | None,
+        order: Sequence[str] | None = None,
+        settle: Callable[[str], Awaitable[None]] | None = None,
+    ) -> list[str]:
         """Run every NATS server with sync interval `value` (`always`, a duration; None: the
         server's default) by restarting it: nats-server cannot reload the setting. One node
-        at a time, each ready again (a cluster node: healthy and routed to every peer) before
-        the next stops, so a cluster keeps its quorum and clients a server to reconnect to;
-        JetStream state stays in the store directories. Returns the components restarted."""
+        at a time, each ready again (a cluster node: healthy and routed to every peer) and
+        `settle`d (a cluster: whole again) before the next stops, so a cluster keeps its quorum
+        and clients a server to reconnect to; JetStream state stays in the store directories.
+        `order`: the components in restart order (a caller that knows the leaders restarts
+        them last, so each leadership moves once). Returns the components restarted."""
         state = self.read_state()
         if state is None:
             raise StackError(f"no local stack in {self.run_dir}")
         self.ctx.sync_interval = state.sync_interval = value
         self._write_state(state)  # before restarting: a node a fault restarts gets it too
+        names = self.nats_components()
+        ordered = [n for n in order or () if n in names]
+        ordered += [n for n in names if n not in ordered]
         restarted = []
-        for name in self.nats_components():
+        for name in ordered:
             if self.record(name).alive():
                 await anyio.to_thread.run_sync(self.stop_component, name)
             await self.start_component(name)
+            if settle is not None:
+                await settle(name)
             restarted.append(name)
         log.info("nats_sync_interval", value=value or "default", restarted=restarted)
         return restarted
