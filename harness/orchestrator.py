@@ -294,7 +294,7 @@ class ScenarioRun:
                 self._end(span, status)
 
     async def preflight(self) -> None:
-        settings = await sync_apply.apply(self.ctx, sync_apply.wanted(self.scenario))
+        settings = await sync_apply.prepare(self.ctx, self.scenario)
         reset = None
         if self.owner.stack is not None:  # a local stack starts each scenario from quiet
             try:

@@ -12,20 +12,24 @@ ours to restart, so a scenario that needs a setting they do not run is refused w
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
 import structlog
 
+from harness.config import Profile
 from harness.errors import HarnessError, describe
 from harness.faults.base import FaultContext
 from harness.faults.cluster import snapshot, wait_whole
 from harness.preflight import PreflightFailed
 from harness.readback import durability, monitors_of
+from harness.rulefiles import alert_rules
 from harness.scenario import Scenario
 from harness.stack import cluster as cluster_names
 from harness.syncinterval import SyncIntervalApplied, mismatches
 from harness.syncinterval import describe as describe_setting
+from harness.timecompress import longest_range_s
 
 log = structlog.get_logger("sync_apply")
 
@@ -122,12 +126,57 @@ def wanted(scenario: Scenario) -> str | None:
     return scenario.nats.sync_interval if scenario.nats is not None else None
 
 
+def remembered_s(stack: Any, profile: Profile, alerts: set[str] | None = None) -> float:
+    """How long the range windows of `alerts` (None: every rule) remember an event, on the
+    profile's clock, plus a scrape and two evaluations. Why: a rolling restart moves each
+    stream's leadership once, and the leader-churn alert's window must have forgotten that
+    before a scenario's fault adds its own change (seen live: CL-009 fired it with the restart
+    20 s before the kill, inside its 15 m window compressed ×30)."""
+    rules = alert_rules(Path(stack.ctx.deploy_dir) / "prometheus" / "rules", profile)
+    ranges = [
+        longest_range_s(str(rule["expr"]))
+        for name, (rule, _, _) in rules.items()
+        if alerts is None or name in alerts
+    ]
+    return max(ranges, default=0.0) + profile.scrape_interval + 2 * profile.evaluation_interval
+
+
+async def settle(ctx: FaultContext, window_s: float) -> float:
+    """Wait until our last restart of the servers is `window_s` old; the seconds waited."""
+    stack = _restarter(ctx)
+    state = stack.read_state() if stack is not None else None
+    at = getattr(state, "nats_restarted_at", None)
+    remaining = 0.0 if at is None else at + window_s - time.time()
+    if remaining > 0:
+        log.info("nats_restart_settling", seconds=round(remaining, 2))
+        await anyio.sleep(remaining)
+    return max(0.0, remaining)
+
+
+async def prepare(ctx: FaultContext, scenario: Scenario) -> SyncIntervalApplied | None:
+    """Preflight's step: the scenario's sync interval in force (or the slot's own), then no
+    restart of ours still inside the windows of the alerts the scenario names, so what they
+    see is the scenario's fault, not our preparation."""
+    applied = await apply(ctx, wanted(scenario))
+    stack = _restarter(ctx)
+    if stack is None:
+        return applied
+    waited = await settle(ctx, remembered_s(stack, ctx.target.profile, scenario.alerts_named()))
+    if waited and applied is None:
+        applied = SyncIntervalApplied(wanted="default")
+    if applied is not None and waited:
+        applied.settled_s = round(waited, 2)
+    return applied
+
+
 async def restore(ctx: FaultContext) -> None:
     """After a scenario that set a sync interval: the local slot's own setting again, so the
-    next scenario runs as the slot is configured. Never raises: a failure is logged, and the
+    next scenario runs as the slot is configured, then (outside any phase's deadline) until
+    no alert rule's window remembers the restart. Never raises: a failure is logged, and the
     next scenario's preflight restores it (or refuses to start)."""
     try:
         with anyio.fail_after(RESTORE_WITHIN_S):
-            await apply(ctx, None)
+            if await apply(ctx, None) is not None and (stack := _restarter(ctx)) is not None:
+                await settle(ctx, remembered_s(stack, ctx.target.profile))
     except Exception as exc:  # logged; the next preflight tries again
         log.warning("sync_interval_restore_failed", error=describe(exc))

@@ -98,3 +98,8 @@ class SyncIntervalApplied(BaseModel):
     running: list[Durability] = Field(
         default_factory=list, description="each node's setting read back after"
     )
+    settled_s: float | None = Field(
+        None,
+        description="how long preflight waited for a restart of ours to leave the range "
+        "windows of the alerts the scenario names",
+    )

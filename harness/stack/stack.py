@@ -118,6 +118,9 @@ class StackState:
     started_at: float = field(default_factory=time.time)
     sync_interval: str | None = None
     """The NATS nodes' sync interval a scenario set (`StackContext.sync_interval`)."""
+    nats_restarted_at: float | None = None
+    """When `set_sync_interval` last finished restarting the NATS nodes (epoch seconds): the
+    alert rules' range windows remember the restart's leader changes for that long."""
 
 
 class LocalStack:
@@ -465,6 +468,9 @@ class LocalStack:
             if settle is not None:
                 await settle(name)
             restarted.append(name)
+        state = self.read_state() or state
+        state.nats_restarted_at = time.time()
+        self._write_state(state)
         log.info("nats_sync_interval", value=value or "default", restarted=restarted)
         return restarted
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness import sync_apply
-from harness.config import NatsNodeSpec, NatsTopology, Target
+from harness.config import PROFILES, NatsNodeSpec, NatsTopology, Target
 from harness.dataloss import Durability
 from harness.faults.cluster import ClusterSnapshot
 from harness.preflight import PreflightFailed
@@ -183,6 +183,7 @@ def cluster_target(kind: str = "external") -> Target:
         kind=kind,
         nats_url="nats://127.0.0.1:4221",
         topology=NatsTopology(kind="cluster", nodes=nodes),
+        profile=PROFILES["local"],
         **URLS,
     )
 
@@ -296,3 +297,52 @@ async def test_leaders_restart_last(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sync_apply, "snapshot", snapshot)
     order = await sync_apply.leaders_last(Ctx(cluster_target("local")))  # type: ignore[arg-type]
     assert order == ["nats-n3", "nats-n2", "nats-n1"]
+
+
+# --- a restart of ours leaves the alerts' windows before a scenario starts --------------------
+
+
+class SettlingStack:
+    def __init__(self, restarted_at: float | None):
+        from harness.paths import deploy_dir
+
+        self.ctx = type("Ctx", (), {"deploy_dir": deploy_dir()})()
+        self.at = restarted_at
+
+    async def set_sync_interval(self, value: str | None, order: Any, settle: Any) -> list[str]:
+        raise AssertionError("no restart expected")
+
+    def read_state(self) -> Any:
+        return type("State", (), {"nats_restarted_at": self.at})()
+
+
+def test_the_window_remembered_is_the_named_alerts_longest_range() -> None:
+    stack, local = SettlingStack(None), PROFILES["local"]
+    churn = sync_apply.remembered_s(stack, local, {"NatsJetStreamFrequentLeaderChanges"})
+    assert churn == 30.0 + 1.0 + 2.0  # [15m:30s] at ×30, a scrape, two evaluations
+    assert sync_apply.remembered_s(stack, local) == churn  # the longest of every rule
+    assert sync_apply.remembered_s(stack, local, set()) == 3.0
+
+
+@pytest.mark.anyio
+async def test_preflight_waits_out_a_recent_restart_and_records_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    fake_varz(monkeypatch, [node("n1")])
+    stack = SettlingStack(time.time() - 32.0)  # restarted 32 s ago: about 1 s left of 33
+    scenario = load_scenario(Path("scenarios/cluster/cl-001-stream-leader-killed.yaml"))
+    started = time.monotonic()
+    applied = await sync_apply.prepare(Ctx(cluster_target("local"), stack), scenario)  # type: ignore[arg-type]
+    assert 0.5 < time.monotonic() - started < 2.0
+    assert applied is not None and applied.wanted == "default" and applied.restarted == []
+    assert applied.settled_s is not None and 0.5 < applied.settled_s < 1.5
+
+
+@pytest.mark.anyio
+async def test_no_wait_without_a_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_varz(monkeypatch, [node("n1")])
+    scenario = load_scenario(Path("scenarios/cluster/cl-001-stream-leader-killed.yaml"))
+    ctx = Ctx(cluster_target("local"), SettlingStack(None))
+    assert await sync_apply.prepare(ctx, scenario) is None  # type: ignore[arg-type]
