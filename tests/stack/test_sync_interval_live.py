@@ -100,3 +100,24 @@ async def test_cluster_runs_sync_always_then_its_own_setting_again(
         assert await stream_messages(target) == COUNT
         assert LocalStack.attach(stack.run_dir).ctx.sync_interval is None
         print(f"restore: {took:.1f}s")
+
+
+async def test_single_node_runs_sync_always_then_its_own_setting_again(tmp_path: Any) -> None:
+    """The classic single-server slot: nats-server has no flag for the setting, so it gets a
+    config file beside its flags; the router reconnects to the restarted server."""
+    stack = LocalStack(tmp_path / "slot", options=StackOptions(nats_cluster=1))
+    target = await stack.up()
+    try:
+        monitors = monitors_of(target)
+        assert list(monitors) == ["nats"]
+        async with httpx.AsyncClient(timeout=5) as http:
+            ctx = FaultContext(target=target, toxiproxy=None, http=http, stack=stack)  # type: ignore[arg-type]
+            applied = await apply(ctx, "always")
+            assert applied is not None and applied.restarted == ["nats"]
+            assert (await durability(monitors))[0].sync_always is True
+            restored = await apply(ctx, None)
+            assert restored is not None and restored.restarted == ["nats"]
+            assert mismatches(None, await durability(monitors)) == []
+            assert [s.state for s in await stack.status()].count("up") == len(stack.components)
+    finally:
+        stack.down()
