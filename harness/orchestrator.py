@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import anyio
 import structlog
 
+from harness import sync_apply
 from harness.adapters import Adapters
 from harness.checks.alert_poller import AlertPoller
 from harness.checks.base import Check, RunView
@@ -233,6 +234,8 @@ class ScenarioRun:
                         await self.workload.close()
                         self.result.workload = self.workload.summary()
                     await self.conclude(phase_error, interrupted)
+                    if self.scenario.nats is not None:  # the slot's own setting again
+                        await sync_apply.restore(self.ctx)
         return self.result
 
     async def _phases(self) -> None:
@@ -291,6 +294,7 @@ class ScenarioRun:
                 self._end(span, status)
 
     async def preflight(self) -> None:
+        settings = await sync_apply.prepare(self.ctx, self.scenario)
         reset = None
         if self.owner.stack is not None:  # a local stack starts each scenario from quiet
             try:
@@ -308,6 +312,7 @@ class ScenarioRun:
             rules_reloaded_at=None if reset is None else time.time(),
         )
         record.alerting_reset_s = reset
+        record.nats_settings = settings
         self.result.preflight = record
 
     async def baseline(self) -> None:

@@ -24,6 +24,7 @@ from harness.contract import CONTRACT_FILE
 from harness.durations import Duration
 from harness.errors import HarnessError
 from harness.specs.faults import Fault
+from harness.syncinterval import NatsSettings
 from harness.workload.spec import WorkloadMix, WorkloadSpec
 from harness.yamlfile import (
     FileProblems,
@@ -107,6 +108,11 @@ class Scenario(Strict):
         "single",
         description="the NATS the scenario needs: one server, or a JetStream cluster (a target "
         "whose topology kind is cluster); a run places it on a slot of that kind only",
+    )
+    nats: NatsSettings | None = Field(
+        None,
+        description="settings the NATS servers must run with for this scenario (e.g. "
+        "`sync_interval: always`); unset: whatever the target runs",
     )
     faults: list[Fault] = Field(min_length=1)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)

@@ -109,6 +109,8 @@ def _print_plan(scenarios: list[Scenario], name: str, profile: Profile, contract
             say(f"  boundary: just {s.boundary.side} the threshold of {s.boundary.alert}")
         mix = ", ".join(f"{k} {v:.0%}" for k, v in s.workload.mix.model_dump().items() if v)
         say(f"  workload: {s.workload.rate:g} msg/s, mix {mix}")
+        if s.nats is not None:  # a local slot restarts its NATS nodes with it in preflight
+            say(f"  nats: sync_interval {s.nats.sync_interval} (servers restarted if needed)")
         say(
             f"  preflight ≤{_both(t.preflight, plan.preflight_s, factor)} → baseline "
             f"{_both(t.baseline, plan.baseline_s, factor)} → inject"

@@ -29,6 +29,7 @@ from pydantic import (
 
 from harness.dataloss import DataLossOutcome
 from harness.plan import ScenarioPlan
+from harness.syncinterval import SyncIntervalApplied
 from harness.workload.ledger import LedgerSummary
 
 EVIDENCE_SCHEMA = "harness.evidence/v3"
@@ -214,6 +215,9 @@ class PreflightRecord(Model):
     )
     alerting_reset_s: float | None = Field(
         None, description="how long the local stack took to reset its alerting state"
+    )
+    nats_settings: SyncIntervalApplied | None = Field(
+        None, description="the scenario's NATS sync interval: any restart, and what ran"
     )
 
     @model_serializer(mode="wrap")

@@ -56,6 +56,10 @@ class StackContext:
     ports: dict[str, dict[str, int]] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
     options: StackOptions = field(default_factory=StackOptions)
+    sync_interval: str | None = None
+    """The NATS nodes' sync interval (`always` or a duration) when a scenario set one
+    (`LocalStack.set_sync_interval`); None: the server's default. Part of every node's command,
+    so a node a fault restarts comes back with it too."""
 
     def port(self, component: str, name: str = "main") -> int:
         return self.ports[component][name]

@@ -10,7 +10,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -116,6 +116,11 @@ class StackState:
     options: dict = field(default_factory=dict)
     processes: dict[str, dict] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    sync_interval: str | None = None
+    """The NATS nodes' sync interval a scenario set (`StackContext.sync_interval`)."""
+    nats_restarted_at: float | None = None
+    """When `set_sync_interval` last finished restarting the NATS nodes (epoch seconds): the
+    alert rules' range windows remember the restart's leader changes for that long."""
 
 
 class LocalStack:
@@ -194,6 +199,7 @@ class LocalStack:
             options=StackOptions(**state.options),
         )
         stack.ctx.ports = state.ports
+        stack.ctx.sync_interval = state.sync_interval
         return stack
 
     # --- up --------------------------------------------------------------------------------
@@ -226,6 +232,7 @@ class LocalStack:
             ports=self.ctx.ports,
             deploy_dir=str(self.ctx.deploy_dir),
             options=asdict(self.ctx.options),
+            sync_interval=self.ctx.sync_interval,
         )
         self._write_state(state)
         started = time.monotonic()
@@ -356,6 +363,7 @@ class LocalStack:
             raise StackError(f"no local stack in {self.run_dir} to rebuild")
         started = time.monotonic()
         log.info("stack_rebuild", run_dir=str(self.run_dir))
+        self.ctx.sync_interval = None  # rebuilt as the slot is configured
         try:
             with anyio.fail_after(timeout):
                 await anyio.to_thread.run_sync(self.down)
@@ -426,6 +434,45 @@ class LocalStack:
             raise StackError(f"{name} is already running")
         self._start(component, state)
         await self._wait_all_ready([component])
+
+    def nats_components(self) -> list[str]:
+        """The names of the stack's NATS servers (`nats`, or a cluster's `nats-n1`, …)."""
+        return [c.name for c in self.components if isinstance(c, Nats | NatsNode)]
+
+    async def set_sync_interval(
+        self,
+        value: str | None,
+        order: Sequence[str] | None = None,
+        settle: Callable[[str], Awaitable[None]] | None = None,
+    ) -> list[str]:
+        """Run every NATS server with sync interval `value` (`always`, a duration; None: the
+        server's default) by restarting it: nats-server cannot reload the setting. One node
+        at a time, each ready again (a cluster node: healthy and routed to every peer) and
+        `settle`d (a cluster: whole again) before the next stops, so a cluster keeps its quorum
+        and clients a server to reconnect to; JetStream state stays in the store directories.
+        `order`: the components in restart order (a caller that knows the leaders restarts
+        them last, so each leadership moves once). Returns the components restarted."""
+        state = self.read_state()
+        if state is None:
+            raise StackError(f"no local stack in {self.run_dir}")
+        self.ctx.sync_interval = state.sync_interval = value
+        self._write_state(state)  # before restarting: a node a fault restarts gets it too
+        names = self.nats_components()
+        ordered = [n for n in order or () if n in names]
+        ordered += [n for n in names if n not in ordered]
+        restarted = []
+        for name in ordered:
+            if self.record(name).alive():
+                await anyio.to_thread.run_sync(self.stop_component, name)
+            await self.start_component(name)
+            if settle is not None:
+                await settle(name)
+            restarted.append(name)
+        state = self.read_state() or state
+        state.nats_restarted_at = time.time()
+        self._write_state(state)
+        log.info("nats_sync_interval", value=value or "default", restarted=restarted)
+        return restarted
 
     async def reset_alerting(self) -> float:
         """Fresh alert state for the next scenario: Prometheus reloads its rules as new rule

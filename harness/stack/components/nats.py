@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ class Nats(Component):
     def command(self, ctx: StackContext) -> list[str]:
         return [
             find_binary("nats-server"),
+            *self.sync_config(ctx),
             "--jetstream",
             "--store_dir",
             str(ctx.directory(self.name) / "jetstream"),
@@ -30,6 +32,16 @@ class Nats(Component):
             "--server_name",
             "harness-local",
         ]
+
+    def sync_config(self, ctx: StackContext) -> list[str]:
+        """`--config FILE` setting the sync interval, when the stack runs with one of its own:
+        nats-server has no flag for it. The file holds nothing else (a setting given both in
+        the file and as a flag, such as `store_dir`, is refused as a duplicate)."""
+        if ctx.sync_interval is None:
+            return []
+        path = ctx.directory(self.name) / "sync.conf"
+        path.write_text(json.dumps({"jetstream": {"sync_interval": ctx.sync_interval}}))
+        return ["--config", str(path)]
 
     async def ready(self, ctx: StackContext, client: httpx.AsyncClient) -> str:
         return await probe_nats(ctx.url(self.name, scheme="nats"), timeout=2.0)

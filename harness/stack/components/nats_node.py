@@ -46,7 +46,10 @@ class NatsNode(Component):
             "port": ctx.port(self.name),
             "http": ctx.address(self.name, "monitor"),
             "client_advertise": ctx.address("toxiproxy", cluster.client_proxy(self.node)),
-            "jetstream": {"store_dir": str(ctx.directory(self.name) / "jetstream")},
+            "jetstream": {
+                "store_dir": str(ctx.directory(self.name) / "jetstream"),
+                **sync_setting(ctx),
+            },
             **system_account(),
             "cluster": {
                 "name": cluster.CLUSTER_NAME,
@@ -86,6 +89,11 @@ class NatsNode(Component):
 
     def target_fields(self, ctx: StackContext) -> dict[str, Any]:
         return cluster_target_fields(ctx)
+
+
+def sync_setting(ctx: StackContext) -> dict[str, str]:
+    """The `jetstream` block's sync interval, when the stack runs with one of its own."""
+    return {} if ctx.sync_interval is None else {"sync_interval": ctx.sync_interval}
 
 
 def system_account() -> dict[str, Any]:
