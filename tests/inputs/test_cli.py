@@ -75,7 +75,7 @@ def test_validate_takes_the_contract_and_a_target_positionally() -> None:
     assert "each rule's floor" in out  # read as the contract, not as a scenario
     # the 27 single-node scenarios and the 10 cluster ones (scenarios/cluster, CL-008's two
     # variants included), which need a cluster target: compose runs one nats-server
-    assert "target compose (external): can run 26 of 37 scenario(s); cannot run 11:" in out
+    assert "target compose (external): can run 26 of 38 scenario(s); cannot run 12:" in out
     assert "CHAOS-001: faults[0].kind: process faults need a local stack" in out
     assert "CL-001: topology: needs a cluster NATS target, this one is single" in out
 
@@ -83,7 +83,7 @@ def test_validate_takes_the_contract_and_a_target_positionally() -> None:
 def test_validate_target_lists_what_it_cannot_run_without_failing() -> None:
     code, out = harness("validate", "--target", str(ROOT / "deploy" / "targets" / "compose.yaml"))
     assert code == 0, out
-    assert "11 cannot run there" in out
+    assert "12 cannot run there" in out
 
 
 def test_shipped_catalogue_validates_and_aliases_are_unique() -> None:
@@ -110,7 +110,7 @@ def test_an_ambiguous_alias_is_refused() -> None:
 def test_dry_run_for_all_has_a_slot_plan_and_a_total() -> None:
     code, out = harness("run", "--all", "--dry-run", "--profile", "local", "--slots", "auto")
     assert code == 0, out
-    assert re.search(r"slot plan: 37 scenario\(s\) on \d slot\(s\), \d single, \d cluster", out)
+    assert re.search(r"slot plan: 38 scenario\(s\) on \d slot\(s\), \d single, \d cluster", out)
     assert re.search(r"slot \d \(cluster\): CL-\d{3}", out)
     assert re.search(r"slot 2 \(single\): \S+", out)
     assert "total: at most" in out
