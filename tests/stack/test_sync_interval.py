@@ -17,13 +17,12 @@ from harness.dataloss import Durability
 from harness.faults.cluster import ClusterSnapshot
 from harness.preflight import PreflightFailed
 from harness.scenario import load_scenario
-from harness.stack.component import StackOptions
 from harness.stack.components.nats import Nats
 from harness.stack.components.nats_node import NatsNode
-from harness.stack.ports import free_port
 from harness.stack.stack import LocalStack, StackState
 from harness.syncinterval import NatsSettings, mismatches
 from harness.yamlfile import FileProblems
+from tests.stack.test_cluster_config import stack_with_ports
 
 SCENARIO = """\
 id: CL-901
@@ -109,14 +108,6 @@ def test_a_node_whose_setting_is_unknown_is_not_proven() -> None:
 
 
 # --- the nodes' configuration ----------------------------------------------------------------
-
-
-def stack_with_ports(tmp_path: Path, nodes: int) -> LocalStack:
-    stack = LocalStack(tmp_path / "slot", options=StackOptions(nats_cluster=nodes))
-    stack.ctx.ports = {
-        c.name: {p: free_port() for p in c.ports_needed(stack.ctx)} for c in stack.components
-    }
-    return stack
 
 
 def test_cluster_node_config_carries_the_setting(tmp_path: Path) -> None:
