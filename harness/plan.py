@@ -99,16 +99,17 @@ def unplaceable(scenarios: list[Scenario], targets: list[Target]) -> list[str]:
     ]
 
 
-AUTO_CLUSTER_SLOTS = 2
+AUTO_CLUSTER_SLOTS = 3
 """Cluster slots `harness up --slots auto` adds beside the single-node ones: the cluster
-scenarios (about 8 minutes of scenario time) end within the single-node catalogue's time on two.
-A slot's processes mostly wait on timers and the network: with five single-node slots the two
-cores were about 80 % idle."""
+scenarios (about 12 minutes of scenario time, with CL-009's restarts) end within the
+single-node catalogue's time on three; on two they were the catalogue's longest part (6m54s
+of a 7m09s run). A slot's processes mostly wait on timers and the network: with five
+single-node slots and two cluster slots the load average stayed near 1.2 on two cores."""
 
 
 def auto_cluster_slots(single_slots: int) -> int:
     """Cluster slots to add to `single_slots` single-node ones when the slot count is `auto`:
-    two, or one on a machine that holds at most two slots."""
+    AUTO_CLUSTER_SLOTS, or one on a machine that holds at most two slots."""
     return AUTO_CLUSTER_SLOTS if single_slots > 2 else 1
 
 

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 
 NEEDS_REBUILD = "needs_rebuild"
-"""The `state` key a driver sets when its fault cannot be healed in place: the slot must be
-rebuilt (the heal outcome's `needs_rebuild`)."""
+"""The `state` key a driver sets when its fault cannot be healed in place, or left the slot
+untrustworthy for the next scenario although healed (a store restarted on a damaged block):
+the slot must be rebuilt (the heal outcome's `needs_rebuild`)."""
 
 
 class FaultNotInEffect(HarnessError):
@@ -113,8 +114,10 @@ class FaultDriver(ABC):
 
     @property
     def needs_rebuild(self) -> bool:
-        """Whether the fault left its slot unrecoverable in place (set in `state` by a driver
-        whose heal could not bring the target back, e.g. a damaged node that cannot rejoin)."""
+        """Whether the fault left its slot unfit for the next scenario (set in `state` by a
+        driver whose heal could not bring the target back, e.g. a damaged node that cannot
+        rejoin, or whose healed target is not to be trusted, e.g. a store restarted on
+        damage)."""
         return bool(self.state.get(NEEDS_REBUILD))
 
     def describe(self) -> str:

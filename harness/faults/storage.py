@@ -7,7 +7,8 @@ Read-back shows the file changed (size and SHA-256 before and after the damage).
 the node rejoined and its replica is current (the leader's `/jsz` raft view: `current`, lag 0)
 — or says plainly that the cluster could not recover. The fallback rebuilds the damaged node's
 store from its peers (the store wiped, the node started again); if even that fails the
-outcome says the slot needs a rebuild.
+outcome says the slot needs a rebuild. Healed or not, the slot is rebuilt before its next
+scenario: a node that ran on a damaged store is not trusted by the scenarios after it.
 """
 
 from __future__ import annotations
@@ -134,13 +135,18 @@ class StorageDamageDriver(cluster.LocalNodeDriver):
                 f"{RECOVER_WITHIN:g}s ({NEEDS_REBUILD}: rebuild the slot): {'; '.join(problems)}"
                 f"; {node}'s last words: {self._last_log_line(node)!r}"
             )
-        self.state.pop(NEEDS_REBUILD, None)
+        # Healed, and still not trusted for the next scenario: a store that ran on a damaged
+        # block can hide corruption no endpoint shows (seen in a catalogue run, 2026-12-07
+        # 06:20 UTC: the node restarted by CL-007 later led router-stream in the next scenario
+        # on its slot and served none of the 835 messages its stream state listed)
+        self.state[NEEDS_REBUILD] = True
         replica = next((r for r in snap.replicas(self.spec.stream) if r["node"] == node), None)
         return {
             "node": node,
             "replica": replica or "leader",
             "rebuilt_store": self.state.get("rebuilt_store", False),
             "cluster": snap.facts(),
+            "slot": "rebuilt before its next scenario: a store restarted on damage is not trusted",
         }
 
     def _last_log_line(self, node: str) -> str:

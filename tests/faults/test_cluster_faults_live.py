@@ -303,6 +303,9 @@ def test_damaged_block_of_a_follower_rejoins_current(
     spec = fault(kind="storage_damage", node="follower", damage=damage, bits=64, seed=1,
                  duration="10s")  # fmt: skip
     evidence, _, outcome = anyio.run(run_fault, stack, target, tmp_path, spec, damage)
+    # healed, and the slot still rebuilt before its next scenario (a damaged store is not
+    # trusted by the scenarios after it)
+    assert outcome.healed and outcome.needs_rebuild, outcome
     assert evidence["before"]["sha256"] != evidence["after"]["sha256"]
     assert evidence["file"].endswith(".blk") and f"/nats-{evidence['node']}/" in evidence["file"]
     print(f"storage {damage}: {evidence['node']} {evidence['file']} "

@@ -95,7 +95,7 @@ def test_the_slot_plan_gives_each_slot_only_scenarios_of_its_topology() -> None:
 
 
 def test_auto_adds_cluster_slots_beside_the_single_node_ones() -> None:
-    assert auto_cluster_slots(5) == 2
+    assert auto_cluster_slots(5) == 3
     assert auto_cluster_slots(1) == 1
 
 
