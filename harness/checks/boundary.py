@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal
 
-from harness.checks.base import Check, JudgeContext, Judged, Raw, RunView, Setup
+from harness.checks.base import Check, JudgeContext, Judged, Raw, RunView, Setup, Window
 from harness.contract import Threshold
 from harness.durations import format_duration
-from harness.evidence.record import CheckEvidence, Status
+from harness.evidence.record import CheckEvidence, Phase, Status
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -62,6 +62,19 @@ def judge_boundary(obs: BoundaryEvidence, ctx: JudgeContext | None = None) -> tu
     return "pass", f"just {obs.side}: {where}"
 
 
+def measured_window(run: RunView) -> Window | None:
+    """The fault window, from when the first fault's injection began rather than when its
+    read-back proved it in effect: a fault whose effect is its own proof (a leader stepdown is
+    applied once the leader moved) happens before `applied_at`, and a signal that counts such
+    events would miss the first one (seen: CL-008@above counted 2 of its 3 leader changes)."""
+    window = run.fault_window()
+    inject = run.span(Phase.INJECT)
+    if window is None or inject is None or not run.result.faults:
+        return window
+    began = inject.start + min(f.planned_start_s for f in run.result.faults)
+    return Window(min(window.start, began), window.end)
+
+
 class BoundaryCheck(Check):
     kind = "boundary"
     evidence_model = BoundaryEvidence
@@ -80,7 +93,7 @@ class BoundaryCheck(Check):
     async def collect(self, run: RunView) -> BoundaryEvidence:
         entry = run.contract.get(self.alert)
         threshold = entry.threshold if entry else None
-        window = run.fault_window()
+        window = measured_window(run)
         obs = BoundaryEvidence(
             alert=self.alert,
             side=self.side,

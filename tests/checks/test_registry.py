@@ -70,3 +70,23 @@ def test_forbidden_alerts_no_scenario_showed_able_to_fire_are_unproven() -> None
     )
     assert unproven_forbidden([s1, s2]) == {"B": ["S1"]}
     assert unproven_forbidden([s2]) == {"A": ["S2"]}
+
+
+def test_a_boundary_is_measured_from_when_the_first_injection_began() -> None:
+    """A stepdown is proven in effect once the leader moved: counting from `applied_at` would
+    miss that first change (CL-008@above once counted 2 of its 3)."""
+    from types import SimpleNamespace
+
+    from harness.checks.base import Window
+    from harness.checks.boundary import measured_window
+    from harness.evidence.record import Phase
+
+    faults = [SimpleNamespace(planned_start_s=2.0), SimpleNamespace(planned_start_s=0.5)]
+    run = SimpleNamespace(
+        fault_window=lambda: Window(103.0, 130.0),
+        span=lambda phase: SimpleNamespace(start=100.0) if phase == Phase.INJECT else None,
+        result=SimpleNamespace(faults=faults),
+    )
+    assert measured_window(run) == Window(100.5, 130.0)  # type: ignore[arg-type]
+    run.span = lambda phase: None
+    assert measured_window(run) == Window(103.0, 130.0)  # type: ignore[arg-type]
