@@ -357,9 +357,10 @@ class ScenarioRun:
             for driver, fault in zip(self.drivers, self.plan.faults, strict=True):
                 tg.start_soon(lifecycle, driver, fault.start_s, fault.duration_s)
             await self._phase(Phase.INJECT, last_start + self.plan.inject_s, all_applied)
-            await self._phase(
-                Phase.OBSERVE, self.plan.fault_window_s + self.plan.heal_s + 10, finished.wait
-            )
+            # each fault's own heal may take up to its bound (a damaged node that does not
+            # come back is rebuilt by the fallback): the phase never cuts a heal short
+            heal = max([self.plan.heal_s, *(self.faults.heal_bound(d) for d in self.drivers)])
+            await self._phase(Phase.OBSERVE, self.plan.fault_window_s + heal + 10, finished.wait)
 
     async def heal(self) -> None:
         """Heal whatever is not yet proven healed (after a failure or an interrupt)."""

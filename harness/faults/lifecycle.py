@@ -93,6 +93,11 @@ class FaultRunner:
         log.info("fault_in_effect", key=driver.key, kind=driver.kind)
         return evidence
 
+    def heal_bound(self, driver: FaultDriver) -> float:
+        """The longest `heal` can take: the removal, its read-back, the fallback and its
+        read-back, each bounded by the step timeout."""
+        return 4 * self._timeout(driver)
+
     async def heal(self, driver: FaultDriver) -> HealOutcome:
         """Remove the fault and prove it gone; never raises, never cancelled half-way."""
         started = time.monotonic()

@@ -67,3 +67,11 @@ def test_a_prepare_that_raises_is_a_fault_apply_error(tmp_path: Path) -> None:
     with pytest.raises(FaultApplyError, match="flaky k: could not prepare: boom"):
         inject(tmp_path, Flaky(prepare_error=RuntimeError("boom")))
     assert Journal(tmp_path / "j.json").entries() == []  # nothing journaled, nothing applied
+
+
+def test_the_heal_bound_covers_removal_fallback_and_both_read_backs(tmp_path: Path) -> None:
+    runner = FaultRunner(CTX, Journal(tmp_path / "j.json"), timeout=10)  # type: ignore[arg-type]
+    assert runner.heal_bound(Flaky()) == 40.0
+    slow = Flaky()
+    slow.timeout_floor = 40.0  # type: ignore[attr-defined]
+    assert runner.heal_bound(slow) == 160.0
