@@ -1,16 +1,21 @@
 """Dashboard checks: the panel a scenario names shows the symptom, as a person would see it.
 
-Every query of the panel (Grafana's variables filled as Grafana would) must return data over the
-run, every series must carry the labels its legend names, and the panel must move the way the
-scenario says (default: up) in the fault window against the baseline window. The router
-pre-initialises its series at 0, so "has data" alone would pass with no fault at all. The
-evidence keeps every series each query returned over the scenario: the judge's whole input.
+Every query of the panel (its range windows compressed by the profile's factor as the rules'
+are, Grafana's variables filled as Grafana would) must return data over the run, every series
+must carry the labels its legend names, and the panel must move the way the scenario says
+(default: up) in the fault window against the baseline window. The router pre-initialises its
+series at 0, so "has data" alone would pass with no fault at all. The evidence keeps every
+series each query returned over the scenario: the judge's whole input.
 
 A scenario may instead state per query (refId) how it must behave: `up`, `down` (the fault's
 lowest point below the baseline's median), `flat` (with data, within the margin of its
 baseline) or `any` (not judged here: a ratio whose denominator is idle in this scenario has no
 data, as Grafana would show it). The stated queries are then the panel's symptom; each is
-evaluated exactly as the dashboard has it.
+evaluated as the dashboard has it, on the profile's clock.
+
+Why compress: a `[5m]` window read uncompressed on a ÷30 slot spans ten times the scenario, so
+it shows mostly the previous scenario on the slot (S1's ACK-failure ratio once read 39 % in its
+baseline, left by NATS-004). Compressed, it spans what five production minutes would.
 """
 
 from __future__ import annotations
@@ -35,11 +40,11 @@ from harness.checks.base import (
     Setup,
 )
 from harness.checks.metrics import MAX_POINTS, Record, SeriesRecord
-from harness.config import Strict
+from harness.config import Profile, Strict
 from harness.durations import format_duration
 from harness.evidence.record import CheckEvidence, ScenarioResult, Status
 from harness.paths import deploy_dir
-from harness.timecompress import longest_range_s
+from harness.timecompress import compress_promql, longest_range_s
 
 if TYPE_CHECKING:
     from harness.prometheus import PrometheusAPI
@@ -49,11 +54,6 @@ Direction = Literal["up", "down", "flat", "any"]
 _LEGEND_LABEL = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 MOVE_MARGIN = 0.1
 """A panel moved when its fault-window value is this share beyond the baseline's."""
-LONG_RANGE_S = 3600.0
-"""A range this long holds the slot's history from long before the scenario (the dashboard's
-24 h "top assignments"): its value counts every earlier scenario's events too, so a margin
-relative to it measures the history, not the fault. Such a query moved when it rose above the
-baseline by more than twice the baseline's own wobble (rate's extrapolation at the edges)."""
 
 
 class PanelExpectation(Strict):
@@ -103,6 +103,14 @@ def fill_variables(expr: str, *, scrape: float, window: float) -> str:
         .replace("$__interval", format_duration(scrape))
         .replace("$__range", format_duration(math.ceil(window)))
     )
+
+
+def as_run(expr: str, profile: Profile, *, window: float) -> str:
+    """The panel's query on the profile's clock: its written ranges compressed as the rules'
+    are, then Grafana's variables, which are on the local clock already, filled in."""
+    floor_ms = round(profile.min_range * 1000)
+    compressed = compress_promql(expr, profile.time_compression, floor_ms)
+    return fill_variables(compressed, scrape=profile.scrape_interval, window=window)
 
 
 def legend_labels(legend: str | None) -> list[str]:
@@ -198,10 +206,16 @@ def showed(
     return moved(direction, base, value, margin)
 
 
-def history_margin(q: PanelQuery, baseline: tuple[float, float]) -> float | None:
-    """For a query over a LONG_RANGE_S window: twice its spread in the baseline (None: the
-    default relative margin applies)."""
-    if longest_range_s(q.query) < LONG_RANGE_S:
+def history_margin(
+    q: PanelQuery, windows: tuple[tuple[float, float], tuple[float, float]]
+) -> float | None:
+    """For a query whose range reaches back past the scenario's start (the dashboard's 24 h "top
+    assignments", even compressed): twice its spread in the baseline. Its value counts earlier
+    scenarios' events on the slot too, so a margin relative to it would measure that history,
+    not the fault; its baseline wobbles only by rate's extrapolation at the edges. None: the
+    default relative margin applies."""
+    baseline, fault = windows
+    if longest_range_s(q.query) <= fault[1] - baseline[0]:
         return None
     values = q.totals(baseline)
     return 2 * (max(values) - min(values)) if values else None
@@ -217,7 +231,7 @@ def judge_query(
     this refId; when None, `panel_move` is how the panel as a whole must move (None: the
     scenario states other queries only, this one must just show data)."""
     baseline, fault = windows
-    margin = history_margin(q, baseline)
+    margin = history_margin(q, windows)
     low = (wanted or panel_move) == "down"
     base = q.typical(baseline) if low else q.level(baseline)
     value = q.level(fault, low=low)
@@ -328,12 +342,13 @@ class PanelCheck(Check):
             return PanelEvidence(
                 expected=self.spec, missing="the run ended before the fault window"
             )
-        scrape = run.target.profile.scrape_interval
+        profile = run.target.profile
+        scrape = profile.scrape_interval
         end = time.time()  # the whole scenario, baseline to recovery, like a dashboard snapshot
         step = max(scrape, (end - baseline.start) / MAX_POINTS, 1.0)
         queries = []
         for target in panel.get("targets", []):
-            expr = fill_variables(target.get("expr", ""), scrape=scrape, window=fault.length)
+            expr = as_run(target.get("expr", ""), profile, window=fault.length)
             series = await self.prometheus.range(expr, baseline.start, end, step)
             queries.append(
                 PanelQuery(

@@ -7,9 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks.boundary import BoundaryEvidence, judge_boundary
-from harness.checks.dashboards import PanelEvidence, PanelExpectation, PanelQuery, judge_panel
+from harness.checks.dashboards import (
+    PanelEvidence,
+    PanelExpectation,
+    PanelQuery,
+    as_run,
+    judge_panel,
+)
 from harness.checks.delivery import DeliveryEvidence, DeliveryExpectation, judge_delivery
 from harness.checks.metrics import SeriesRecord
+from harness.config import PROFILES, Profile
 from harness.contract import Threshold
 from harness.evidence.record import CheckResult, FaultRecord, HealOutcome
 from harness.verdict import decide
@@ -351,9 +358,25 @@ def test_a_long_window_panel_is_judged_on_the_faults_own_events() -> None:
     status, summary, judged = judge_panel(panel(PANEL, None, [history(1.05)]))
     assert status == "pass", summary
     assert judged.queries[0].moved is True
-    # the same rise on a short window is within the relative margin: not shown
-    short = line("A", "sum(rate(x_total[1m]))", history(1.05).result[0].points)
+    # the same rise on a window within the scenario is within the relative margin: not shown
+    short = line("A", "sum(rate(x_total[10s]))", history(1.05).result[0].points)
     assert judge_panel(panel(PANEL, None, [short]))[0] == "fail"
+    # a window just longer than the scenario (0 s to 40 s) reaches into the slot's history
+    reaching = line("A", "sum(rate(x_total[41s]))", history(1.05).result[0].points)
+    assert judge_panel(panel(PANEL, None, [reaching]))[0] == "pass"
+
+
+def test_panel_queries_run_on_the_profiles_clock() -> None:
+    local, staging = Profile(), PROFILES["staging"]
+    written = "sum(rate(a_total[5m])) / sum(rate(b_total[$__rate_interval]))"
+    # 5m ÷ 30 = 10 s, as the rules have it; Grafana's rate interval is four local scrapes
+    assert as_run(written, local, window=30) == ("sum(rate(a_total[10s])) / sum(rate(b_total[4s]))")
+    assert as_run("rate(a_total[24h])", local, window=30) == "rate(a_total[48m])"
+    # the floor keeps a rate's window over two scrapes; $__range is the local fault window
+    assert as_run("rate(a[1m]) * $__range", local, window=30) == "rate(a[4s]) * 30s"
+    assert as_run(written, staging, window=900) == (
+        "sum(rate(a_total[5m])) / sum(rate(b_total[1m]))"
+    )
 
 
 def test_a_long_window_panel_that_only_wobbles_does_not_pass() -> None:
