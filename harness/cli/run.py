@@ -137,8 +137,13 @@ def _print_plan(scenarios: list[Scenario], name: str, profile: Profile, contract
             entry = contract.get(alert)
             promise = "NOT IN THE CONTRACT"
             if entry:
-                within = _both(entry.detect_within, profile.compress(entry.detect_within), factor)
+                override = s.expect.alerts.contract.get(alert)
+                detect = (override and override.detect_within) or entry.detect_within
+                within = _both(detect, profile.compress(detect), factor)
                 promise = f"fires within {within}, notifies {entry.receiver}"
+                if detect != entry.detect_within:
+                    contract_s = format_duration(entry.detect_within)
+                    promise += f"; the scenario's allowance, the contract's is {contract_s}"
             say(f"  check alert fires: {alert}  ({promise})")
         if s.expect.alerts.forbid:
             say(f"  check alerts stay silent: {', '.join(s.expect.alerts.forbid)}")

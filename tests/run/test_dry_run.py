@@ -132,3 +132,20 @@ def test_dry_run_shows_each_alert_objective_from_the_contract(tmp_path: Path) ->
         "check alert fires: RouterNatsHighAckFailureRate (fires within 10m30s (21s here), "
         "notifies router-critical)"
     ) in out
+
+
+def test_dry_run_shows_a_scenarios_own_detection_allowance(tmp_path: Path) -> None:
+    allowance = (
+        "  alerts:\n    fire: [RouterNatsHighAckFailureRate]\n    contract:\n"
+        "      RouterNatsHighAckFailureRate: {detect_within: 15m, why: measured}\n"
+    )
+    directory = scenarios(tmp_path / "scenarios", PLAN=PLAN.replace("  alerts:\n", allowance))
+    result = harness(
+        "run", "PLAN-001", "--scenarios", str(directory), "--dry-run", "--profile", "local"
+    )
+    out = squash(result.stdout + result.stderr)
+    assert result.returncode == 0, out
+    assert (
+        "check alert fires: RouterNatsHighAckFailureRate (fires within 15m (30s here), "
+        "notifies router-critical; the scenario's allowance, the contract's is 10m30s)"
+    ) in out
