@@ -221,6 +221,16 @@ def history_margin(
     return 2 * (max(values) - min(values)) if values else None
 
 
+def settled(q: PanelQuery, baseline: tuple[float, float]) -> tuple[float, float]:
+    """The baseline without its first range of the query (at most half the baseline): a point
+    there still counts the slot's previous scenario, whose last events can sit seconds before
+    this baseline began (a consumer bind at JS-003's end once read as 0.33 binds/s in NATS-005's
+    first 2 s, and its stated-flat binds then "fell" to 0 in the fault)."""
+    start, end = baseline
+    skip = min(longest_range_s(q.query), (end - start) / 2)
+    return (start + skip, end)
+
+
 def judge_query(
     q: PanelQuery,
     windows: tuple[tuple[float, float], tuple[float, float]],
@@ -233,7 +243,8 @@ def judge_query(
     baseline, fault = windows
     margin = history_margin(q, windows)
     low = (wanted or panel_move) == "down"
-    base = q.typical(baseline) if low else q.level(baseline)
+    steady = settled(q, baseline)
+    base = q.typical(steady) if low else q.level(steady)
     value = q.level(fault, low=low)
     row = q.model_copy(
         update={

@@ -384,3 +384,24 @@ def test_a_long_window_panel_that_only_wobbles_does_not_pass() -> None:
     assert status == "fail" and "the symptom is not shown" in summary
     status, summary, _ = judge_panel(panel(PANEL, None, [history(1.0)]))
     assert status == "fail", summary
+
+
+def binds(spike_at: float) -> PanelQuery:
+    """Successful consumer binds over a 4 s window: none in the scenario but one spike."""
+    points = [(float(t), 0.33 if t == spike_at else 0.0) for t in range(0, 41)]
+    return line("B", "sum(rate(router_nats_subscribe_total[4s]))", points)
+
+
+def test_a_baseline_is_judged_once_its_windows_hold_the_scenario_only() -> None:
+    flat = PanelExpectation(dashboard="d", panel="p", queries={"B": "flat"})
+    # a bind 1 s into the baseline sits in a window reaching back before it: the previous
+    # scenario's, not this one's steady state
+    status, summary, judged = judge_panel(panel(flat, None, [binds(spike_at=1.0)]))
+    assert status == "pass", summary
+    assert judged.queries[0].baseline == 0.0
+    # a bind 5 s in is the scenario's own baseline: the fault's 0 is no longer flat against it
+    status, summary, _ = judge_panel(panel(flat, None, [binds(spike_at=5.0)]))
+    assert status == "fail" and "query B did not stay flat" in summary
+    # and a spike in the fault window is never skipped
+    status, summary, _ = judge_panel(panel(flat, None, [binds(spike_at=20.0)]))
+    assert status == "fail" and "query B did not stay flat" in summary
