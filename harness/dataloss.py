@@ -76,8 +76,8 @@ class StreamReadback(_Model):
     seconds: float = 0.0
     read_by: Literal["ordered_consumer", "msg_get"] = Field(
         "ordered_consumer",
-        description="msg_get: the ordered consumer delivered nothing, so each sequence was "
-        "asked of the stream leader (STREAM.MSG.GET); `note` says why",
+        description="msg_get: the ordered consumer did not deliver every sequence, so each it "
+        "left out was asked of the stream leader (STREAM.MSG.GET); `note` says how many",
     )
     note: str | None = None
 

@@ -4,6 +4,7 @@ server after they were acknowledged are reported lost, with their sequence range
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import anyio
 import nats
@@ -66,9 +67,10 @@ def test_an_unreachable_server_is_an_error() -> None:
     assert not judge_loss([Published("rb-1", 1)], readback, tag="rb").evaluable
 
 
-def _silent_consumers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every ordered consumer delivers nothing, as one placed on a replica that cannot serve it
-    (seen after CL-007 damaged a follower's block file)."""
+def _silent_consumers(monkeypatch: pytest.MonkeyPatch, after: int = 0) -> None:
+    """Every ordered consumer delivers `after` messages, then nothing, as one placed on a
+    replica that cannot serve it (seen after CL-007 damaged a follower's block file: none, or
+    17 of 1355)."""
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.client import JetStreamContext
 
@@ -79,11 +81,18 @@ def _silent_consumers(monkeypatch: pytest.MonkeyPatch) -> None:
     async def silent(self: JetStreamContext, *args: object, **kwargs: object) -> object:
         sub = await subscribe(self, *args, **kwargs)  # type: ignore[arg-type]
 
-        async def nothing(timeout: float = 1.0) -> None:
+        delivered = 0
+        next_msg = sub.next_msg
+
+        async def then_nothing(timeout: float = 1.0) -> object:
+            nonlocal delivered
+            if delivered < after:
+                delivered += 1
+                return await next_msg(timeout=timeout)
             await anyio.sleep(timeout)
             raise NatsTimeout
 
-        sub.next_msg = nothing  # type: ignore[method-assign]
+        sub.next_msg = then_nothing  # type: ignore[method-assign]
         return sub
 
     monkeypatch.setattr(JetStreamContext, "subscribe", silent)
@@ -104,6 +113,25 @@ def test_a_consumer_that_delivers_nothing_is_read_again_from_the_leader(
     assert [m.seq for m in result.messages] == [s for s in range(1, 41) if s not in (7, 40)]
     report = judge_loss(published, result, tag="rb")
     assert report.evaluable and report.lost == 2 and report.lost_suffix == ["rb-40"]
+
+
+def test_a_consumer_that_stalls_midway_has_the_rest_read_from_the_leader(
+    nats_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer that delivers a few messages and then stops: the sequences it did not
+    deliver are asked of the leader, so only what the leader lacks is lost."""
+    published = anyio.run(_publish, nats_server.url, 40)
+    anyio.run(_delete, nats_server.url, [3, 30])
+    _silent_consumers(monkeypatch, after=10)
+    result = anyio.run(partial(read_stream, [nats_server.url], "READBACK", idle=0.5))
+    assert result.error is None, result.error
+    assert result.read_by == "msg_get" and result.note
+    # seq 3 was deleted before the read: the consumer skipped it, and so did the leader
+    assert "delivered 10 of READBACK's seq 1-40 (the last at seq 11)" in result.note
+    assert [m.seq for m in result.messages] == [s for s in range(1, 41) if s not in (3, 30)]
+    report = judge_loss(published, result, tag="rb")
+    assert report.evaluable and report.lost == 2
+    assert report.lost_middle == ["rb-3", "rb-30"]
 
 
 def test_a_stream_the_leader_cannot_answer_either_is_an_error_not_a_loss(
