@@ -184,6 +184,19 @@ def test_valid_message_exhausting_max_deliver_and_lost_messages_fail() -> None:
     assert status == "fail" and "2 lost" in summary and "valid message(s) exhausted" in summary
 
 
+def test_exhausted_valid_messages_fail_beyond_the_scenarios_allowance() -> None:
+    # JS-001's random drops exhaust max_deliver for one message now and then: it allows one
+    one = {**LEDGER, "exhausted_valid": ["v9"], "lost": 1}
+    allows_one = DeliveryExpectation(lost=1, exhausted_valid=1)
+    status, summary = judge_delivery(allows_one, observed(one))
+    assert status == "pass", summary
+    assert judge_delivery(DeliveryExpectation(lost=1), observed(one))[0] == "fail"
+    two = {**LEDGER, "exhausted_valid": ["v8", "v9"], "lost": 1}
+    status, summary = judge_delivery(allows_one, observed(two))
+    assert status == "fail"
+    assert "2 valid message(s) exhausted max_deliver (server advisory, allowed 1)" in summary
+
+
 def test_dead_lettered_valid_messages_fail_unless_the_scenario_allows_them() -> None:
     shed = {**LEDGER, "valid_dead_lettered": ["v1", "v2"], "exhausted_valid": ["v1", "v2"]}
     status, summary = judge_delivery(DeliveryExpectation(), observed(shed))
