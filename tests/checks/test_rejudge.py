@@ -61,6 +61,9 @@ def test_rejudge_reproduces_the_stored_verdicts_exactly(tmp_path: Path) -> None:
     assert all(s.pop("slot_after") is None for s in written["scenarios"])
     heals = [f["heal"] for s in written["scenarios"] for f in s["faults"] if f["heal"]]
     assert heals and all(h.pop("needs_rebuild") is False for h in heals)
+    # nor the delivery expectation's later field, at its default (no exhaustion allowed)
+    (delivery,) = [c for c in written["scenarios"][0]["checks"] if c["kind"] == "delivery"]
+    assert delivery["evidence"]["expected"].pop("exhausted_valid") == 0
     expected = stored()["scenarios"]
     panels = [c for c in expected[0]["checks"] if c["kind"] == "dashboard"]
     (panel,) = [c for c in panels if c["evidence"]["expected"]["queries"]]
