@@ -141,11 +141,15 @@ def remembered_s(stack: Any, profile: Profile, alerts: set[str] | None = None) -
     return max(ranges, default=0.0) + profile.scrape_interval + 2 * profile.evaluation_interval
 
 
-async def settle(ctx: FaultContext, window_s: float) -> float:
-    """Wait until our last restart of the servers is `window_s` old; the seconds waited."""
+def _restarted_at(ctx: FaultContext) -> float | None:
+    """When we last restarted the slot's servers (None: never, or not a local slot)."""
     stack = _restarter(ctx)
-    state = stack.read_state() if stack is not None else None
-    at = getattr(state, "nats_restarted_at", None)
+    return stack.read_state().nats_restarted_at if stack is not None else None
+
+
+async def settle(at: float | None, window_s: float) -> float:
+    """Wait until our last restart of the servers (at `at`) is `window_s` old; the seconds
+    waited."""
     remaining = 0.0 if at is None else at + window_s - time.time()
     if remaining > 0:
         log.info("nats_restart_settling", seconds=round(remaining, 2))
@@ -158,10 +162,10 @@ async def prepare(ctx: FaultContext, scenario: Scenario) -> SyncIntervalApplied 
     restart of ours still inside the windows of the alerts the scenario names, so what they
     see is the scenario's fault, not our preparation."""
     applied = await apply(ctx, wanted(scenario))
-    stack = _restarter(ctx)
-    if stack is None or getattr(stack.read_state(), "nats_restarted_at", None) is None:
+    stack, at = _restarter(ctx), _restarted_at(ctx)
+    if stack is None or at is None:
         return applied  # no restart of ours to wait out: the rule files need not be read
-    waited = await settle(ctx, remembered_s(stack, ctx.target.profile, scenario.alerts_named()))
+    waited = await settle(at, remembered_s(stack, ctx.target.profile, scenario.alerts_named()))
     if waited and applied is None:
         applied = SyncIntervalApplied(wanted="default")
     if applied is not None and waited:
@@ -177,6 +181,6 @@ async def restore(ctx: FaultContext) -> None:
     try:
         with anyio.fail_after(RESTORE_WITHIN_S):
             if await apply(ctx, None) is not None and (stack := _restarter(ctx)) is not None:
-                await settle(ctx, remembered_s(stack, ctx.target.profile))
+                await settle(_restarted_at(ctx), remembered_s(stack, ctx.target.profile))
     except Exception as exc:  # logged; the next preflight tries again
         log.warning("sync_interval_restore_failed", error=describe(exc))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from harness.stack.ports import free_port
@@ -118,34 +119,29 @@ def test_dry_run_on_a_profile_needs_no_target_at_all(tmp_path: Path) -> None:
     assert not run_dir.exists()
 
 
-def test_dry_run_shows_each_alert_objective_from_the_contract(tmp_path: Path) -> None:
-    directory = scenarios(
-        tmp_path / "scenarios",
-        PLAN=PLAN.replace("  alerts:\n", "  alerts:\n    fire: [RouterNatsHighAckFailureRate]\n"),
-    )
+@pytest.mark.parametrize(
+    ("alerts", "promise"),
+    [
+        # the contract's objective
+        (
+            "  alerts:\n    fire: [RouterNatsHighAckFailureRate]\n",
+            "fires within 10m30s (21s here), notifies router-critical)",
+        ),
+        # a scenario's own allowance, beside the contract's
+        (
+            "  alerts:\n    fire: [RouterNatsHighAckFailureRate]\n    contract:\n"
+            "      RouterNatsHighAckFailureRate: {detect_within: 15m, why: measured}\n",
+            "fires within 15m (30s here), notifies router-critical; the scenario's allowance, "
+            "the contract's is 10m30s)",
+        ),
+    ],
+    ids=["contract", "allowance"],
+)
+def test_dry_run_shows_each_alert_objective(tmp_path: Path, alerts: str, promise: str) -> None:
+    directory = scenarios(tmp_path / "scenarios", PLAN=PLAN.replace("  alerts:\n", alerts))
     result = harness(
         "run", "PLAN-001", "--scenarios", str(directory), "--dry-run", "--profile", "local"
     )
     out = squash(result.stdout + result.stderr)
     assert result.returncode == 0, out
-    assert (
-        "check alert fires: RouterNatsHighAckFailureRate (fires within 10m30s (21s here), "
-        "notifies router-critical)"
-    ) in out
-
-
-def test_dry_run_shows_a_scenarios_own_detection_allowance(tmp_path: Path) -> None:
-    allowance = (
-        "  alerts:\n    fire: [RouterNatsHighAckFailureRate]\n    contract:\n"
-        "      RouterNatsHighAckFailureRate: {detect_within: 15m, why: measured}\n"
-    )
-    directory = scenarios(tmp_path / "scenarios", PLAN=PLAN.replace("  alerts:\n", allowance))
-    result = harness(
-        "run", "PLAN-001", "--scenarios", str(directory), "--dry-run", "--profile", "local"
-    )
-    out = squash(result.stdout + result.stderr)
-    assert result.returncode == 0, out
-    assert (
-        "check alert fires: RouterNatsHighAckFailureRate (fires within 15m (30s here), "
-        "notifies router-critical; the scenario's allowance, the contract's is 10m30s)"
-    ) in out
+    assert f"check alert fires: RouterNatsHighAckFailureRate ({promise}" in out
